@@ -1,0 +1,26 @@
+//! `marl-envs`: the environments of marl, pure Rust, with no neural-network dependency.
+//!
+//! - [`api`]: the [`MultiAgentEnv`] trait every environment implements (caller-owned buffers,
+//!   terminated and truncated apart, global state, action masks, world state and snapshots).
+//! - [`registry`]: every built-in environment by versioned id, with parameters that reject
+//!   unknown keys.
+//! - [`vec_env`]: N environments over flat buffers with auto-reset.
+//! - [`particle`]: the Multi-Agent Particle Environments, bit-exact ports of mpe2 1.1.1.
+//! - [`parity`]: replays episodes recorded from the Python reference (`marl-parity-v1`).
+//! - [`testing`]: the conformance suite every registered environment passes.
+
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod error;
+pub mod parity;
+pub mod particle;
+pub mod registry;
+pub mod snapshot;
+pub mod testing;
+pub mod vec_env;
+
+pub use api::{derive_seed, ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
+pub use error::EnvError;
+pub use registry::{make, REGISTRY};
+pub use vec_env::VecEnv;

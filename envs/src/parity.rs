@@ -1,0 +1,365 @@
+//! Replays episodes recorded from the Python reference environments and reports the first
+//! difference.
+//!
+//! Format `marl-parity-v1` (mpe2 particle worlds; `shared/parity/FORMAT.md`): the recorded
+//! initial world state is loaded with [`MultiAgentEnv::set_state`], the recorded joint actions
+//! are applied, and after every step the observations must equal the `f32` cast of the recorded
+//! `f64` values, the rewards the recorded `f64` values, the termination and truncation flags the
+//! recorded ones, and the agents' post-step physical state the recorded `f64` state. Equal, not
+//! within a tolerance. Nothing depends on particular files: any recording of the reference in
+//! this format must pass.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::api::{MultiAgentEnv, StepOut, WorldState};
+use crate::registry;
+
+/// A trace that cannot be read or does not describe an environment marl has.
+#[derive(Debug, Error)]
+#[error("{file}: {message}")]
+pub struct TraceError {
+    /// The trace file.
+    pub file: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The first place where a replay differs from the recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mismatch {
+    /// Step `t` of the recording (0: the observation right after reset).
+    pub step: usize,
+    /// The agent's index and name, where the value belongs to one agent.
+    pub agent: Option<(usize, String)>,
+    /// What differs (`obs`, `reward`, `terminated`, `truncated`, `p_pos`, `p_vel`, `c`).
+    pub field: String,
+    /// Index within the field.
+    pub index: usize,
+    /// The recorded value.
+    pub expected: String,
+    /// marl's value.
+    pub got: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step {}", self.step)?;
+        if let Some((i, name)) = &self.agent {
+            write!(f, ", agent {i} ({name})")?;
+        }
+        write!(f, ", {}[{}]: expected {}, got {}", self.field, self.index, self.expected, self.got)
+    }
+}
+
+/// The outcome of replaying one trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParityReport {
+    /// The trace file.
+    pub file: String,
+    /// The environment id the trace was replayed on.
+    pub env_id: String,
+    /// Steps replayed and compared.
+    pub steps: usize,
+    /// The first difference, if any.
+    pub mismatch: Option<Mismatch>,
+}
+
+impl ParityReport {
+    /// Whether the replay matched the recording exactly.
+    pub fn passed(&self) -> bool {
+        self.mismatch.is_none()
+    }
+}
+
+impl fmt::Display for ParityReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.mismatch {
+            None => write!(f, "PASS {} ({}, {} steps)", self.file, self.env_id, self.steps),
+            Some(m) => write!(f, "FAIL {} ({}): {m}", self.file, self.env_id),
+        }
+    }
+}
+
+/// Replays the trace in `path`.
+pub fn check_file(path: &Path) -> Result<ParityReport, TraceError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TraceError { file: file.clone(), message: format!("cannot read: {e}") })?;
+    check_str(&text, &file)
+}
+
+/// Replays a trace given as JSON text; `file` names it in reports and errors.
+pub fn check_str(text: &str, file: &str) -> Result<ParityReport, TraceError> {
+    let fail = |message: String| TraceError { file: file.to_string(), message };
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| fail(format!("not valid JSON: {e}")))?;
+    let format = value
+        .get("format")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail("no `format` field: not a marl parity trace".into()))?;
+    match format {
+        "marl-parity-v1" => {
+            let trace: MpeTrace = serde_json::from_value(value)
+                .map_err(|e| fail(format!("malformed marl-parity-v1 trace: {e}")))?;
+            replay_mpe(&trace, file).map_err(fail)
+        }
+        other => Err(fail(format!("unknown trace format `{other}` (known: marl-parity-v1)"))),
+    }
+}
+
+#[derive(Deserialize)]
+struct MpeTrace {
+    scenario: String,
+    #[serde(default)]
+    env_kwargs: serde_json::Map<String, Value>,
+    agents: Vec<String>,
+    #[serde(default)]
+    scenario_extra: serde_json::Map<String, Value>,
+    obs_dims: Vec<usize>,
+    initial_state: MpeState,
+    initial_obs: Vec<Vec<f64>>,
+    steps: Vec<MpeStep>,
+}
+
+#[derive(Deserialize)]
+struct MpeState {
+    agents: Vec<EntityState>,
+    landmarks: Vec<EntityState>,
+}
+
+#[derive(Deserialize)]
+struct EntityState {
+    p_pos: [f64; 2],
+    p_vel: [f64; 2],
+    #[serde(default)]
+    c: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct MpeStep {
+    t: usize,
+    actions: Vec<Value>,
+    obs: Vec<Vec<f64>>,
+    rewards: Vec<f64>,
+    terminations: Vec<bool>,
+    truncations: Vec<bool>,
+    state: Vec<EntityState>,
+}
+
+fn world_state(trace: &MpeTrace) -> Result<WorldState, String> {
+    let s = &trace.initial_state;
+    let mut ws = WorldState::default();
+    let flat = |f: &dyn Fn(&EntityState) -> Vec<f64>, es: &[EntityState]| -> Vec<f64> {
+        es.iter().flat_map(f).collect()
+    };
+    ws.insert("agent_pos", flat(&|e| e.p_pos.to_vec(), &s.agents));
+    ws.insert("agent_vel", flat(&|e| e.p_vel.to_vec(), &s.agents));
+    ws.insert("agent_c", flat(&|e| e.c.clone(), &s.agents));
+    ws.insert("landmark_pos", flat(&|e| e.p_pos.to_vec(), &s.landmarks));
+    ws.insert("landmark_vel", flat(&|e| e.p_vel.to_vec(), &s.landmarks));
+    if let Some(goal) = trace.scenario_extra.get("goal_landmark_index") {
+        let values = match goal {
+            Value::Array(a) => a.iter().map(Value::as_f64).collect::<Option<Vec<_>>>(),
+            v => v.as_f64().map(|g| vec![g]),
+        };
+        let values = values.ok_or("`scenario_extra.goal_landmark_index` is not a number")?;
+        ws.insert("goal_landmark", values);
+    }
+    Ok(ws)
+}
+
+fn replay_mpe(trace: &MpeTrace, file: &str) -> Result<ParityReport, String> {
+    let env_id = format!("mpe/{}", trace.scenario);
+    let kwargs: toml::Table = trace
+        .env_kwargs
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            toml::Value::deserialize(v.clone())
+                .map(|tv| (k.clone(), tv))
+                .map_err(|e| format!("env_kwargs.{k}: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut env = registry::make(&env_id, &kwargs).map_err(|e| e.to_string())?;
+    let spec = env.spec().clone();
+    let names: Vec<&str> = spec.agents.iter().map(|a| a.name.as_str()).collect();
+    if names != trace.agents {
+        return Err(format!("trace agents {:?} differ from marl's {names:?}", trace.agents));
+    }
+    let dims: Vec<usize> = spec.agents.iter().map(|a| a.obs_dim).collect();
+    if dims != trace.obs_dims {
+        return Err(format!("trace obs_dims {:?} differ from marl's {dims:?}", trace.obs_dims));
+    }
+
+    let mut report = ParityReport { file: file.to_string(), env_id, steps: 0, mismatch: None };
+    let n = spec.num_agents();
+    let mut obs = vec![0.0f32; spec.obs_len()];
+    env.reset(Some(0), &mut obs);
+    env.set_state(&world_state(trace)?).map_err(|e| format!("initial_state: {e}"))?;
+    env.observe(&mut obs);
+    let agent = |i: usize| Some((i, spec.agents[i].name.clone()));
+    if let Some(m) = compare_obs(0, &spec, &obs, &trace.initial_obs)? {
+        report.mismatch = Some(m);
+        return Ok(report);
+    }
+
+    let mut actions = vec![0.0f32; spec.action_len()];
+    let mut rewards = vec![0.0f64; n];
+    let mut terminated = vec![false; n];
+    let mut truncated = vec![false; n];
+    for (k, step) in trace.steps.iter().enumerate() {
+        let t = step.t;
+        if t != k + 1 {
+            return Err(format!("steps[{k}].t is {t}, expected {}", k + 1));
+        }
+        encode_actions(&spec, &step.actions, &mut actions).map_err(|e| format!("steps[{k}]: {e}"))?;
+        let out = StepOut {
+            obs: &mut obs,
+            rewards: &mut rewards,
+            terminated: &mut terminated,
+            truncated: &mut truncated,
+        };
+        env.step(&actions, out).map_err(|e| format!("steps[{k}]: {e}"))?;
+        report.steps = t;
+        let first = compare_obs(t, &spec, &obs, &step.obs)?
+            .or_else(|| compare_each(t, "reward", &step.rewards, &rewards, &agent))
+            .or_else(|| compare_each(t, "terminated", &step.terminations, &terminated, &agent))
+            .or_else(|| compare_each(t, "truncated", &step.truncations, &truncated, &agent))
+            .or_else(|| compare_physics(t, &*env, &step.state, &agent));
+        if let Some(m) = first {
+            report.mismatch = Some(m);
+            return Ok(report);
+        }
+    }
+    Ok(report)
+}
+
+/// Writes one recorded joint action (an integer per discrete agent, a list per box agent).
+fn encode_actions(
+    spec: &crate::api::EnvSpec,
+    recorded: &[Value],
+    out: &mut [f32],
+) -> Result<(), String> {
+    if recorded.len() != spec.num_agents() {
+        return Err(format!("{} actions for {} agents", recorded.len(), spec.num_agents()));
+    }
+    for (i, a) in recorded.iter().enumerate() {
+        let dst = &mut out[spec.action_range(i)];
+        match a {
+            Value::Array(xs) if xs.len() == dst.len() => {
+                for (d, x) in dst.iter_mut().zip(xs) {
+                    *d = x.as_f64().ok_or(format!("action of agent {i} holds {x}"))? as f32;
+                }
+            }
+            Value::Number(x) if dst.len() == 1 => {
+                dst[0] = x.as_f64().ok_or(format!("action of agent {i} is {x}"))? as f32;
+            }
+            other => {
+                return Err(format!(
+                    "action of agent {i} is {other}, expected {}",
+                    spec.agents[i].action_space
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn compare_obs(
+    t: usize,
+    spec: &crate::api::EnvSpec,
+    got: &[f32],
+    expected: &[Vec<f64>],
+) -> Result<Option<Mismatch>, String> {
+    if expected.len() != spec.num_agents() {
+        return Err(format!("step {t}: {} observations for {} agents", expected.len(), spec.num_agents()));
+    }
+    for (i, exp) in expected.iter().enumerate() {
+        let mine = &got[spec.obs_range(i)];
+        if exp.len() != mine.len() {
+            return Err(format!("step {t}: observation of agent {i} has {} values, expected {}", exp.len(), mine.len()));
+        }
+        for (j, (&e, &g)) in exp.iter().zip(mine).enumerate() {
+            let e32 = e as f32;
+            if e32 != g {
+                return Ok(Some(Mismatch {
+                    step: t,
+                    agent: Some((i, spec.agents[i].name.clone())),
+                    field: "obs".into(),
+                    index: j,
+                    expected: format!("{e32:e} (f32 of {e:e})"),
+                    got: format!("{g:e}"),
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn compare_each<T: PartialEq + fmt::Debug>(
+    t: usize,
+    field: &str,
+    expected: &[T],
+    got: &[T],
+    agent: &dyn Fn(usize) -> Option<(usize, String)>,
+) -> Option<Mismatch> {
+    if expected.len() != got.len() {
+        return Some(Mismatch {
+            step: t,
+            agent: None,
+            field: field.into(),
+            index: 0,
+            expected: format!("{} values", expected.len()),
+            got: format!("{} values", got.len()),
+        });
+    }
+    let i = expected.iter().zip(got).position(|(e, g)| e != g)?;
+    Some(Mismatch {
+        step: t,
+        agent: agent(i),
+        field: field.into(),
+        index: 0,
+        expected: format!("{:?}", expected[i]),
+        got: format!("{:?}", got[i]),
+    })
+}
+
+/// The agents' post-step `f64` state: stricter than the observations, which lose the low bits
+/// (and velocities like 4e-194) in the cast to `f32`.
+fn compare_physics(
+    t: usize,
+    env: &dyn MultiAgentEnv,
+    recorded: &[EntityState],
+    agent: &dyn Fn(usize) -> Option<(usize, String)>,
+) -> Option<Mismatch> {
+    let s = env.get_state();
+    let pos = s.fields.get("agent_pos")?;
+    let vel = s.fields.get("agent_vel")?;
+    let comm = s.fields.get("agent_c")?;
+    let dim_c = comm.len() / recorded.len().max(1);
+    for (i, r) in recorded.iter().enumerate() {
+        let fields: [(&str, &[f64], &[f64]); 3] = [
+            ("p_pos", &r.p_pos, &pos[2 * i..2 * i + 2]),
+            ("p_vel", &r.p_vel, &vel[2 * i..2 * i + 2]),
+            ("c", &r.c, &comm[dim_c * i..dim_c * (i + 1)]),
+        ];
+        for (field, exp, got) in fields {
+            if let Some(j) = exp.iter().zip(got).position(|(e, g)| e != g) {
+                return Some(Mismatch {
+                    step: t,
+                    agent: agent(i),
+                    field: field.into(),
+                    index: j,
+                    expected: format!("{:e}", exp[j]),
+                    got: format!("{:e}", got[j]),
+                });
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,167 @@
+//! The registry: one static list of every built-in environment, by versioned id.
+//!
+//! Each entry parses its own parameters struct from a TOML table (unknown keys are an error that
+//! lists the valid ones) and builds the environment. Bump an id's `_vN` whenever its dynamics or
+//! rewards change, so results and checkpoints stay interpretable.
+
+use serde::de::DeserializeOwned;
+
+use crate::api::MultiAgentEnv;
+use crate::error::EnvError;
+use crate::particle;
+
+/// Builds an environment from its parameters.
+pub type MakeFn = fn(&toml::Table) -> Result<Box<dyn MultiAgentEnv>, EnvError>;
+
+/// One registered environment.
+pub struct EnvEntry {
+    /// Versioned id, `family/name_vN`.
+    pub id: &'static str,
+    /// One line on what the environment is.
+    pub summary: &'static str,
+    /// Builds it from a table of parameters (empty: the defaults).
+    pub make: MakeFn,
+}
+
+/// Parses an environment's parameters, naming the environment in the error.
+pub fn parse_params<P: DeserializeOwned>(id: &str, params: &toml::Table) -> Result<P, EnvError> {
+    P::deserialize(toml::Value::Table(params.clone())).map_err(|e| EnvError::InvalidParams {
+        env: id.to_string(),
+        message: e.to_string().trim().to_string(),
+    })
+}
+
+macro_rules! particle_entry {
+    ($id:expr, $summary:expr, $params:ty, $ctor:path) => {
+        EnvEntry {
+            id: $id,
+            summary: $summary,
+            make: |t| Ok(Box::new($ctor(&parse_params::<$params>($id, t)?)?)),
+        }
+    };
+}
+
+/// Every built-in environment.
+pub static REGISTRY: &[EnvEntry] = &[
+    particle_entry!(
+        particle::SPREAD_ID,
+        "N agents cover N landmarks without colliding (cooperative)",
+        particle::spread::SpreadParams,
+        particle::spread
+    ),
+    particle_entry!(
+        particle::SPEAKER_LISTENER_ID,
+        "a fixed speaker guides a silent listener to the goal landmark (cooperative, heterogeneous)",
+        particle::speaker_listener::SpeakerListenerParams,
+        particle::speaker_listener
+    ),
+    particle_entry!(
+        particle::REFERENCE_ID,
+        "two agents tell each other which landmark to reach (cooperative, communication)",
+        particle::reference::ReferenceParams,
+        particle::reference
+    ),
+    particle_entry!(
+        particle::TAG_ID,
+        "adversaries chase faster good agents among obstacles (competitive, heterogeneous)",
+        particle::tag::TagParams,
+        particle::tag
+    ),
+    particle_entry!(
+        particle::ADVERSARY_ID,
+        "good agents guard a goal landmark from an adversary who does not know it (mixed)",
+        particle::adversary::AdversaryParams,
+        particle::adversary
+    ),
+];
+
+/// Every registered id.
+pub fn ids() -> Vec<&'static str> {
+    REGISTRY.iter().map(|e| e.id).collect()
+}
+
+/// The entry of `id`, or an error listing the valid ids and the closest one.
+///
+/// The family prefix may be left out (`simple_spread_v3` finds `mpe/simple_spread_v3`).
+pub fn lookup(id: &str) -> Result<&'static EnvEntry, EnvError> {
+    let exact = REGISTRY.iter().find(|e| e.id == id);
+    let short = || {
+        let mut it = REGISTRY.iter().filter(|e| e.id.rsplit('/').next() == Some(id));
+        match (it.next(), it.next()) {
+            (Some(e), None) => Some(e),
+            _ => None,
+        }
+    };
+    exact.or_else(short).ok_or_else(|| EnvError::UnknownEnv {
+        id: id.to_string(),
+        suggestion: closest(id, &ids()).map(str::to_string),
+        valid: ids().iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+/// Makes the environment `id` with the given parameters.
+pub fn make(id: &str, params: &toml::Table) -> Result<Box<dyn MultiAgentEnv>, EnvError> {
+    (lookup(id)?.make)(params)
+}
+
+/// The candidate nearest to `word` by edit distance, if it is plausibly a typo of it.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| {
+            // Compare with and without the family prefix and keep the better.
+            let short = c.rsplit('/').next().unwrap_or(c);
+            (edit_distance(word, c).min(edit_distance(word, short)), *c)
+        })
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over chars.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_id_lists_the_valid_ones_and_suggests_the_closest() {
+        let err = make("mpe/simple_sprad_v3", &toml::Table::new()).err().expect("must fail");
+        let msg = err.to_string();
+        assert!(msg.contains("did you mean `mpe/simple_spread_v3`"), "{msg}");
+        assert!(msg.contains("mpe/simple_tag_v3"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_param_names_it_and_lists_the_valid_ones() {
+        let params: toml::Table = toml::from_str("local_ratoi = 0.3").expect("toml");
+        let msg = make("mpe/simple_spread_v3", &params).err().expect("must fail").to_string();
+        assert!(msg.contains("local_ratoi") && msg.contains("local_ratio"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_is_reported() {
+        let params: toml::Table = toml::from_str("N = \"three\"").expect("toml");
+        let msg = make("simple_spread_v3", &params).err().expect("must fail").to_string();
+        assert!(msg.contains("simple_spread_v3") && msg.contains("invalid type"), "{msg}");
+    }
+
+    #[test]
+    fn short_ids_resolve() {
+        assert_eq!(lookup("simple_tag_v3").map(|e| e.id).ok(), Some("mpe/simple_tag_v3"));
+    }
+}

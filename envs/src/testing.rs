@@ -1,0 +1,256 @@
+//! The conformance suite: what every registered environment must satisfy.
+//!
+//! [`check_env`] runs an environment with seeded random actions and checks shapes, finite values,
+//! determinism under the same seed, that `reset` clears everything (a used environment reset
+//! with a seed replays the episode of a fresh one), that snapshot and restore continue exactly,
+//! and that `VecEnv`'s auto-reset neither leaks state across episodes nor loses the final
+//! observation.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::api::{ActionSpace, EnvSpec, MultiAgentEnv, StepOut};
+use crate::registry::EnvEntry;
+use crate::vec_env::VecEnv;
+
+/// Everything one episode produced, for comparisons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Episode {
+    /// Observations after reset and after every step.
+    pub obs: Vec<Vec<f32>>,
+    /// Rewards of every step.
+    pub rewards: Vec<Vec<f64>>,
+    /// Global states after reset and after every step.
+    pub states: Vec<Vec<f32>>,
+}
+
+/// Draws a random joint action that respects the action masks.
+pub fn random_actions(env: &dyn MultiAgentEnv, rng: &mut ChaCha8Rng, out: &mut [f32]) {
+    let spec = env.spec();
+    let mut mask = vec![true; spec.mask_len()];
+    env.avail_actions(&mut mask);
+    for (i, a) in spec.agents.iter().enumerate() {
+        let dst = &mut out[spec.action_range(i)];
+        match a.action_space {
+            ActionSpace::Discrete(n) => {
+                let m = &mask[spec.mask_range(i)];
+                let allowed: Vec<usize> = (0..n).filter(|&k| m[k]).collect();
+                dst[0] = allowed[rng.random_range(0..allowed.len())] as f32;
+            }
+            ActionSpace::Box { low, high, .. } => {
+                for d in dst.iter_mut() {
+                    *d = low + (high - low) * rng.random::<f32>();
+                }
+            }
+        }
+    }
+}
+
+/// Runs one episode (at most `max_steps` steps) with random actions from `action_seed`,
+/// starting with `reset(seed)`.
+pub fn run_episode(env: &mut dyn MultiAgentEnv, seed: Option<u64>, action_seed: u64) -> Episode {
+    let spec = env.spec().clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(action_seed);
+    let mut obs = vec![0.0; spec.obs_len()];
+    let mut state = vec![0.0; spec.state_dim];
+    env.reset(seed, &mut obs);
+    env.state(&mut state);
+    let mut ep = Episode { obs: vec![obs.clone()], rewards: vec![], states: vec![state.clone()] };
+    let mut actions = vec![0.0; spec.action_len()];
+    let (mut r, mut te, mut tr) = buffers(&spec);
+    for _ in 0..spec.max_steps {
+        random_actions(env, &mut rng, &mut actions);
+        let out = StepOut { obs: &mut obs, rewards: &mut r, terminated: &mut te, truncated: &mut tr };
+        env.step(&actions, out).expect("a valid action must step");
+        env.state(&mut state);
+        ep.obs.push(obs.clone());
+        ep.rewards.push(r.clone());
+        ep.states.push(state.clone());
+        if te.iter().zip(&tr).all(|(&a, &b)| a || b) {
+            break;
+        }
+    }
+    ep
+}
+
+fn buffers(spec: &EnvSpec) -> (Vec<f64>, Vec<bool>, Vec<bool>) {
+    let n = spec.num_agents();
+    (vec![0.0; n], vec![false; n], vec![false; n])
+}
+
+/// Runs the whole suite on one registry entry with its default parameters; panics with a
+/// message naming the environment and the property on the first failure.
+pub fn check_env(entry: &EnvEntry) {
+    let make = || (entry.make)(&toml::Table::new()).expect("default parameters must build");
+    let id = entry.id;
+    let mut env = make();
+    let spec = env.spec().clone();
+    assert_eq!(spec.id, id, "{id}: spec id");
+    assert!(spec.num_agents() > 0, "{id}: no agents");
+    assert!(spec.max_steps > 0, "{id}: max_steps is 0");
+    assert_eq!(spec.obs_len(), spec.agents.iter().map(|a| a.obs_dim).sum::<usize>(), "{id}");
+
+    // Shapes and finite values over a few episodes.
+    for seed in 0..3 {
+        let ep = run_episode(env.as_mut(), Some(seed), 100 + seed);
+        assert!(ep.rewards.len() <= spec.max_steps, "{id}: episode longer than max_steps");
+        for o in ep.obs.iter().chain(&ep.states) {
+            assert!(o.iter().all(|v| v.is_finite()), "{id}: non-finite observation or state");
+        }
+        for r in &ep.rewards {
+            assert!(r.iter().all(|v| v.is_finite()), "{id}: non-finite reward");
+        }
+    }
+
+    // Stepping a finished episode is refused.
+    let mut obs = vec![0.0; spec.obs_len()];
+    let actions_len = spec.action_len();
+    let ep = run_episode(env.as_mut(), Some(7), 7);
+    if ep.rewards.len() == spec.max_steps {
+        let (mut r, mut te, mut tr) = buffers(&spec);
+        let out = StepOut { obs: &mut obs, rewards: &mut r, terminated: &mut te, truncated: &mut tr };
+        let mut actions = vec![0.0; actions_len];
+        random_actions(env.as_ref(), &mut ChaCha8Rng::seed_from_u64(0), &mut actions);
+        assert!(env.step(&actions, out).is_err(), "{id}: stepped past the end of an episode");
+    }
+
+    // Same seed, same episode; and a used env reset with a seed forgets its past.
+    let fresh = run_episode(make().as_mut(), Some(42), 5);
+    let used = run_episode(env.as_mut(), Some(42), 5);
+    assert_eq!(fresh, used, "{id}: reset(seed) on a used environment differs from a fresh one");
+    let other = run_episode(make().as_mut(), Some(43), 5);
+    assert_ne!(fresh.obs[0], other.obs[0], "{id}: different seeds gave the same initial state");
+
+    // Snapshot mid-episode and restore into another instance: the rest is identical.
+    check_snapshot(id, &make);
+
+    // VecEnv: the same episodes as single environments, final observations kept, no leaking.
+    check_vec_env(id, &make);
+}
+
+fn check_snapshot(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
+    let mut a = make();
+    let spec = a.spec().clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut obs = vec![0.0; spec.obs_len()];
+    a.reset(Some(3), &mut obs);
+    let mut actions = vec![0.0; spec.action_len()];
+    let (mut r, mut te, mut tr) = buffers(&spec);
+    let half = spec.max_steps / 2;
+    for _ in 0..half {
+        random_actions(a.as_ref(), &mut rng, &mut actions);
+        let out = StepOut { obs: &mut obs, rewards: &mut r, terminated: &mut te, truncated: &mut tr };
+        a.step(&actions, out).expect("step");
+        if te.iter().zip(&tr).all(|(&x, &y)| x || y) {
+            return;
+        }
+    }
+    let snap = a.snapshot();
+    let mut b = make();
+    let mut obs_b = vec![0.0; spec.obs_len()];
+    b.reset(Some(12345), &mut obs_b);
+    b.restore(&snap).expect("restore of own snapshot");
+    b.observe(&mut obs_b);
+    assert_eq!(obs, obs_b, "{id}: restored observation differs");
+    // Continue both for the rest of the episode and one more (which exercises the restored RNG).
+    let mut rng_b = rng.clone();
+    let ea = continue_episodes(a.as_mut(), &mut rng, 2);
+    let eb = continue_episodes(b.as_mut(), &mut rng_b, 2);
+    assert_eq!(ea, eb, "{id}: a restored snapshot continues differently");
+    assert!(b.restore(b"garbage").is_err(), "{id}: restored garbage");
+}
+
+/// Steps through the end of the current episode and `extra` more episodes (reset with the
+/// environment's own generator), recording observations and rewards.
+fn continue_episodes(env: &mut dyn MultiAgentEnv, rng: &mut ChaCha8Rng, extra: usize) -> Vec<Vec<f32>> {
+    let spec = env.spec().clone();
+    let mut obs = vec![0.0; spec.obs_len()];
+    let mut actions = vec![0.0; spec.action_len()];
+    let (mut r, mut te, mut tr) = buffers(&spec);
+    let mut out_log = Vec::new();
+    let mut episodes = 0;
+    while episodes <= extra {
+        random_actions(env, rng, &mut actions);
+        let out = StepOut { obs: &mut obs, rewards: &mut r, terminated: &mut te, truncated: &mut tr };
+        env.step(&actions, out).expect("step");
+        out_log.push(obs.clone());
+        out_log.push(r.iter().map(|&x| x as f32).collect());
+        if te.iter().zip(&tr).all(|(&x, &y)| x || y) {
+            episodes += 1;
+            env.reset(None, &mut obs);
+            out_log.push(obs.clone());
+        }
+    }
+    out_log
+}
+
+fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
+    let n = 3;
+    let mut venv = VecEnv::from_fn(n, 10, || Ok(make())).expect("VecEnv");
+    let spec = venv.spec().clone();
+    let (obs_len, na, act_len) = (spec.obs_len(), spec.num_agents(), spec.action_len());
+    // Reference: the same environments stepped by hand, reset with the VecEnv's seeds.
+    let mut singles: Vec<_> = (0..n).map(|_| make()).collect();
+    let mut single_obs = vec![vec![0.0; obs_len]; n];
+    venv.reset(77);
+    for (i, e) in singles.iter_mut().enumerate() {
+        e.reset(Some(crate::api::derive_seed(77, 10 + i as u64)), &mut single_obs[i]);
+    }
+    assert_eq!(venv.obs(), single_obs.concat().as_slice(), "{id}: VecEnv reset differs");
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut actions = vec![0.0; n * act_len];
+    let (mut r, mut te, mut tr) = buffers(&spec);
+    let mut finished = 0;
+    for _ in 0..(2 * spec.max_steps + 3) {
+        for i in 0..n {
+            random_actions(singles[i].as_ref(), &mut rng, &mut actions[i * act_len..(i + 1) * act_len]);
+        }
+        venv.step(&actions).expect("VecEnv step");
+        for (i, e) in singles.iter_mut().enumerate() {
+            let out = StepOut { obs: &mut single_obs[i], rewards: &mut r, terminated: &mut te, truncated: &mut tr };
+            e.step(&actions[i * act_len..(i + 1) * act_len], out).expect("step");
+            assert_eq!(&venv.rewards()[i * na..(i + 1) * na], r.as_slice(), "{id}: VecEnv rewards");
+            let done = te.iter().zip(&tr).all(|(&x, &y)| x || y);
+            assert_eq!(venv.done()[i], done, "{id}: VecEnv done flag");
+            if done {
+                finished += 1;
+                assert_eq!(
+                    &venv.final_obs()[i * obs_len..(i + 1) * obs_len],
+                    single_obs[i].as_slice(),
+                    "{id}: VecEnv lost the final observation"
+                );
+                let mut st = vec![0.0; spec.state_dim];
+                e.state(&mut st);
+                let d = spec.state_dim;
+                assert_eq!(&venv.final_state()[i * d..(i + 1) * d], st.as_slice(), "{id}: final state");
+                e.reset(None, &mut single_obs[i]);
+            }
+            assert_eq!(
+                &venv.obs()[i * obs_len..(i + 1) * obs_len],
+                single_obs[i].as_slice(),
+                "{id}: VecEnv observation differs (state leaked across an auto-reset?)"
+            );
+        }
+    }
+    assert!(finished >= n, "{id}: no episode finished in 2 x max_steps");
+
+    // VecEnv snapshot round trip.
+    let snap = venv.snapshot();
+    let mut other = VecEnv::from_fn(n, 10, || Ok(make())).expect("VecEnv");
+    other.reset(999);
+    other.restore(&snap).expect("VecEnv restore");
+    assert_eq!(venv.obs(), other.obs(), "{id}: VecEnv restore");
+    for _ in 0..spec.max_steps {
+        for i in 0..n {
+            random_actions(singles[i].as_ref(), &mut rng, &mut actions[i * act_len..(i + 1) * act_len]);
+        }
+        venv.step(&actions).expect("step");
+        other.step(&actions).expect("step");
+        assert_eq!(venv.obs(), other.obs(), "{id}: restored VecEnv continues differently");
+        assert_eq!(venv.done(), other.done(), "{id}: done flags after restore");
+        for i in (0..n).filter(|&i| venv.done()[i]) {
+            let (a, b) = (&venv.final_return()[i * na..(i + 1) * na], &other.final_return()[i * na..(i + 1) * na]);
+            assert_eq!(a, b, "{id}: episode returns after restore");
+        }
+    }
+}

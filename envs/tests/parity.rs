@@ -1,0 +1,69 @@
+//! Every recorded reference episode in `tests/parity/` replays exactly (see
+//! `tests/parity/FORMAT.md`): observations equal to the f32 cast of the recorded values,
+//! rewards equal to the recorded f64 values, flags and post-step physical state equal.
+
+use std::path::{Path, PathBuf};
+
+use marl_envs::parity;
+
+fn traces(prefix: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/parity exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_mpe_trace_replays_exactly() {
+    let files = traces("simple_");
+    assert!(files.len() >= 10, "expected the recorded MPE traces, found {}", files.len());
+    let mut failures = Vec::new();
+    for f in &files {
+        let report = parity::check_file(f).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.steps, 25, "{report}");
+        if !report.passed() {
+            failures.push(report.to_string());
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_changed_recording_is_caught_and_located() {
+    let f = &traces("simple_spread_v3_N3_discrete_seed0")[0];
+    let text = std::fs::read_to_string(f).expect("read");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    // Nudge one reward of step 7 by one ulp: exact comparison must see it.
+    let r = &mut v["steps"][6]["rewards"][1];
+    let x = r.as_f64().expect("reward");
+    *r = serde_json::json!(f64::from_bits(x.to_bits() + 1));
+    let report = parity::check_str(&v.to_string(), "nudged.json").expect("well-formed");
+    let m = report.mismatch.expect("a one-ulp change must be caught");
+    assert_eq!((m.step, m.field.as_str()), (7, "reward"));
+    assert_eq!(m.agent.map(|a| a.0), Some(1));
+}
+
+#[test]
+fn malformed_traces_name_the_file_and_the_problem() {
+    let err = parity::check_str("{\"format\": \"marl-parity-v1\"}", "empty.json").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("empty.json:") && msg.contains("missing field"), "{msg}");
+
+    let err = parity::check_str("not json", "junk.json").unwrap_err().to_string();
+    assert!(err.contains("junk.json") && err.contains("not valid JSON"), "{err}");
+
+    let err = parity::check_str("{\"format\": \"other-v9\"}", "x.json").unwrap_err().to_string();
+    assert!(err.contains("unknown trace format `other-v9`"), "{err}");
+
+    let f = &traces("simple_tag")[0];
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f).expect("read")).expect("json");
+    v["scenario"] = serde_json::json!("simple_tagg_v3");
+    let err = parity::check_str(&v.to_string(), "tag.json").unwrap_err().to_string();
+    assert!(err.contains("tag.json") && err.contains("did you mean `mpe/simple_tag_v3`"), "{err}");
+}
