@@ -1,1 +1,74 @@
-fn main(){}
+//! Environment throughput: one `simple_spread_v3` (N = 3) stepped alone, and a `VecEnv` of
+//! them, on one core. Actions are drawn up front so only the environment is measured.
+//! Criterion prints the throughput in env-steps/s ("elem/s").
+//!
+//! `cargo bench -p marl-envs --bench step`
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use marl_envs::particle::{self, spread::SpreadParams};
+use marl_envs::{MultiAgentEnv, StepOut, VecEnv};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const STEPS: usize = 1000;
+
+fn actions(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(0..5) as f32).collect()
+}
+
+fn single_env(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spread_n3");
+    group.throughput(Throughput::Elements(STEPS as u64));
+    let mut env = particle::spread(&SpreadParams::default()).expect("spread");
+    let spec = env.spec().clone();
+    let acts = actions(STEPS * 3, 1);
+    let mut obs = vec![0.0; spec.obs_len()];
+    let (mut r, mut te, mut tr) = (vec![0.0; 3], vec![false; 3], vec![false; 3]);
+    env.reset(Some(0), &mut obs);
+    group.bench_function("single_env_step", |b| {
+        b.iter(|| {
+            for a in acts.chunks_exact(3) {
+                let out = StepOut {
+                    obs: &mut obs,
+                    rewards: &mut r,
+                    terminated: &mut te,
+                    truncated: &mut tr,
+                };
+                env.step(black_box(a), out).expect("step");
+                if tr[0] {
+                    env.reset(None, &mut obs);
+                }
+            }
+            black_box(&obs);
+        })
+    });
+    group.finish();
+}
+
+fn vec_env(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spread_n3_vec_env");
+    for n_envs in [16usize, 128] {
+        // About STEPS env-steps per iteration whatever the number of environments.
+        let iters = (STEPS / n_envs).max(1);
+        group.throughput(Throughput::Elements((iters * n_envs) as u64));
+        let mut venv = VecEnv::from_fn(n_envs, 0, || {
+            Ok(Box::new(particle::spread(&SpreadParams::default())?) as Box<dyn MultiAgentEnv>)
+        })
+        .expect("VecEnv");
+        venv.reset(0);
+        let acts = actions(n_envs * 3 * iters, 2);
+        group.bench_function(format!("{n_envs}_envs"), |b| {
+            b.iter(|| {
+                for a in acts.chunks_exact(n_envs * 3) {
+                    venv.step(black_box(a)).expect("step");
+                }
+                black_box(venv.obs());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, single_env, vec_env);
+criterion_main!(benches);

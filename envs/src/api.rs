@@ -230,7 +230,10 @@ impl WorldState {
         for key in self.fields.keys() {
             if !allowed.contains(&key.as_str()) {
                 return Err(EnvError::InvalidState {
-                    message: format!("unknown field `{key}`, expected one of {}", allowed.join(", ")),
+                    message: format!(
+                        "unknown field `{key}`, expected one of {}",
+                        allowed.join(", ")
+                    ),
                 });
             }
         }

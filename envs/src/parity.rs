@@ -52,7 +52,11 @@ impl fmt::Display for Mismatch {
         if let Some((i, name)) = &self.agent {
             write!(f, ", agent {i} ({name})")?;
         }
-        write!(f, ", {}[{}]: expected {}, got {}", self.field, self.index, self.expected, self.got)
+        write!(
+            f,
+            ", {}[{}]: expected {}, got {}",
+            self.field, self.index, self.expected, self.got
+        )
     }
 }
 
@@ -79,7 +83,11 @@ impl ParityReport {
 impl fmt::Display for ParityReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.mismatch {
-            None => write!(f, "PASS {} ({}, {} steps)", self.file, self.env_id, self.steps),
+            None => write!(
+                f,
+                "PASS {} ({}, {} steps)",
+                self.file, self.env_id, self.steps
+            ),
             Some(m) => write!(f, "FAIL {} ({}): {m}", self.file, self.env_id),
         }
     }
@@ -88,14 +96,19 @@ impl fmt::Display for ParityReport {
 /// Replays the trace in `path`.
 pub fn check_file(path: &Path) -> Result<ParityReport, TraceError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TraceError { file: file.clone(), message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| TraceError {
+        file: file.clone(),
+        message: format!("cannot read: {e}"),
+    })?;
     check_str(&text, &file)
 }
 
 /// Replays a trace given as JSON text; `file` names it in reports and errors.
 pub fn check_str(text: &str, file: &str) -> Result<ParityReport, TraceError> {
-    let fail = |message: String| TraceError { file: file.to_string(), message };
+    let fail = |message: String| TraceError {
+        file: file.to_string(),
+        message,
+    };
     let value: Value =
         serde_json::from_str(text).map_err(|e| fail(format!("not valid JSON: {e}")))?;
     let format = value
@@ -108,7 +121,9 @@ pub fn check_str(text: &str, file: &str) -> Result<ParityReport, TraceError> {
                 .map_err(|e| fail(format!("malformed marl-parity-v1 trace: {e}")))?;
             replay_mpe(&trace, file).map_err(fail)
         }
-        other => Err(fail(format!("unknown trace format `{other}` (known: marl-parity-v1)"))),
+        other => Err(fail(format!(
+            "unknown trace format `{other}` (known: marl-parity-v1)"
+        ))),
     }
 }
 
@@ -189,18 +204,30 @@ fn replay_mpe(trace: &MpeTrace, file: &str) -> Result<ParityReport, String> {
     let spec = env.spec().clone();
     let names: Vec<&str> = spec.agents.iter().map(|a| a.name.as_str()).collect();
     if names != trace.agents {
-        return Err(format!("trace agents {:?} differ from marl's {names:?}", trace.agents));
+        return Err(format!(
+            "trace agents {:?} differ from marl's {names:?}",
+            trace.agents
+        ));
     }
     let dims: Vec<usize> = spec.agents.iter().map(|a| a.obs_dim).collect();
     if dims != trace.obs_dims {
-        return Err(format!("trace obs_dims {:?} differ from marl's {dims:?}", trace.obs_dims));
+        return Err(format!(
+            "trace obs_dims {:?} differ from marl's {dims:?}",
+            trace.obs_dims
+        ));
     }
 
-    let mut report = ParityReport { file: file.to_string(), env_id, steps: 0, mismatch: None };
+    let mut report = ParityReport {
+        file: file.to_string(),
+        env_id,
+        steps: 0,
+        mismatch: None,
+    };
     let n = spec.num_agents();
     let mut obs = vec![0.0f32; spec.obs_len()];
     env.reset(Some(0), &mut obs);
-    env.set_state(&world_state(trace)?).map_err(|e| format!("initial_state: {e}"))?;
+    env.set_state(&world_state(trace)?)
+        .map_err(|e| format!("initial_state: {e}"))?;
     env.observe(&mut obs);
     let agent = |i: usize| Some((i, spec.agents[i].name.clone()));
     if let Some(m) = compare_obs(0, &spec, &obs, &trace.initial_obs)? {
@@ -217,14 +244,16 @@ fn replay_mpe(trace: &MpeTrace, file: &str) -> Result<ParityReport, String> {
         if t != k + 1 {
             return Err(format!("steps[{k}].t is {t}, expected {}", k + 1));
         }
-        encode_actions(&spec, &step.actions, &mut actions).map_err(|e| format!("steps[{k}]: {e}"))?;
+        encode_actions(&spec, &step.actions, &mut actions)
+            .map_err(|e| format!("steps[{k}]: {e}"))?;
         let out = StepOut {
             obs: &mut obs,
             rewards: &mut rewards,
             terminated: &mut terminated,
             truncated: &mut truncated,
         };
-        env.step(&actions, out).map_err(|e| format!("steps[{k}]: {e}"))?;
+        env.step(&actions, out)
+            .map_err(|e| format!("steps[{k}]: {e}"))?;
         report.steps = t;
         let first = compare_obs(t, &spec, &obs, &step.obs)?
             .or_else(|| compare_each(t, "reward", &step.rewards, &rewards, &agent))
@@ -246,7 +275,11 @@ fn encode_actions(
     out: &mut [f32],
 ) -> Result<(), String> {
     if recorded.len() != spec.num_agents() {
-        return Err(format!("{} actions for {} agents", recorded.len(), spec.num_agents()));
+        return Err(format!(
+            "{} actions for {} agents",
+            recorded.len(),
+            spec.num_agents()
+        ));
     }
     for (i, a) in recorded.iter().enumerate() {
         let dst = &mut out[spec.action_range(i)];
@@ -277,12 +310,20 @@ fn compare_obs(
     expected: &[Vec<f64>],
 ) -> Result<Option<Mismatch>, String> {
     if expected.len() != spec.num_agents() {
-        return Err(format!("step {t}: {} observations for {} agents", expected.len(), spec.num_agents()));
+        return Err(format!(
+            "step {t}: {} observations for {} agents",
+            expected.len(),
+            spec.num_agents()
+        ));
     }
     for (i, exp) in expected.iter().enumerate() {
         let mine = &got[spec.obs_range(i)];
         if exp.len() != mine.len() {
-            return Err(format!("step {t}: observation of agent {i} has {} values, expected {}", exp.len(), mine.len()));
+            return Err(format!(
+                "step {t}: observation of agent {i} has {} values, expected {}",
+                exp.len(),
+                mine.len()
+            ));
         }
         for (j, (&e, &g)) in exp.iter().zip(mine).enumerate() {
             let e32 = e as f32;

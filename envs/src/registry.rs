@@ -86,7 +86,9 @@ pub fn ids() -> Vec<&'static str> {
 pub fn lookup(id: &str) -> Result<&'static EnvEntry, EnvError> {
     let exact = REGISTRY.iter().find(|e| e.id == id);
     let short = || {
-        let mut it = REGISTRY.iter().filter(|e| e.id.rsplit('/').next() == Some(id));
+        let mut it = REGISTRY
+            .iter()
+            .filter(|e| e.id.rsplit('/').next() == Some(id));
         match (it.next(), it.next()) {
             (Some(e), None) => Some(e),
             _ => None,
@@ -140,7 +142,9 @@ mod tests {
 
     #[test]
     fn unknown_id_lists_the_valid_ones_and_suggests_the_closest() {
-        let err = make("mpe/simple_sprad_v3", &toml::Table::new()).err().expect("must fail");
+        let err = make("mpe/simple_sprad_v3", &toml::Table::new())
+            .err()
+            .expect("must fail");
         let msg = err.to_string();
         assert!(msg.contains("did you mean `mpe/simple_spread_v3`"), "{msg}");
         assert!(msg.contains("mpe/simple_tag_v3"), "{msg}");
@@ -149,19 +153,34 @@ mod tests {
     #[test]
     fn unknown_param_names_it_and_lists_the_valid_ones() {
         let params: toml::Table = toml::from_str("local_ratoi = 0.3").expect("toml");
-        let msg = make("mpe/simple_spread_v3", &params).err().expect("must fail").to_string();
-        assert!(msg.contains("local_ratoi") && msg.contains("local_ratio"), "{msg}");
+        let msg = make("mpe/simple_spread_v3", &params)
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(
+            msg.contains("local_ratoi") && msg.contains("local_ratio"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn wrong_type_is_reported() {
         let params: toml::Table = toml::from_str("N = \"three\"").expect("toml");
-        let msg = make("simple_spread_v3", &params).err().expect("must fail").to_string();
-        assert!(msg.contains("simple_spread_v3") && msg.contains("invalid type"), "{msg}");
+        let msg = make("simple_spread_v3", &params)
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(
+            msg.contains("simple_spread_v3") && msg.contains("invalid type"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn short_ids_resolve() {
-        assert_eq!(lookup("simple_tag_v3").map(|e| e.id).ok(), Some("mpe/simple_tag_v3"));
+        assert_eq!(
+            lookup("simple_tag_v3").map(|e| e.id).ok(),
+            Some("mpe/simple_tag_v3")
+        );
     }
 }

@@ -18,7 +18,9 @@ pub struct SnapshotWriter {
 impl SnapshotWriter {
     /// Starts a snapshot of the environment identified by `tag` (id and parameters).
     pub fn new(tag: &str) -> Self {
-        let mut w = Self { bytes: Vec::with_capacity(256) };
+        let mut w = Self {
+            bytes: Vec::with_capacity(256),
+        };
         w.bytes.extend_from_slice(MAGIC);
         w.str(tag);
         w
@@ -84,10 +86,15 @@ impl<'a> SnapshotReader<'a> {
         if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
             return Err(err("not a marl environment snapshot (bad header)"));
         }
-        let mut r = Self { bytes, pos: MAGIC.len() };
+        let mut r = Self {
+            bytes,
+            pos: MAGIC.len(),
+        };
         let found = r.str()?;
         if found != tag {
-            return Err(err(&format!("snapshot is of `{found}`, this environment is `{tag}`")));
+            return Err(err(&format!(
+                "snapshot is of `{found}`, this environment is `{tag}`"
+            )));
         }
         Ok(r)
     }
@@ -121,7 +128,10 @@ impl<'a> SnapshotReader<'a> {
     pub fn f64s_into(&mut self, out: &mut [f64]) -> Result<(), EnvError> {
         let n = self.u64()? as usize;
         if n != out.len() {
-            return Err(err(&format!("array of {n} values where {} were expected", out.len())));
+            return Err(err(&format!(
+                "array of {n} values where {} were expected",
+                out.len()
+            )));
         }
         for v in out.iter_mut() {
             *v = self.f64()?;
@@ -164,5 +174,7 @@ impl<'a> SnapshotReader<'a> {
 }
 
 fn err(message: &str) -> EnvError {
-    EnvError::Snapshot { message: message.to_string() }
+    EnvError::Snapshot {
+        message: message.to_string(),
+    }
 }

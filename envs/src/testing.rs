@@ -55,12 +55,21 @@ pub fn run_episode(env: &mut dyn MultiAgentEnv, seed: Option<u64>, action_seed: 
     let mut state = vec![0.0; spec.state_dim];
     env.reset(seed, &mut obs);
     env.state(&mut state);
-    let mut ep = Episode { obs: vec![obs.clone()], rewards: vec![], states: vec![state.clone()] };
+    let mut ep = Episode {
+        obs: vec![obs.clone()],
+        rewards: vec![],
+        states: vec![state.clone()],
+    };
     let mut actions = vec![0.0; spec.action_len()];
     let (mut r, mut te, mut tr) = buffers(&spec);
     for _ in 0..spec.max_steps {
         random_actions(env, &mut rng, &mut actions);
-        let out = StepOut { obs: &mut obs, rewards: &mut r, terminated: &mut te, truncated: &mut tr };
+        let out = StepOut {
+            obs: &mut obs,
+            rewards: &mut r,
+            terminated: &mut te,
+            truncated: &mut tr,
+        };
         env.step(&actions, out).expect("a valid action must step");
         env.state(&mut state);
         ep.obs.push(obs.clone());
@@ -88,14 +97,24 @@ pub fn check_env(entry: &EnvEntry) {
     assert_eq!(spec.id, id, "{id}: spec id");
     assert!(spec.num_agents() > 0, "{id}: no agents");
     assert!(spec.max_steps > 0, "{id}: max_steps is 0");
-    assert_eq!(spec.obs_len(), spec.agents.iter().map(|a| a.obs_dim).sum::<usize>(), "{id}");
+    assert_eq!(
+        spec.obs_len(),
+        spec.agents.iter().map(|a| a.obs_dim).sum::<usize>(),
+        "{id}"
+    );
 
     // Shapes and finite values over a few episodes.
     for seed in 0..3 {
         let ep = run_episode(env.as_mut(), Some(seed), 100 + seed);
-        assert!(ep.rewards.len() <= spec.max_steps, "{id}: episode longer than max_steps");
+        assert!(
+            ep.rewards.len() <= spec.max_steps,
+            "{id}: episode longer than max_steps"
+        );
         for o in ep.obs.iter().chain(&ep.states) {
-            assert!(o.iter().all(|v| v.is_finite()), "{id}: non-finite observation or state");
+            assert!(
+                o.iter().all(|v| v.is_finite()),
+                "{id}: non-finite observation or state"
+            );
         }
         for r in &ep.rewards {
             assert!(r.iter().all(|v| v.is_finite()), "{id}: non-finite reward");
@@ -108,18 +127,36 @@ pub fn check_env(entry: &EnvEntry) {
     let ep = run_episode(env.as_mut(), Some(7), 7);
     if ep.rewards.len() == spec.max_steps {
         let (mut r, mut te, mut tr) = buffers(&spec);
-        let out = StepOut { obs: &mut obs, rewards: &mut r, terminated: &mut te, truncated: &mut tr };
+        let out = StepOut {
+            obs: &mut obs,
+            rewards: &mut r,
+            terminated: &mut te,
+            truncated: &mut tr,
+        };
         let mut actions = vec![0.0; actions_len];
-        random_actions(env.as_ref(), &mut ChaCha8Rng::seed_from_u64(0), &mut actions);
-        assert!(env.step(&actions, out).is_err(), "{id}: stepped past the end of an episode");
+        random_actions(
+            env.as_ref(),
+            &mut ChaCha8Rng::seed_from_u64(0),
+            &mut actions,
+        );
+        assert!(
+            env.step(&actions, out).is_err(),
+            "{id}: stepped past the end of an episode"
+        );
     }
 
     // Same seed, same episode; and a used env reset with a seed forgets its past.
     let fresh = run_episode(make().as_mut(), Some(42), 5);
     let used = run_episode(env.as_mut(), Some(42), 5);
-    assert_eq!(fresh, used, "{id}: reset(seed) on a used environment differs from a fresh one");
+    assert_eq!(
+        fresh, used,
+        "{id}: reset(seed) on a used environment differs from a fresh one"
+    );
     let other = run_episode(make().as_mut(), Some(43), 5);
-    assert_ne!(fresh.obs[0], other.obs[0], "{id}: different seeds gave the same initial state");
+    assert_ne!(
+        fresh.obs[0], other.obs[0],
+        "{id}: different seeds gave the same initial state"
+    );
 
     // Snapshot mid-episode and restore into another instance: the rest is identical.
     check_snapshot(id, &make);
@@ -139,7 +176,12 @@ fn check_snapshot(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
     let half = spec.max_steps / 2;
     for _ in 0..half {
         random_actions(a.as_ref(), &mut rng, &mut actions);
-        let out = StepOut { obs: &mut obs, rewards: &mut r, terminated: &mut te, truncated: &mut tr };
+        let out = StepOut {
+            obs: &mut obs,
+            rewards: &mut r,
+            terminated: &mut te,
+            truncated: &mut tr,
+        };
         a.step(&actions, out).expect("step");
         if te.iter().zip(&tr).all(|(&x, &y)| x || y) {
             return;
@@ -162,7 +204,11 @@ fn check_snapshot(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
 
 /// Steps through the end of the current episode and `extra` more episodes (reset with the
 /// environment's own generator), recording observations and rewards.
-fn continue_episodes(env: &mut dyn MultiAgentEnv, rng: &mut ChaCha8Rng, extra: usize) -> Vec<Vec<f32>> {
+fn continue_episodes(
+    env: &mut dyn MultiAgentEnv,
+    rng: &mut ChaCha8Rng,
+    extra: usize,
+) -> Vec<Vec<f32>> {
     let spec = env.spec().clone();
     let mut obs = vec![0.0; spec.obs_len()];
     let mut actions = vec![0.0; spec.action_len()];
@@ -171,7 +217,12 @@ fn continue_episodes(env: &mut dyn MultiAgentEnv, rng: &mut ChaCha8Rng, extra: u
     let mut episodes = 0;
     while episodes <= extra {
         random_actions(env, rng, &mut actions);
-        let out = StepOut { obs: &mut obs, rewards: &mut r, terminated: &mut te, truncated: &mut tr };
+        let out = StepOut {
+            obs: &mut obs,
+            rewards: &mut r,
+            terminated: &mut te,
+            truncated: &mut tr,
+        };
         env.step(&actions, out).expect("step");
         out_log.push(obs.clone());
         out_log.push(r.iter().map(|&x| x as f32).collect());
@@ -194,22 +245,43 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
     let mut single_obs = vec![vec![0.0; obs_len]; n];
     venv.reset(77);
     for (i, e) in singles.iter_mut().enumerate() {
-        e.reset(Some(crate::api::derive_seed(77, 10 + i as u64)), &mut single_obs[i]);
+        e.reset(
+            Some(crate::api::derive_seed(77, 10 + i as u64)),
+            &mut single_obs[i],
+        );
     }
-    assert_eq!(venv.obs(), single_obs.concat().as_slice(), "{id}: VecEnv reset differs");
+    assert_eq!(
+        venv.obs(),
+        single_obs.concat().as_slice(),
+        "{id}: VecEnv reset differs"
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut actions = vec![0.0; n * act_len];
     let (mut r, mut te, mut tr) = buffers(&spec);
     let mut finished = 0;
     for _ in 0..(2 * spec.max_steps + 3) {
         for i in 0..n {
-            random_actions(singles[i].as_ref(), &mut rng, &mut actions[i * act_len..(i + 1) * act_len]);
+            random_actions(
+                singles[i].as_ref(),
+                &mut rng,
+                &mut actions[i * act_len..(i + 1) * act_len],
+            );
         }
         venv.step(&actions).expect("VecEnv step");
         for (i, e) in singles.iter_mut().enumerate() {
-            let out = StepOut { obs: &mut single_obs[i], rewards: &mut r, terminated: &mut te, truncated: &mut tr };
-            e.step(&actions[i * act_len..(i + 1) * act_len], out).expect("step");
-            assert_eq!(&venv.rewards()[i * na..(i + 1) * na], r.as_slice(), "{id}: VecEnv rewards");
+            let out = StepOut {
+                obs: &mut single_obs[i],
+                rewards: &mut r,
+                terminated: &mut te,
+                truncated: &mut tr,
+            };
+            e.step(&actions[i * act_len..(i + 1) * act_len], out)
+                .expect("step");
+            assert_eq!(
+                &venv.rewards()[i * na..(i + 1) * na],
+                r.as_slice(),
+                "{id}: VecEnv rewards"
+            );
             let done = te.iter().zip(&tr).all(|(&x, &y)| x || y);
             assert_eq!(venv.done()[i], done, "{id}: VecEnv done flag");
             if done {
@@ -222,7 +294,11 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
                 let mut st = vec![0.0; spec.state_dim];
                 e.state(&mut st);
                 let d = spec.state_dim;
-                assert_eq!(&venv.final_state()[i * d..(i + 1) * d], st.as_slice(), "{id}: final state");
+                assert_eq!(
+                    &venv.final_state()[i * d..(i + 1) * d],
+                    st.as_slice(),
+                    "{id}: final state"
+                );
                 e.reset(None, &mut single_obs[i]);
             }
             assert_eq!(
@@ -242,14 +318,25 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
     assert_eq!(venv.obs(), other.obs(), "{id}: VecEnv restore");
     for _ in 0..spec.max_steps {
         for i in 0..n {
-            random_actions(singles[i].as_ref(), &mut rng, &mut actions[i * act_len..(i + 1) * act_len]);
+            random_actions(
+                singles[i].as_ref(),
+                &mut rng,
+                &mut actions[i * act_len..(i + 1) * act_len],
+            );
         }
         venv.step(&actions).expect("step");
         other.step(&actions).expect("step");
-        assert_eq!(venv.obs(), other.obs(), "{id}: restored VecEnv continues differently");
+        assert_eq!(
+            venv.obs(),
+            other.obs(),
+            "{id}: restored VecEnv continues differently"
+        );
         assert_eq!(venv.done(), other.done(), "{id}: done flags after restore");
         for i in (0..n).filter(|&i| venv.done()[i]) {
-            let (a, b) = (&venv.final_return()[i * na..(i + 1) * na], &other.final_return()[i * na..(i + 1) * na]);
+            let (a, b) = (
+                &venv.final_return()[i * na..(i + 1) * na],
+                &other.final_return()[i * na..(i + 1) * na],
+            );
             assert_eq!(a, b, "{id}: episode returns after restore");
         }
     }

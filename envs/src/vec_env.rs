@@ -36,17 +36,21 @@ impl VecEnv {
     /// Groups environments that share one spec; `first_index` is the global index of the
     /// first one (used for seeding).
     pub fn new(envs: Vec<Box<dyn MultiAgentEnv>>, first_index: u64) -> Result<Self, EnvError> {
-        let spec = envs
-            .first()
-            .map(|e| e.spec().clone())
-            .ok_or_else(|| EnvError::InvalidParams {
-                env: "VecEnv".into(),
-                message: "needs at least one environment".into(),
-            })?;
+        let spec =
+            envs.first()
+                .map(|e| e.spec().clone())
+                .ok_or_else(|| EnvError::InvalidParams {
+                    env: "VecEnv".into(),
+                    message: "needs at least one environment".into(),
+                })?;
         if let Some(other) = envs.iter().find(|e| e.spec() != &spec) {
             return Err(EnvError::InvalidParams {
                 env: "VecEnv".into(),
-                message: format!("environments differ: `{}` and `{}`", spec.id, other.spec().id),
+                message: format!(
+                    "environments differ: `{}` and `{}`",
+                    spec.id,
+                    other.spec().id
+                ),
             });
         }
         let n = envs.len();
@@ -109,9 +113,17 @@ impl VecEnv {
     /// Steps every environment with `actions` (`[n_envs, spec.action_len()]`), resetting those
     /// whose episode ends.
     pub fn step(&mut self, actions: &[f32]) -> Result<(), EnvError> {
-        let (obs_len, a, act_len) = (self.spec.obs_len(), self.spec.num_agents(), self.spec.action_len());
+        let (obs_len, a, act_len) = (
+            self.spec.obs_len(),
+            self.spec.num_agents(),
+            self.spec.action_len(),
+        );
         let state_dim = self.spec.state_dim;
-        assert_eq!(actions.len(), self.envs.len() * act_len, "actions must be [n_envs, action_len]");
+        assert_eq!(
+            actions.len(),
+            self.envs.len() * act_len,
+            "actions must be [n_envs, action_len]"
+        );
         for (i, env) in self.envs.iter_mut().enumerate() {
             let obs = &mut self.obs[i * obs_len..(i + 1) * obs_len];
             let agents = i * a..(i + 1) * a;
@@ -124,7 +136,10 @@ impl VecEnv {
                     truncated: &mut self.truncated[agents.clone()],
                 },
             )?;
-            for (acc, &r) in self.ep_return[agents.clone()].iter_mut().zip(&self.rewards[agents.clone()]) {
+            for (acc, &r) in self.ep_return[agents.clone()]
+                .iter_mut()
+                .zip(&self.rewards[agents.clone()])
+            {
                 *acc += r;
             }
             self.ep_len[i] += 1;
@@ -243,6 +258,11 @@ impl VecEnv {
     }
 
     fn snapshot_tag(&self) -> String {
-        format!("vec_env {} x{} from {}", self.spec.id, self.envs.len(), self.first_index)
+        format!(
+            "vec_env {} x{} from {}",
+            self.spec.id,
+            self.envs.len(),
+            self.first_index
+        )
     }
 }

@@ -16,7 +16,10 @@ fn ids_are_versioned_and_unique() {
         let (family, name) = id.split_once('/').expect("family/name");
         assert!(!family.is_empty(), "{id}");
         let version = name.rsplit_once("_v").map(|(_, v)| v).unwrap_or("");
-        assert!(!version.is_empty() && version.chars().all(|c| c.is_ascii_digit()), "{id}");
+        assert!(
+            !version.is_empty() && version.chars().all(|c| c.is_ascii_digit()),
+            "{id}"
+        );
     }
     let mut sorted = ids.clone();
     sorted.sort();

@@ -7,12 +7,19 @@ use std::path::{Path, PathBuf};
 use marl_envs::parity;
 
 fn traces(prefix: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity");
+    traces_in("tests/parity", prefix)
+}
+
+fn traces_in(dir: &str, prefix: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/parity exists")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
         .collect();
     files.sort();
     files
@@ -21,7 +28,11 @@ fn traces(prefix: &str) -> Vec<PathBuf> {
 #[test]
 fn every_mpe_trace_replays_exactly() {
     let files = traces("simple_");
-    assert!(files.len() >= 10, "expected the recorded MPE traces, found {}", files.len());
+    assert!(
+        files.len() >= 10,
+        "expected the recorded MPE traces, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for f in &files {
         let report = parity::check_file(f).unwrap_or_else(|e| panic!("{e}"));
@@ -31,6 +42,23 @@ fn every_mpe_trace_replays_exactly() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Recorded by `scripts/make_mpe_traces.py` from mpe2 1.1.1 / numpy 2.4.6 on an AVX-512
+/// machine: other N, tag team sizes, continuous actions for every scenario, and the tag episode
+/// whose good agent leaves the arena where numpy's `exp` differs from libm's.
+#[test]
+fn generated_traces_replay_exactly() {
+    let files = traces_in("tests/parity/generated", "simple_");
+    assert!(
+        files.len() >= 9,
+        "expected the generated traces, found {}",
+        files.len()
+    );
+    for f in &files {
+        let report = parity::check_file(f).unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.passed() && report.steps == 25, "{report}");
+    }
 }
 
 #[test]
@@ -52,18 +80,33 @@ fn a_changed_recording_is_caught_and_located() {
 fn malformed_traces_name_the_file_and_the_problem() {
     let err = parity::check_str("{\"format\": \"marl-parity-v1\"}", "empty.json").unwrap_err();
     let msg = err.to_string();
-    assert!(msg.starts_with("empty.json:") && msg.contains("missing field"), "{msg}");
+    assert!(
+        msg.starts_with("empty.json:") && msg.contains("missing field"),
+        "{msg}"
+    );
 
-    let err = parity::check_str("not json", "junk.json").unwrap_err().to_string();
-    assert!(err.contains("junk.json") && err.contains("not valid JSON"), "{err}");
+    let err = parity::check_str("not json", "junk.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("junk.json") && err.contains("not valid JSON"),
+        "{err}"
+    );
 
-    let err = parity::check_str("{\"format\": \"other-v9\"}", "x.json").unwrap_err().to_string();
+    let err = parity::check_str("{\"format\": \"other-v9\"}", "x.json")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown trace format `other-v9`"), "{err}");
 
     let f = &traces("simple_tag")[0];
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(f).expect("read")).expect("json");
     v["scenario"] = serde_json::json!("simple_tagg_v3");
-    let err = parity::check_str(&v.to_string(), "tag.json").unwrap_err().to_string();
-    assert!(err.contains("tag.json") && err.contains("did you mean `mpe/simple_tag_v3`"), "{err}");
+    let err = parity::check_str(&v.to_string(), "tag.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tag.json") && err.contains("did you mean `mpe/simple_tag_v3`"),
+        "{err}"
+    );
 }

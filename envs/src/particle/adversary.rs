@@ -38,7 +38,11 @@ pub struct AdversaryParams {
 
 impl Default for AdversaryParams {
     fn default() -> Self {
-        Self { n: 2, max_cycles: 25, continuous_actions: false }
+        Self {
+            n: 2,
+            max_cycles: 25,
+            continuous_actions: false,
+        }
     }
 }
 
@@ -103,7 +107,10 @@ impl Scenario for Adversary {
         let adv = world.dist(0, goal);
         let mut best = f64::INFINITY;
         for k in 1..=self.n {
-            best = best.min(world.dist(k, goal));
+            let d = world.dist(k, goal);
+            if d < best {
+                best = d;
+            }
         }
         out[0] = -adv;
         let good = -best + (0.0 + adv);

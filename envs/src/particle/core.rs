@@ -187,12 +187,16 @@ impl World {
         }
 
         // Communication state: silent agents say nothing, the others say their action.
+        let dim_c = self.dim_c;
         for i in 0..self.n_agents {
-            let c = &mut self.comm[i * self.dim_c..(i + 1) * self.dim_c];
+            let c = &mut self.comm[i * dim_c..(i + 1) * dim_c];
             if self.params[i].silent {
-                c.fill(0.0);
+                // Already zero unless a loaded state said otherwise: skip the write.
+                if c.iter().any(|&x| x != 0.0) {
+                    c.fill(0.0);
+                }
             } else {
-                for (dst, &src) in c.iter_mut().zip(&self.action_c[i * self.dim_c..]) {
+                for (dst, &src) in c.iter_mut().zip(&self.action_c[i * dim_c..]) {
                     *dst = src + 0.0;
                 }
             }

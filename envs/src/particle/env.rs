@@ -54,6 +54,20 @@ pub trait Scenario: Clone + Send + 'static {
     fn set_extra_values(&mut self, _values: &[f64]) {}
 }
 
+/// The discrete movement actions: no-op, -x, +x, -y, +y.
+const MOVES: [[f64; 2]; 5] = [[0.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]];
+
+/// How to read one agent's part of the flat action slice (derived once from the spec).
+#[derive(Debug, Clone)]
+struct Decode {
+    offset: usize,
+    width: usize,
+    choices: usize,
+    movable: bool,
+    silent: bool,
+    accel: f64,
+}
+
 /// One MPE scenario as a [`MultiAgentEnv`].
 #[derive(Clone)]
 pub struct ParticleEnv<S: Scenario> {
@@ -61,6 +75,7 @@ pub struct ParticleEnv<S: Scenario> {
     /// The world; public for inspection and rendering.
     pub world: World,
     scenario: S,
+    decode: Vec<Decode>,
     rng: ChaCha8Rng,
     max_cycles: usize,
     continuous: bool,
@@ -82,9 +97,15 @@ impl<S: Scenario> ParticleEnv<S> {
                 let (moves, says) = (p.movable, !p.silent);
                 let action_space = if continuous {
                     let dim = if moves { 5 } else { 0 } + if says { world.dim_c } else { 0 };
-                    ActionSpace::Box { dim, low: 0.0, high: 1.0 }
+                    ActionSpace::Box {
+                        dim,
+                        low: 0.0,
+                        high: 1.0,
+                    }
                 } else {
-                    ActionSpace::Discrete(if moves { 5 } else { 1 } * if says { world.dim_c } else { 1 })
+                    ActionSpace::Discrete(
+                        if moves { 5 } else { 1 } * if says { world.dim_c } else { 1 },
+                    )
                 };
                 AgentSpec {
                     name: p.name.clone(),
@@ -96,10 +117,24 @@ impl<S: Scenario> ParticleEnv<S> {
             .collect();
         let state_dim = obs_dims.iter().sum();
         let spec = EnvSpec::new(id, agents, state_dim, max_cycles, false);
+        let decode = (0..world.n_agents)
+            .map(|i| {
+                let p = &world.params[i];
+                Decode {
+                    offset: spec.action_range(i).start,
+                    width: spec.agents[i].action_space.width(),
+                    choices: spec.agents[i].action_space.num_choices(),
+                    movable: p.movable,
+                    silent: p.silent,
+                    accel: p.accel.unwrap_or(5.0),
+                }
+            })
+            .collect();
         Self {
             spec,
             world,
             scenario,
+            decode,
             rng: ChaCha8Rng::seed_from_u64(0),
             max_cycles,
             continuous,
@@ -116,53 +151,46 @@ impl<S: Scenario> ParticleEnv<S> {
 
     fn decode_actions(&mut self, actions: &[f32]) -> Result<(), EnvError> {
         let dim_c = self.world.dim_c;
-        for i in 0..self.world.n_agents {
-            let a = &actions[self.spec.action_range(i)];
-            let p = &self.world.params[i];
-            let accel = p.accel.unwrap_or(5.0);
-            let c = &mut self.world.action_c[i * dim_c..(i + 1) * dim_c];
-            c.fill(0.0);
+        for (i, d) in self.decode.iter().enumerate() {
+            let a = &actions[d.offset..d.offset + d.width];
             let mut u = [0.0f64; 2];
             if self.continuous {
                 let clip = |x: f32| x.clamp(0.0, 1.0);
                 let mut rest = a;
-                if p.movable {
+                if d.movable {
                     // mpe2 subtracts in the action's own precision (f32) and only then widens.
                     u[0] = (clip(a[2]) - clip(a[1])) as f64;
                     u[1] = (clip(a[4]) - clip(a[3])) as f64;
                     rest = &a[5..];
                 }
-                if !p.silent {
+                if !d.silent {
+                    let c = &mut self.world.action_c[i * dim_c..(i + 1) * dim_c];
                     for (dst, &src) in c.iter_mut().zip(rest) {
                         *dst = clip(src) as f64;
                     }
                 }
             } else {
-                let n = self.spec.agents[i].action_space.num_choices();
                 let x = a[0];
-                if !(x >= 0.0 && x < n as f32 && x.fract() == 0.0) {
+                // `as` saturates (negatives and NaN to 0), so the round trip rejects them too.
+                let mut index = x as usize;
+                if index as f32 != x || index >= d.choices {
                     return Err(EnvError::InvalidAction {
                         agent: i,
-                        name: p.name.clone(),
-                        message: format!("{x} is not an action of Discrete({n})"),
+                        name: self.world.params[i].name.clone(),
+                        message: format!("{x} is not an action of Discrete({})", d.choices),
                     });
                 }
-                let mut index = x as usize;
-                if p.movable {
-                    match index % 5 {
-                        1 => u[0] = -1.0,
-                        2 => u[0] = 1.0,
-                        3 => u[1] = -1.0,
-                        4 => u[1] = 1.0,
-                        _ => {}
-                    }
+                if d.movable {
+                    u = MOVES[index % 5];
                     index /= 5;
                 }
-                if !p.silent {
+                if !d.silent {
+                    let c = &mut self.world.action_c[i * dim_c..(i + 1) * dim_c];
+                    c.fill(0.0);
                     c[index] = 1.0;
                 }
             }
-            self.world.action_u[i] = [u[0] * accel, u[1] * accel];
+            self.world.action_u[i] = [u[0] * d.accel, u[1] * d.accel];
         }
         Ok(())
     }
@@ -214,7 +242,8 @@ impl<S: Scenario> MultiAgentEnv for ParticleEnv<S> {
 
     fn observe(&self, obs: &mut [f32]) {
         for i in 0..self.world.n_agents {
-            self.scenario.observe(&self.world, i, &mut obs[self.spec.obs_range(i)]);
+            self.scenario
+                .observe(&self.world, i, &mut obs[self.spec.obs_range(i)]);
         }
     }
 
@@ -226,7 +255,8 @@ impl<S: Scenario> MultiAgentEnv for ParticleEnv<S> {
     fn get_state(&self) -> WorldState {
         let w = &self.world;
         let na = w.n_agents;
-        let flat = |r: std::ops::Range<usize>, v: &[[f64; 2]]| v[r].iter().flatten().copied().collect();
+        let flat =
+            |r: std::ops::Range<usize>, v: &[[f64; 2]]| v[r].iter().flatten().copied().collect();
         let mut s = WorldState::default();
         s.insert("agent_pos", flat(0..na, &w.pos));
         s.insert("agent_vel", flat(0..na, &w.vel));
@@ -252,10 +282,22 @@ impl<S: Scenario> MultiAgentEnv for ParticleEnv<S> {
             }
             let pairs = values.chunks_exact(2).map(|c| [c[0], c[1]]);
             match key {
-                "agent_pos" => world.pos[..na].iter_mut().zip(pairs).for_each(|(d, s)| *d = s),
-                "agent_vel" => world.vel[..na].iter_mut().zip(pairs).for_each(|(d, s)| *d = s),
-                "landmark_pos" => world.pos[na..].iter_mut().zip(pairs).for_each(|(d, s)| *d = s),
-                "landmark_vel" => world.vel[na..].iter_mut().zip(pairs).for_each(|(d, s)| *d = s),
+                "agent_pos" => world.pos[..na]
+                    .iter_mut()
+                    .zip(pairs)
+                    .for_each(|(d, s)| *d = s),
+                "agent_vel" => world.vel[..na]
+                    .iter_mut()
+                    .zip(pairs)
+                    .for_each(|(d, s)| *d = s),
+                "landmark_pos" => world.pos[na..]
+                    .iter_mut()
+                    .zip(pairs)
+                    .for_each(|(d, s)| *d = s),
+                "landmark_vel" => world.vel[na..]
+                    .iter_mut()
+                    .zip(pairs)
+                    .for_each(|(d, s)| *d = s),
                 _ => world.comm.copy_from_slice(values),
             }
         }

@@ -5,6 +5,7 @@
 pub mod adversary;
 pub mod core;
 pub mod env;
+pub mod numpy_exp;
 pub mod reference;
 pub mod speaker_listener;
 pub mod spread;
@@ -20,7 +21,10 @@ use spread::{Spread, SpreadParams};
 use tag::{Tag, TagParams};
 
 fn invalid(env: &str, message: String) -> EnvError {
-    EnvError::InvalidParams { env: env.to_string(), message }
+    EnvError::InvalidParams {
+        env: env.to_string(),
+        message,
+    }
 }
 
 fn check_cycles(id: &str, max_cycles: usize) -> Result<(), EnvError> {
@@ -32,7 +36,10 @@ fn check_cycles(id: &str, max_cycles: usize) -> Result<(), EnvError> {
 
 fn check_ratio(id: &str, local_ratio: f64) -> Result<(), EnvError> {
     if !(0.0..=1.0).contains(&local_ratio) {
-        return Err(invalid(id, format!("`local_ratio` must be in [0, 1], got {local_ratio}")));
+        return Err(invalid(
+            id,
+            format!("`local_ratio` must be in [0, 1], got {local_ratio}"),
+        ));
     }
     Ok(())
 }
@@ -56,7 +63,13 @@ pub fn spread(p: &SpreadParams) -> Result<ParticleEnv<Spread>, EnvError> {
     check_cycles(SPREAD_ID, p.max_cycles)?;
     check_ratio(SPREAD_ID, p.local_ratio)?;
     let tag = format!("{SPREAD_ID} {p:?}");
-    Ok(ParticleEnv::new(SPREAD_ID, tag, Spread::new(p), p.max_cycles, p.continuous_actions))
+    Ok(ParticleEnv::new(
+        SPREAD_ID,
+        tag,
+        Spread::new(p),
+        p.max_cycles,
+        p.continuous_actions,
+    ))
 }
 
 /// `mpe/simple_speaker_listener_v4` with the given parameters.
@@ -66,7 +79,13 @@ pub fn speaker_listener(
     check_cycles(SPEAKER_LISTENER_ID, p.max_cycles)?;
     let tag = format!("{SPEAKER_LISTENER_ID} {p:?}");
     let s = SpeakerListener::default();
-    Ok(ParticleEnv::new(SPEAKER_LISTENER_ID, tag, s, p.max_cycles, p.continuous_actions))
+    Ok(ParticleEnv::new(
+        SPEAKER_LISTENER_ID,
+        tag,
+        s,
+        p.max_cycles,
+        p.continuous_actions,
+    ))
 }
 
 /// `mpe/simple_reference_v3` with the given parameters.
@@ -74,17 +93,32 @@ pub fn reference(p: &ReferenceParams) -> Result<ParticleEnv<Reference>, EnvError
     check_cycles(REFERENCE_ID, p.max_cycles)?;
     check_ratio(REFERENCE_ID, p.local_ratio)?;
     let tag = format!("{REFERENCE_ID} {p:?}");
-    Ok(ParticleEnv::new(REFERENCE_ID, tag, Reference::new(p), p.max_cycles, p.continuous_actions))
+    Ok(ParticleEnv::new(
+        REFERENCE_ID,
+        tag,
+        Reference::new(p),
+        p.max_cycles,
+        p.continuous_actions,
+    ))
 }
 
 /// `mpe/simple_tag_v3` with the given parameters.
 pub fn tag(p: &TagParams) -> Result<ParticleEnv<Tag>, EnvError> {
     if p.num_good == 0 || p.num_adversaries == 0 {
-        return Err(invalid(TAG_ID, "`num_good` and `num_adversaries` must be at least 1".into()));
+        return Err(invalid(
+            TAG_ID,
+            "`num_good` and `num_adversaries` must be at least 1".into(),
+        ));
     }
     check_cycles(TAG_ID, p.max_cycles)?;
     let tag = format!("{TAG_ID} {p:?}");
-    Ok(ParticleEnv::new(TAG_ID, tag, Tag::new(p), p.max_cycles, p.continuous_actions))
+    Ok(ParticleEnv::new(
+        TAG_ID,
+        tag,
+        Tag::new(p),
+        p.max_cycles,
+        p.continuous_actions,
+    ))
 }
 
 /// `mpe/simple_adversary_v3` with the given parameters.
@@ -94,5 +128,11 @@ pub fn adversary(p: &AdversaryParams) -> Result<ParticleEnv<Adversary>, EnvError
     }
     check_cycles(ADVERSARY_ID, p.max_cycles)?;
     let tag = format!("{ADVERSARY_ID} {p:?}");
-    Ok(ParticleEnv::new(ADVERSARY_ID, tag, Adversary::new(p), p.max_cycles, p.continuous_actions))
+    Ok(ParticleEnv::new(
+        ADVERSARY_ID,
+        tag,
+        Adversary::new(p),
+        p.max_cycles,
+        p.continuous_actions,
+    ))
 }

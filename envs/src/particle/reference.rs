@@ -37,7 +37,11 @@ pub struct ReferenceParams {
 
 impl Default for ReferenceParams {
     fn default() -> Self {
-        Self { local_ratio: 0.5, max_cycles: 25, continuous_actions: false }
+        Self {
+            local_ratio: 0.5,
+            max_cycles: 25,
+            continuous_actions: false,
+        }
     }
 }
 
@@ -53,7 +57,10 @@ pub struct Reference {
 impl Reference {
     /// A reference scenario.
     pub fn new(p: &ReferenceParams) -> Self {
-        Self { local_ratio: p.local_ratio, goals: [0, 0] }
+        Self {
+            local_ratio: p.local_ratio,
+            goals: [0, 0],
+        }
     }
 
     /// `l_i`: minus the partner's distance to the landmark agent `i` knows.
@@ -121,7 +128,10 @@ impl Scenario for Reference {
     }
 
     fn get_extra(&self, state: &mut WorldState) {
-        state.insert("goal_landmark", self.goals.iter().map(|&g| g as f64).collect());
+        state.insert(
+            "goal_landmark",
+            self.goals.iter().map(|&g| g as f64).collect(),
+        );
     }
 
     fn set_extra(&mut self, state: &WorldState, _world: &World) -> Result<(), EnvError> {

@@ -34,12 +34,16 @@ pub struct SpeakerListenerParams {
 
 impl Default for SpeakerListenerParams {
     fn default() -> Self {
-        Self { max_cycles: 25, continuous_actions: false }
+        Self {
+            max_cycles: 25,
+            continuous_actions: false,
+        }
     }
 }
 
 /// mpe2's landmark colours (red, green, blue shades); the speaker observes the goal's.
-pub const LANDMARK_COLORS: [[f64; 3]; 3] = [[0.65, 0.15, 0.15], [0.15, 0.65, 0.15], [0.15, 0.15, 0.65]];
+pub const LANDMARK_COLORS: [[f64; 3]; 3] =
+    [[0.65, 0.15, 0.15], [0.15, 0.65, 0.15], [0.15, 0.15, 0.65]];
 
 /// The speaker-listener scenario.
 #[derive(Debug, Clone, Default)]

@@ -35,7 +35,12 @@ pub struct SpreadParams {
 
 impl Default for SpreadParams {
     fn default() -> Self {
-        Self { n: 3, local_ratio: 0.5, max_cycles: 25, continuous_actions: false }
+        Self {
+            n: 3,
+            local_ratio: 0.5,
+            max_cycles: 25,
+            continuous_actions: false,
+        }
     }
 }
 
@@ -49,14 +54,18 @@ pub struct Spread {
 impl Spread {
     /// A spread scenario with `n` agents and landmarks.
     pub fn new(p: &SpreadParams) -> Self {
-        Self { n: p.n, local_ratio: p.local_ratio }
+        Self {
+            n: p.n,
+            local_ratio: p.local_ratio,
+        }
     }
 }
 
 impl Scenario for Spread {
     fn make_world(&self) -> World {
-        let mut params: Vec<EntityParams> =
-            (0..self.n).map(|i| EntityParams::agent(format!("agent_{i}"), 0.15)).collect();
+        let mut params: Vec<EntityParams> = (0..self.n)
+            .map(|i| EntityParams::agent(format!("agent_{i}"), 0.15))
+            .collect();
         params.extend((0..self.n).map(|i| EntityParams::landmark(format!("landmark {i}"), 0.05)));
         World::new(self.n, 2, params)
     }
@@ -101,18 +110,27 @@ impl Scenario for Spread {
         for l in n..2 * n {
             let mut best = f64::INFINITY;
             for a in 0..n {
-                best = best.min(world.dist(a, l));
+                let d = world.dist(a, l);
+                // Python's min keeps the first smallest; no NaN can occur here.
+                if d < best {
+                    best = d;
+                }
             }
             global -= best;
         }
-        for (i, r) in out.iter_mut().enumerate() {
-            let mut local = 0.0;
-            for a in (0..n).filter(|&a| a != i) {
-                if world.is_collision(a, i) {
-                    local -= 1.0;
+        out[..n].fill(0.0);
+        // Each colliding pair costs both agents 1; dist(a, b) == dist(b, a) bit for bit, so
+        // each pair is measured once.
+        for a in 0..n {
+            for b in a + 1..n {
+                if world.is_collision(a, b) {
+                    out[a] -= 1.0;
+                    out[b] -= 1.0;
                 }
             }
-            *r = global * (1.0 - self.local_ratio) + local * self.local_ratio;
+        }
+        for r in out[..n].iter_mut() {
+            *r = global * (1.0 - self.local_ratio) + *r * self.local_ratio;
         }
     }
 }

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::core::{EntityParams, World};
 use super::env::{put2, put_rel, uniform2, Scenario};
+use super::numpy_exp::numpy_exp;
 
 /// Parameters of `simple_tag_v3`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -59,7 +60,11 @@ pub struct Tag {
 impl Tag {
     /// A tag scenario.
     pub fn new(p: &TagParams) -> Self {
-        Self { num_good: p.num_good, num_adv: p.num_adversaries, num_obstacles: p.num_obstacles }
+        Self {
+            num_good: p.num_good,
+            num_adv: p.num_adversaries,
+            num_obstacles: p.num_obstacles,
+        }
     }
 
     fn n_agents(&self) -> usize {
@@ -78,7 +83,7 @@ fn bound(x: f64) -> f64 {
     } else if x < 1.0 {
         (x - 0.9) * 10.0
     } else {
-        (2.0 * x - 2.0).exp().min(10.0)
+        numpy_exp(2.0 * x - 2.0).min(10.0)
     }
 }
 
@@ -87,8 +92,11 @@ impl Scenario for Tag {
         let mut params: Vec<EntityParams> = (0..self.n_agents())
             .map(|i| {
                 let adv = self.is_adversary(i);
-                let name =
-                    if adv { format!("adversary_{i}") } else { format!("agent_{}", i - self.num_adv) };
+                let name = if adv {
+                    format!("adversary_{i}")
+                } else {
+                    format!("agent_{}", i - self.num_adv)
+                };
                 let mut a = EntityParams::agent(name, if adv { 0.075 } else { 0.05 });
                 a.accel = Some(if adv { 3.0 } else { 4.0 });
                 a.max_speed = Some(if adv { 1.0 } else { 1.3 });
@@ -105,7 +113,14 @@ impl Scenario for Tag {
 
     fn agent_types(&self, _world: &World) -> Vec<String> {
         (0..self.n_agents())
-            .map(|i| if self.is_adversary(i) { "adversary" } else { "agent" }.to_string())
+            .map(|i| {
+                if self.is_adversary(i) {
+                    "adversary"
+                } else {
+                    "agent"
+                }
+                .to_string()
+            })
             .collect()
     }
 
@@ -155,7 +170,7 @@ impl Scenario for Tag {
             }
         }
         out[..self.num_adv].fill(caught);
-        for good in self.num_adv..n {
+        for (good, out) in out.iter_mut().enumerate().take(n).skip(self.num_adv) {
             let mut r = 0.0;
             for adv in 0..self.num_adv {
                 if world.is_collision(adv, good) {
@@ -165,7 +180,7 @@ impl Scenario for Tag {
             for d in 0..2 {
                 r -= bound(world.pos[good][d].abs());
             }
-            out[good] = r;
+            *out = r;
         }
     }
 }
