@@ -4,9 +4,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use marl_envs::{parity, registry};
+use marl_envs::testing::random_actions;
+use marl_envs::{parity, registry, StepOut};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 /// Multi-agent reinforcement learning: MAPPO with centralized critics, and IPPO.
 #[derive(Debug, Parser)]
@@ -54,17 +57,39 @@ pub enum EnvsCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Play an episode with random (masked) actions, print ASCII frames, and optionally write
+    /// an SVG picture of the state after each step.
+    Render {
+        /// Environment id (`marl envs` lists them; any lbforaging task id works too).
+        id: String,
+        /// Environment parameter, as TOML: `--param N=5 --param local_ratio=0.3`.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Seed of the reset and of the actions.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop after this many steps (default: the whole episode).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Write the initial state to FILE.svg, and step k to FILE-k.svg.
+        #[arg(long, value_name = "FILE.svg")]
+        svg: Option<PathBuf>,
+    },
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
-        Command::Envs {
-            action: None | Some(EnvsCommand::List),
-        } => list_envs(),
-        Command::Envs {
-            action: Some(EnvsCommand::CheckParity { files }),
-        } => check_parity(&files),
+    let Command::Envs { action } = cli.command;
+    match action {
+        None | Some(EnvsCommand::List) => list_envs(),
+        Some(EnvsCommand::CheckParity { files }) => check_parity(&files),
+        Some(EnvsCommand::Render {
+            id,
+            params,
+            seed,
+            steps,
+            svg,
+        }) => render(&id, &params, seed, steps, svg.as_deref()),
     }
 }
 
@@ -86,7 +111,7 @@ fn list_envs() -> Result<ExitCode> {
         }
         writeln!(
             out,
-            "{:<32} {} | state {} | {} steps | {}",
+            "{:<34} {} | state {} | {} steps | {}",
             entry.id,
             groups.join(", "),
             spec.state_dim,
@@ -122,4 +147,81 @@ fn check_parity(files: &[PathBuf]) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Parses `KEY=VALUE` pairs (values in TOML syntax; bare words are strings) into a table.
+pub fn parse_key_values(pairs: &[String], what: &str) -> Result<toml::Table> {
+    let mut table = toml::Table::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("{what} `{pair}`: expected KEY=VALUE");
+        };
+        let key = key.trim();
+        let parsed: toml::Table = toml::from_str(&format!("v = {value}"))
+            .or_else(|_| toml::from_str(&format!("v = {:?}", value)))
+            .with_context(|| format!("{what} `{pair}`: cannot read the value"))?;
+        let value = parsed.get("v").cloned().context("value")?;
+        table.insert(key.to_string(), value);
+    }
+    Ok(table)
+}
+
+fn render(
+    id: &str,
+    params: &[String],
+    seed: u64,
+    steps: Option<usize>,
+    svg: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let params = parse_key_values(params, "--param")?;
+    let mut env = registry::make(id, &params)?;
+    let spec = env.spec().clone();
+    let n = spec.num_agents();
+    let mut obs = vec![0.0; spec.obs_len()];
+    let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
+    let mut actions = vec![0.0; spec.action_len()];
+    let mut returns = vec![0.0; n];
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    env.reset(Some(seed), &mut obs);
+    let write_svg = |env: &dyn marl_envs::MultiAgentEnv, k: Option<usize>| -> Result<()> {
+        let Some(path) = svg else { return Ok(()) };
+        let Some(picture) = env.render_svg() else {
+            return Ok(());
+        };
+        let path = match k {
+            None => path.to_path_buf(),
+            Some(k) => {
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("frame");
+                path.with_file_name(format!("{stem}-{k}.svg"))
+            }
+        };
+        std::fs::write(&path, picture).with_context(|| format!("cannot write {}", path.display()))
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", env.render_ascii())?;
+    write_svg(env.as_ref(), None)?;
+    for k in 1..=steps.unwrap_or(spec.max_steps).min(spec.max_steps) {
+        random_actions(env.as_ref(), &mut rng, &mut actions);
+        let step = StepOut {
+            obs: &mut obs,
+            rewards: &mut r,
+            terminated: &mut te,
+            truncated: &mut tr,
+        };
+        env.step(&actions, step)?;
+        returns.iter_mut().zip(&r).for_each(|(acc, x)| *acc += x);
+        writeln!(out, "actions {actions:?}\n{}", env.render_ascii())?;
+        write_svg(env.as_ref(), Some(k))?;
+        if te.iter().zip(&tr).all(|(&a, &b)| a || b) {
+            break;
+        }
+    }
+    let names: Vec<String> = spec
+        .agents
+        .iter()
+        .zip(&returns)
+        .map(|(a, r)| format!("{} {r:.3}", a.name))
+        .collect();
+    writeln!(out, "returns: {}", names.join(", "))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -288,6 +288,11 @@ pub trait MultiAgentEnv: Send {
     /// Draws the environment as text, one line per row (grid worlds; particle worlds print
     /// their entities' positions).
     fn render_ascii(&self) -> String;
+
+    /// Draws the current state as an SVG picture, where the environment can.
+    fn render_svg(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Derives the seed of stream `index` from a master seed (splitmix64 over both), so every

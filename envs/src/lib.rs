@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod error;
+pub mod grid;
 pub mod parity;
 pub mod particle;
 pub mod registry;

@@ -8,6 +8,12 @@
 //! recorded ones, and the agents' post-step physical state the recorded `f64` state. Equal, not
 //! within a tolerance. Nothing depends on particular files: any recording of the reference in
 //! this format must pass.
+//!
+//! Format `marl-parity-lbf-v1` (lbforaging 2.0.0; `shared/parity/FORMAT_LBF.md`): the recorded
+//! field, agents and reward normaliser are loaded, the recorded actions applied, and after every
+//! step the observations, the rewards (`f64`), the episode flag (the reference's `terminated`
+//! against marl's `terminated || truncated`: the reference reports the step limit as a
+//! termination), the agents' positions and their valid actions must equal the recording.
 
 use std::fmt;
 use std::path::Path;
@@ -121,8 +127,13 @@ pub fn check_str(text: &str, file: &str) -> Result<ParityReport, TraceError> {
                 .map_err(|e| fail(format!("malformed marl-parity-v1 trace: {e}")))?;
             replay_mpe(&trace, file).map_err(fail)
         }
+        "marl-parity-lbf-v1" => {
+            let trace: LbfTrace = serde_json::from_value(value)
+                .map_err(|e| fail(format!("malformed marl-parity-lbf-v1 trace: {e}")))?;
+            replay_lbf(&trace, file).map_err(fail)
+        }
         other => Err(fail(format!(
-            "unknown trace format `{other}` (known: marl-parity-v1)"
+            "unknown trace format `{other}` (known: marl-parity-v1, marl-parity-lbf-v1)"
         ))),
     }
 }
@@ -400,6 +411,208 @@ fn compare_physics(
                     got: format!("{:e}", got[j]),
                 });
             }
+        }
+    }
+    None
+}
+
+#[derive(Deserialize)]
+struct LbfTrace {
+    env_id: String,
+    env_kwargs: serde_json::Map<String, Value>,
+    #[serde(default)]
+    defaults_not_in_kwargs: serde_json::Map<String, Value>,
+    initial_state: LbfState,
+    initial_obs: Vec<Vec<f64>>,
+    steps: Vec<LbfStep>,
+}
+
+#[derive(Deserialize)]
+struct LbfPlayer {
+    position: [usize; 2],
+    level: u32,
+}
+
+#[derive(Deserialize)]
+struct LbfState {
+    players: Vec<LbfPlayer>,
+    #[serde(default)]
+    field: Vec<Vec<u32>>,
+    #[serde(default)]
+    food_spawned: Option<u32>,
+    valid_actions: Vec<Vec<usize>>,
+}
+
+#[derive(Deserialize)]
+struct LbfStep {
+    t: usize,
+    actions: Vec<i64>,
+    obs: Vec<Vec<f64>>,
+    rewards: Vec<f64>,
+    terminated: bool,
+    state: LbfState,
+}
+
+fn json_to_toml(map: &serde_json::Map<String, Value>) -> Result<toml::Table, String> {
+    map.iter()
+        .filter(|(k, v)| !v.is_null() && k.as_str() != "render_mode")
+        .map(|(k, v)| {
+            toml::Value::deserialize(v.clone())
+                .map(|tv| (k.clone(), tv))
+                .map_err(|e| format!("env_kwargs.{k}: {e}"))
+        })
+        .collect()
+}
+
+fn replay_lbf(trace: &LbfTrace, file: &str) -> Result<ParityReport, String> {
+    let mut kwargs = json_to_toml(&trace.defaults_not_in_kwargs)?;
+    kwargs.extend(json_to_toml(&trace.env_kwargs)?);
+    let id = crate::grid::foraging::FORAGING_ID;
+    let mut env = registry::make(id, &kwargs).map_err(|e| e.to_string())?;
+    let spec = env.spec().clone();
+    let n = spec.num_agents();
+    let env_id = format!("{id} as {}", trace.env_id);
+    let mut report = ParityReport {
+        file: file.to_string(),
+        env_id,
+        steps: 0,
+        mismatch: None,
+    };
+
+    let init = &trace.initial_state;
+    if init.players.len() != n {
+        return Err(format!(
+            "{} players in initial_state for {n} agents",
+            init.players.len()
+        ));
+    }
+    let mut ws = WorldState::default();
+    ws.insert(
+        "agent_pos",
+        init.players
+            .iter()
+            .flat_map(|p| p.position.map(|x| x as f64))
+            .collect(),
+    );
+    ws.insert(
+        "agent_level",
+        init.players.iter().map(|p| f64::from(p.level)).collect(),
+    );
+    ws.insert(
+        "field",
+        init.field.iter().flatten().map(|&f| f64::from(f)).collect(),
+    );
+    if let Some(spawned) = init.food_spawned {
+        ws.insert("food_spawned", vec![f64::from(spawned)]);
+    }
+    let mut obs = vec![0.0f32; spec.obs_len()];
+    env.reset(Some(0), &mut obs);
+    env.set_state(&ws)
+        .map_err(|e| format!("initial_state: {e}"))?;
+    env.observe(&mut obs);
+    let agent = |i: usize| Some((i, spec.agents[i].name.clone()));
+    let first = compare_obs(0, &spec, &obs, &trace.initial_obs)?
+        .or_else(|| compare_lbf_state(0, &*env, &init.players, &init.valid_actions, &agent));
+    if first.is_some() {
+        report.mismatch = first;
+        return Ok(report);
+    }
+
+    let mut actions = vec![0.0f32; spec.action_len()];
+    let mut rewards = vec![0.0f64; n];
+    let mut terminated = vec![false; n];
+    let mut truncated = vec![false; n];
+    for (k, step) in trace.steps.iter().enumerate() {
+        if step.t != k + 1 {
+            return Err(format!("steps[{k}].t is {}, expected {}", step.t, k + 1));
+        }
+        if step.actions.len() != n {
+            return Err(format!(
+                "steps[{k}]: {} actions for {n} agents",
+                step.actions.len()
+            ));
+        }
+        for (dst, &a) in actions.iter_mut().zip(&step.actions) {
+            *dst = a as f32;
+        }
+        let out = StepOut {
+            obs: &mut obs,
+            rewards: &mut rewards,
+            terminated: &mut terminated,
+            truncated: &mut truncated,
+        };
+        env.step(&actions, out)
+            .map_err(|e| format!("steps[{k}]: {e}"))?;
+        report.steps = step.t;
+        let ended: Vec<bool> = terminated
+            .iter()
+            .zip(&truncated)
+            .map(|(&a, &b)| a || b)
+            .collect();
+        let first = compare_obs(step.t, &spec, &obs, &step.obs)?
+            .or_else(|| compare_each(step.t, "reward", &step.rewards, &rewards, &agent))
+            .or_else(|| {
+                compare_each(
+                    step.t,
+                    "terminated",
+                    &vec![step.terminated; n],
+                    &ended,
+                    &agent,
+                )
+            })
+            .or_else(|| {
+                compare_lbf_state(
+                    step.t,
+                    &*env,
+                    &step.state.players,
+                    &step.state.valid_actions,
+                    &agent,
+                )
+            });
+        if first.is_some() {
+            report.mismatch = first;
+            return Ok(report);
+        }
+    }
+    Ok(report)
+}
+
+/// Positions and valid actions (marl's action masks) against the recorded state.
+fn compare_lbf_state(
+    t: usize,
+    env: &dyn MultiAgentEnv,
+    players: &[LbfPlayer],
+    valid: &[Vec<usize>],
+    agent: &dyn Fn(usize) -> Option<(usize, String)>,
+) -> Option<Mismatch> {
+    let s = env.get_state();
+    let pos = s.fields.get("agent_pos")?;
+    let spec = env.spec();
+    let mut mask = vec![false; spec.mask_len()];
+    env.avail_actions(&mut mask);
+    for (i, p) in players.iter().enumerate() {
+        let got = [pos[2 * i] as usize, pos[2 * i + 1] as usize];
+        if got != p.position {
+            return Some(Mismatch {
+                step: t,
+                agent: agent(i),
+                field: "position".into(),
+                index: 0,
+                expected: format!("{:?}", p.position),
+                got: format!("{got:?}"),
+            });
+        }
+        let m = &mask[spec.mask_range(i)];
+        let got: Vec<usize> = (0..m.len()).filter(|&a| m[a]).collect();
+        if valid.get(i) != Some(&got) {
+            return Some(Mismatch {
+                step: t,
+                agent: agent(i),
+                field: "valid_actions".into(),
+                index: 0,
+                expected: format!("{:?}", valid.get(i)),
+                got: format!("{got:?}"),
+            });
         }
     }
     None

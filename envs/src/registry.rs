@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::MultiAgentEnv;
 use crate::error::EnvError;
+use crate::grid;
 use crate::particle;
 
 /// Builds an environment from its parameters.
@@ -37,6 +38,16 @@ macro_rules! particle_entry {
             id: $id,
             summary: $summary,
             make: |t| Ok(Box::new($ctor(&parse_params::<$params>($id, t)?)?)),
+        }
+    };
+}
+
+macro_rules! lbf_task {
+    ($id:literal) => {
+        EnvEntry {
+            id: concat!("lbf/", $id),
+            summary: "Level-Based Foraging task of the EPyMARL benchmark (lbforaging 2.0.0)",
+            make: |t| Ok(Box::new(grid::make_task($id, t)?)),
         }
     };
 }
@@ -73,6 +84,29 @@ pub static REGISTRY: &[EnvEntry] = &[
         particle::adversary::AdversaryParams,
         particle::adversary
     ),
+    EnvEntry {
+        id: grid::foraging::FORAGING_ID,
+        summary: "Level-Based Foraging with every lbforaging parameter (cooperative or mixed)",
+        make: |t| {
+            let p = parse_params(grid::foraging::FORAGING_ID, t)?;
+            Ok(Box::new(grid::ForagingEnv::new(grid::foraging::FORAGING_ID, &p)?))
+        },
+    },
+    EnvEntry {
+        id: grid::foraging::TEAM_FORAGING_ID,
+        summary: "two teams compete for the same food under LBF rules (competitive, zero-sum)",
+        make: |t| {
+            let p = parse_params(grid::foraging::TEAM_FORAGING_ID, t)?;
+            Ok(Box::new(grid::ForagingEnv::teams(&p)?))
+        },
+    },
+    lbf_task!("Foraging-8x8-2p-2f-coop-v3"),
+    lbf_task!("Foraging-2s-8x8-2p-2f-coop-v3"),
+    lbf_task!("Foraging-10x10-3p-3f-v3"),
+    lbf_task!("Foraging-2s-10x10-3p-3f-v3"),
+    lbf_task!("Foraging-15x15-3p-5f-v3"),
+    lbf_task!("Foraging-15x15-4p-3f-v3"),
+    lbf_task!("Foraging-15x15-4p-5f-v3"),
 ];
 
 /// Every registered id.
@@ -102,8 +136,17 @@ pub fn lookup(id: &str) -> Result<&'static EnvEntry, EnvError> {
 }
 
 /// Makes the environment `id` with the given parameters.
+///
+/// Besides the registered ids, every lbforaging task id
+/// (`Foraging{-2s}-{S}x{S}-{P}p-{F}f{-coop}-v3`, 1,920 of them and more) is understood.
 pub fn make(id: &str, params: &toml::Table) -> Result<Box<dyn MultiAgentEnv>, EnvError> {
-    (lookup(id)?.make)(params)
+    match lookup(id) {
+        Ok(entry) => (entry.make)(params),
+        Err(_) if grid::foraging::task_params(id).is_some() => {
+            Ok(Box::new(grid::make_task(id, params)?))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The candidate nearest to `word` by edit distance, if it is plausibly a typo of it.

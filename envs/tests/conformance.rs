@@ -15,7 +15,12 @@ fn ids_are_versioned_and_unique() {
     for id in &ids {
         let (family, name) = id.split_once('/').expect("family/name");
         assert!(!family.is_empty(), "{id}");
-        let version = name.rsplit_once("_v").map(|(_, v)| v).unwrap_or("");
+        // `name_vN`, or lbforaging's own `Name-vN` for its task ids.
+        let version = name
+            .rsplit_once("_v")
+            .or_else(|| name.rsplit_once("-v"))
+            .map(|(_, v)| v)
+            .unwrap_or("");
         assert!(
             !version.is_empty() && version.chars().all(|c| c.is_ascii_digit()),
             "{id}"

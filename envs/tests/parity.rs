@@ -62,6 +62,38 @@ fn generated_traces_replay_exactly() {
 }
 
 #[test]
+fn every_lbf_trace_replays_exactly() {
+    let mut files = traces("lbf_");
+    assert!(
+        files.len() >= 6,
+        "expected the recorded LBF traces, found {}",
+        files.len()
+    );
+    files.extend(traces_in("tests/parity/generated", "lbf_"));
+    let mut failures = Vec::new();
+    for f in &files {
+        let report = parity::check_file(f).unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.steps > 0, "{report}");
+        if !report.passed() {
+            failures.push(report.to_string());
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_changed_lbf_recording_is_caught() {
+    let f = &traces("lbf_10x10-3p-3f_seed8")[0];
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f).expect("read")).expect("json");
+    // Agent 1 would have stayed at step 4 instead of moving: its position must differ.
+    v["steps"][3]["actions"][1] = serde_json::json!(0);
+    let report = parity::check_str(&v.to_string(), "changed.json").expect("well-formed");
+    let m = report.mismatch.expect("a changed action must be caught");
+    assert_eq!(m.step, 4, "{m}");
+}
+
+#[test]
 fn a_changed_recording_is_caught_and_located() {
     let f = &traces("simple_spread_v3_N3_discrete_seed0")[0];
     let text = std::fs::read_to_string(f).expect("read");

@@ -351,6 +351,54 @@ impl<S: Scenario> MultiAgentEnv for ParticleEnv<S> {
     fn render_ascii(&self) -> String {
         render_ascii(&self.world, self.steps)
     }
+
+    fn render_svg(&self) -> Option<String> {
+        let types = self.spec.agent_types();
+        let colour = |i: usize| {
+            types
+                .iter()
+                .position(|t| *t == self.spec.agents[i].agent_type)
+                .unwrap_or(0)
+        };
+        Some(render_svg(
+            &self.world,
+            &format!("{}  step {}", self.spec.id, self.steps),
+            &colour,
+        ))
+    }
+}
+
+/// The arena [-1.5, 1.5]^2 seen from above: landmarks grey, agents coloured by type, each drawn
+/// at its true size with its index.
+fn render_svg(world: &World, title: &str, colour: &dyn Fn(usize) -> usize) -> String {
+    const PX: f64 = 400.0 / 3.0;
+    const PALETTE: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+    let to_px = |p: [f64; 2]| ((p[0] + 1.5) * PX, 24.0 + (1.5 - p[1]) * PX);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"400\" height=\"424\" \
+         font-family=\"DejaVu Sans, Arial, sans-serif\">\n<rect width=\"400\" height=\"424\" \
+         fill=\"white\"/>\n<text x=\"4\" y=\"17\" font-size=\"14\">{title}</text>\n\
+         <rect x=\"{0}\" y=\"{1}\" width=\"{2}\" height=\"{2}\" fill=\"none\" stroke=\"#bbb\"/>\n",
+        0.5 * PX,
+        24.0 + 0.5 * PX,
+        2.0 * PX
+    );
+    for (e, &p) in world.pos.iter().enumerate() {
+        let (x, y) = to_px(p);
+        let r = world.params[e].size * PX;
+        if e < world.n_agents {
+            let fill = PALETTE[colour(e) % PALETTE.len()];
+            s += &format!(
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{r:.1}\" fill=\"{fill}\" fill-opacity=\"0.8\"/>\
+                 <text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"white\" text-anchor=\"middle\">{e}</text>\n",
+                y + 4.0
+            );
+        } else {
+            s += &format!("<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{r:.1}\" fill=\"#555\"/>\n");
+        }
+    }
+    s += "</svg>\n";
+    s
 }
 
 /// A coarse top view of the arena [-1.5, 1.5]^2: agents as digits (letters past 9), landmarks
