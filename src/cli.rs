@@ -37,11 +37,81 @@ pub struct GlobalArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Train MAPPO (or IPPO) from a TOML config.
+    Train(TrainArgs),
+    /// Evaluate a trained policy.
+    Eval(EvalArgs),
+    /// Inspect configs.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
     /// List the built-in environments, or check them against recorded reference episodes.
     Envs {
         /// What to do with the environments (default: list them).
         #[command(subcommand)]
         action: Option<EnvsCommand>,
+    },
+}
+
+/// `marl train ...`
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The config file (not needed with --resume, which reads the run's own config).
+    pub config: Option<PathBuf>,
+    /// Override a key: `--set ppo.learning_rate=3e-4 --set seed=3`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Directory for run directories (overrides `out_dir`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Device (overrides `device`): cpu, cuda, cuda:N.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Continue the run in RUN_DIR from its latest checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// Write into exactly this run directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub run_dir: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `marl eval ...`
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A run directory or a checkpoint directory.
+    pub checkpoint: PathBuf,
+    /// Episodes to run.
+    #[arg(long, default_value_t = 100)]
+    pub episodes: usize,
+    /// Take the most likely action instead of sampling.
+    #[arg(long)]
+    pub greedy: bool,
+    /// Seed of the evaluation episodes.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Make a group act at random: `--policy prey=random`.
+    #[arg(long = "policy", value_name = "GROUP=random")]
+    pub policy: Vec<String>,
+}
+
+/// `marl config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the fully resolved config, every default filled in.
+    Show {
+        /// The config file.
+        file: PathBuf,
+        /// Override a key.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
 }
 
@@ -79,7 +149,20 @@ pub enum EnvsCommand {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let Command::Envs { action } = cli.command;
+    let action = match cli.command {
+        Command::Train(args) => return train(args, cli.global.quiet),
+        Command::Eval(args) => return eval(args),
+        Command::Config {
+            action: ConfigCommand::Show { file, set },
+        } => {
+            let raw = crate::config::load(&file, &set)?;
+            crate::config::TrainConfig::resolve(raw.clone())
+                .with_context(|| format!("{}", file.display()))?;
+            print!("{}", crate::config::to_toml(&raw)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Envs { action } => action,
+    };
     match action {
         None | Some(EnvsCommand::List) => list_envs(),
         Some(EnvsCommand::CheckParity { files }) => check_parity(&files),
@@ -223,5 +306,131 @@ fn render(
         .map(|(a, r)| format!("{} {r:.3}", a.name))
         .collect();
     writeln!(out, "returns: {}", names.join(", "))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn train(args: TrainArgs, quiet: bool) -> Result<ExitCode> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (mut raw, name) = match (&args.config, &args.resume) {
+        (_, Some(run)) => {
+            if !args.set.is_empty() || args.config.is_some() {
+                bail!("--resume continues a run with its own config.toml: drop the config file and --set");
+            }
+            let p = run.join("config.toml");
+            (
+                crate::config::load(&p, &[])
+                    .with_context(|| format!("resuming {}", run.display()))?,
+                String::new(),
+            )
+        }
+        (Some(file), None) => {
+            let stem = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("config")
+                .to_string();
+            (crate::config::load(file, &args.set)?, stem)
+        }
+        (None, None) => {
+            bail!("marl train needs a config file (e.g. configs/coop.toml) or --resume RUN_DIR")
+        }
+    };
+    if let Some(out) = &args.out {
+        raw.out_dir = out.display().to_string();
+    }
+    if let Some(d) = &args.device {
+        raw.device = d.clone();
+    }
+    let cfg = crate::config::TrainConfig::resolve(raw)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // Ctrl-C: finish the current update, checkpoint, exit cleanly; a second Ctrl-C kills.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this update (Ctrl-C again to kill)");
+    });
+    let opts = crate::trainer::RunOptions {
+        config_name: name,
+        resume: args.resume.clone(),
+        run_dir: args.run_dir.clone(),
+    };
+    let mut bar = crate::report::Bar::new(cfg.num_updates, !(args.no_progress || quiet));
+    let summary = crate::trainer::train(cfg, &opts, &mut bar, stop)?;
+    bar.finish();
+    println!("run directory: {}", summary.run_dir.display());
+    println!(
+        "{} updates, {} environment steps in {:.1} s ({:.0} steps/s){}",
+        summary.updates,
+        summary.global_step,
+        summary.wall_s,
+        summary.global_step as f64 / summary.wall_s.max(1e-9),
+        if summary.interrupted {
+            ", stopped early"
+        } else {
+            ""
+        }
+    );
+    if summary.eval_return.is_finite() {
+        let groups: Vec<String> = summary
+            .eval_group_returns
+            .iter()
+            .map(|(g, r)| format!("{g} {r:.3}"))
+            .collect();
+        println!(
+            "greedy evaluation: {:.3} per agent ({})",
+            summary.eval_return,
+            groups.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(args: EvalArgs) -> Result<ExitCode> {
+    let mut random_groups = Vec::new();
+    for p in &args.policy {
+        match p.split_once('=') {
+            Some((g, "random")) => random_groups.push(g.to_string()),
+            _ => bail!("--policy `{p}`: expected GROUP=random"),
+        }
+    }
+    if args.episodes == 0 {
+        bail!("--episodes must be at least 1");
+    }
+    let opts = crate::eval::EvalOptions {
+        episodes: args.episodes,
+        greedy: args.greedy,
+        seed: args.seed,
+        random_groups,
+    };
+    let report = crate::eval::evaluate(&args.checkpoint, &opts)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = |x: &crate::eval::Spread| format!("{:9.3} ± {:.3} (std {:.3})", x.mean, x.ci95, x.std);
+    writeln!(
+        out,
+        "{} on {}: {} episodes, {}",
+        report.checkpoint,
+        report.env,
+        report.episodes,
+        if report.greedy {
+            "greedy"
+        } else {
+            "stochastic"
+        }
+    )?;
+    writeln!(out, "  return per agent {}", s(&report.return_per_agent))?;
+    writeln!(out, "  team return      {}", s(&report.team_return))?;
+    for (g, x) in &report.groups {
+        writeln!(out, "  group {g:<10} {}", s(x))?;
+    }
+    for (a, x) in &report.agents {
+        writeln!(out, "  agent {a:<10} {}", s(x))?;
+    }
     Ok(ExitCode::SUCCESS)
 }

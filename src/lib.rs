@@ -2,7 +2,21 @@
 //!
 //! The environments live in the `marl-envs` crate, re-exported here as [`envs`].
 
+pub mod algo;
+pub mod buffer;
+pub mod checkpoint;
 pub mod cli;
+pub mod config;
+pub mod device;
+pub mod eval;
+pub mod learner;
 pub mod logging;
+pub mod metrics;
+pub mod nn;
+pub mod optim;
+pub mod policy;
+pub mod report;
+pub mod rollout;
+pub mod trainer;
 
 pub use marl_envs as envs;

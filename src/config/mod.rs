@@ -1,0 +1,389 @@
+//! Configuration: the TOML file as written ([`raw`]), overrides from the command line, and the
+//! resolved, validated configuration with every derived size ([`TrainConfig`]).
+//!
+//! Errors name the file, the key, the line where there is one, and what was expected; a
+//! misspelled key suggests the right one.
+
+pub mod raw;
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use marl_envs::{registry, ActionSpace, EnvSpec};
+
+pub use raw::*;
+
+/// Reads a config file and applies `--set key=value` overrides (dotted keys, TOML values).
+pub fn load(path: &Path, overrides: &[String]) -> Result<RawConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    parse(&text, &path.display().to_string(), overrides)
+}
+
+/// Parses config text; `name` names it in errors.
+pub fn parse(text: &str, name: &str, overrides: &[String]) -> Result<RawConfig> {
+    // The file as written first: toml's errors then carry the line and column.
+    let raw: RawConfig = toml::from_str(text).map_err(|e| config_error(name, &e.to_string()))?;
+    if overrides.is_empty() {
+        return Ok(raw);
+    }
+    // Overrides go into the table, then the whole is checked again.
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| config_error(name, &e.to_string()))?;
+    for pair in overrides {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("--set `{pair}`: expected KEY=VALUE, e.g. --set ppo.learning_rate=3e-4");
+        };
+        let value = parse_value(value);
+        set_dotted(&mut table, key.trim(), value).with_context(|| format!("--set `{pair}`"))?;
+    }
+    RawConfig::deserialize_table(table)
+        .map_err(|e| config_error(&format!("{name} with --set {}", overrides.join(" ")), &e))
+}
+
+impl RawConfig {
+    fn deserialize_table(table: toml::Table) -> std::result::Result<Self, String> {
+        use serde::Deserialize;
+        RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| e.to_string())
+    }
+}
+
+/// A TOML value from the command line; a bare word that is not TOML is a string.
+fn parse_value(text: &str) -> toml::Value {
+    let text = text.trim();
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().filter(|s| !s.is_empty()).context("empty key")?;
+    let mut t = table;
+    for p in parts {
+        let entry = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry
+            .as_table_mut()
+            .with_context(|| format!("`{p}` is not a table"))?;
+    }
+    t.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// Wraps a serde/toml message with the file name and, for unknown keys, the closest valid one.
+fn config_error(name: &str, message: &str) -> anyhow::Error {
+    let mut msg = format!("invalid config {name}: {}", message.trim());
+    if let Some(hint) = suggest(message) {
+        msg.push_str(&format!("\n  hint: did you mean `{hint}`?"));
+    }
+    anyhow::anyhow!(msg)
+}
+
+/// From "unknown field `x`, expected one of `a`, `b`", the valid key closest to `x`.
+fn suggest(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    registry::closest(unknown, &expected).map(str::to_string)
+}
+
+/// One agent group: the agents that share networks, critics and rewards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// The group's name (agent type, or the key in `[agent_groups]`).
+    pub name: String,
+    /// Agent indices, in the environment's order.
+    pub agents: Vec<usize>,
+    /// Observation size of every member.
+    pub obs_dim: usize,
+    /// Action space of every member.
+    pub action_space: ActionSpace,
+    /// Actor input size (observation plus agent id).
+    pub actor_in: usize,
+    /// Critic input size.
+    pub critic_in: usize,
+    /// Size of the agent id appended to actor and critic inputs (one-hot width, embedding
+    /// size, or 0).
+    pub id_dim: usize,
+}
+
+/// The resolved configuration of a training run.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Everything as written, defaults filled in.
+    pub raw: RawConfig,
+    /// The environment's spec.
+    pub spec: EnvSpec,
+    /// The agent groups.
+    pub groups: Vec<Group>,
+    /// Environment steps per update.
+    pub batch_size: usize,
+    /// Updates in the run.
+    pub num_updates: u64,
+}
+
+impl TrainConfig {
+    /// Validates `raw` against the environment it names and derives every size.
+    pub fn resolve(raw: RawConfig) -> Result<Self> {
+        let env = registry::make(&raw.env.id, &raw.env.params).context("[env]")?;
+        let spec = env.spec().clone();
+        let a = &raw.algo;
+        let p = &raw.ppo;
+        let e = &raw.env;
+        if a.enable_communication {
+            bail!(
+                "algo.enable_communication = true: learned communication is not built yet, and \
+                 it breaks decentralized execution; remove the key or set it to false"
+            );
+        }
+        if e.n_envs == 0 || e.rollout_length == 0 {
+            bail!("env.n_envs and env.rollout_length must be at least 1");
+        }
+        let batch_size = e.n_envs * e.rollout_length;
+        if let Some(b) = e.batch_size {
+            if b != batch_size {
+                bail!("env.batch_size = {b}, but n_envs x rollout_length = {batch_size}: drop batch_size or make them agree");
+            }
+        }
+        if raw.total_timesteps < batch_size as u64 {
+            bail!(
+                "total_timesteps = {} is less than one batch ({batch_size} environment steps)",
+                raw.total_timesteps
+            );
+        }
+        if p.ppo_epochs == 0 || p.num_minibatches == 0 || p.grad_accum_steps == 0 {
+            bail!(
+                "ppo.ppo_epochs, ppo.num_minibatches and ppo.grad_accum_steps must be at least 1"
+            );
+        }
+        if p.num_minibatches > batch_size {
+            bail!(
+                "ppo.num_minibatches = {} exceeds the batch of {batch_size} steps",
+                p.num_minibatches
+            );
+        }
+        for (key, v) in [
+            ("learning_rate", p.learning_rate),
+            ("critic_learning_rate", p.critic_learning_rate),
+        ] {
+            if v.is_nan() || v <= 0.0 || v.is_infinite() {
+                bail!("ppo.{key} = {v}: expected a positive number");
+            }
+        }
+        if !(0.0..=1.0).contains(&p.gamma) || !(0.0..=1.0).contains(&p.gae_lambda) {
+            bail!("ppo.gamma and ppo.gae_lambda must be in [0, 1]");
+        }
+        if p.clip_epsilon.is_nan() || p.clip_epsilon <= 0.0 {
+            bail!("ppo.clip_epsilon must be positive");
+        }
+        if !(0.0..=1.0).contains(&a.reward_sharing_weight) {
+            bail!("algo.reward_sharing_weight must be in [0, 1]");
+        }
+        if raw.network.hidden.is_empty() || raw.network.hidden.contains(&0) {
+            bail!("network.hidden must list at least one non-zero layer size");
+        }
+        if p.use_mixed_precision && !raw.device.starts_with("cuda") {
+            bail!("ppo.use_mixed_precision = true needs device = \"cuda\": bf16 gives no speed on CPU");
+        }
+        let groups = resolve_groups(&raw, &spec)?;
+        let num_updates = raw.total_timesteps / batch_size as u64;
+        Ok(Self {
+            raw,
+            spec,
+            groups,
+            batch_size,
+            num_updates,
+        })
+    }
+}
+
+fn resolve_groups(raw: &RawConfig, spec: &EnvSpec) -> Result<Vec<Group>> {
+    let n = spec.num_agents();
+    let named: Vec<(String, Vec<usize>)> = if raw.agent_groups.is_empty() {
+        spec.agent_types()
+            .into_iter()
+            .map(|t| {
+                let members = (0..n).filter(|&i| spec.agents[i].agent_type == t).collect();
+                (t.to_string(), members)
+            })
+            .collect()
+    } else {
+        raw.agent_groups
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let mut seen = vec![false; n];
+    let a = &raw.algo;
+    let mut groups = Vec::new();
+    for (name, agents) in named {
+        if agents.is_empty() {
+            bail!("agent_groups.{name} is empty");
+        }
+        for &i in &agents {
+            if i >= n {
+                bail!(
+                    "agent_groups.{name} names agent {i}, but `{}` has agents 0..{}",
+                    spec.id,
+                    n - 1
+                );
+            }
+            if std::mem::replace(&mut seen[i], true) {
+                bail!("agent {i} is in two agent groups");
+            }
+        }
+        let first = &spec.agents[agents[0]];
+        for &i in &agents {
+            let ag = &spec.agents[i];
+            if ag.obs_dim != first.obs_dim || ag.action_space != first.action_space {
+                bail!(
+                    "agent_groups.{name}: agents {} ({}, obs {}, {}) and {} ({}, obs {}, {}) differ; \
+                     agents of one group need the same observation size and action space",
+                    agents[0], first.name, first.obs_dim, first.action_space, i, ag.name, ag.obs_dim, ag.action_space
+                );
+            }
+        }
+        let shared = a.share_actor_params || a.share_critic_params;
+        let id_dim = match a.agent_id {
+            AgentId::None => 0,
+            _ if agents.len() == 1 || !shared => 0,
+            AgentId::Onehot => agents.len(),
+            AgentId::Embedding => a.agent_embedding_dim,
+        };
+        // A shared critic over one global state cannot tell agents apart: with individual or
+        // mixed rewards it needs the agent id.
+        if a.centralized_training
+            && a.share_critic_params
+            && agents.len() > 1
+            && id_dim == 0
+            && a.reward_sharing != RewardSharing::Shared
+            && a.critic_state == CriticState::Global
+        {
+            bail!(
+                "group `{name}`: a shared centralized critic over the global state cannot tell its \
+                 {} agents apart, but their rewards differ (reward_sharing = {:?}); set \
+                 algo.agent_id = \"onehot\" or \"embedding\", critic_state = \"agent_specific\", \
+                 or reward_sharing = \"shared\"",
+                agents.len(),
+                a.reward_sharing
+            );
+        }
+        let mut critic_in = if a.centralized_training {
+            match a.critic_state {
+                CriticState::Global => spec.state_dim,
+                CriticState::AgentSpecific => first.obs_dim + spec.state_dim,
+            }
+        } else {
+            first.obs_dim
+        };
+        if a.centralized_training && a.critic_other_actions {
+            critic_in += (agents.len() - 1) * action_width(&first.action_space);
+        }
+        let critic_id = if a.share_critic_params { id_dim } else { 0 };
+        let actor_id = if a.share_actor_params { id_dim } else { 0 };
+        groups.push(Group {
+            name,
+            obs_dim: first.obs_dim,
+            action_space: first.action_space.clone(),
+            actor_in: first.obs_dim + actor_id,
+            critic_in: critic_in + critic_id,
+            id_dim,
+            agents,
+        });
+    }
+    if let Some(i) = seen.iter().position(|s| !s) {
+        bail!("agent {i} ({}) is in no agent group", spec.agents[i].name);
+    }
+    Ok(groups)
+}
+
+/// Width of an action as the critic sees it: a one-hot for discrete, the vector for a box.
+pub fn action_width(space: &ActionSpace) -> usize {
+    match space {
+        ActionSpace::Discrete(n) => *n,
+        ActionSpace::Box { dim, .. } => *dim,
+    }
+}
+
+/// The resolved config as TOML, every default filled in (`marl config show`, `config.toml`).
+pub fn to_toml(raw: &RawConfig) -> Result<String> {
+    toml::to_string_pretty(raw).context("cannot serialize the config")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_name_the_file_line_and_suggest() {
+        let err = parse("[ppo]\nlerning_rate = 3e-4\n", "x.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x.toml") && err.contains("line 2"), "{err}");
+        assert!(err.contains("did you mean `learning_rate`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_reported_with_the_key() {
+        let err = parse("[ppo]\nppo_epochs = \"ten\"\n", "x.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ppo_epochs") || err.contains("line 2"),
+            "{err}"
+        );
+        assert!(err.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn overrides_apply_dotted_keys() {
+        let c = parse(
+            "seed = 1\n",
+            "x.toml",
+            &[
+                "ppo.learning_rate=3e-4".into(),
+                "seed=7".into(),
+                "env.params.N=4".into(),
+            ],
+        )
+        .expect("parse");
+        assert_eq!(c.ppo.learning_rate, 3e-4);
+        assert_eq!(c.seed, 7);
+        assert_eq!(c.env.params.get("N").and_then(|v| v.as_integer()), Some(4));
+        let err = parse("", "x.toml", &["ppo.lerning_rate=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean `learning_rate`"), "{err}");
+    }
+
+    #[test]
+    fn communication_is_refused_clearly() {
+        let mut raw = RawConfig::default();
+        raw.algo.enable_communication = true;
+        let err = TrainConfig::resolve(raw).unwrap_err().to_string();
+        assert!(err.contains("enable_communication"), "{err}");
+    }
+
+    #[test]
+    fn groups_default_to_agent_types() {
+        let mut raw = RawConfig::default();
+        raw.env.id = "mpe/simple_tag_v3".into();
+        let c = TrainConfig::resolve(raw).expect("resolve");
+        let names: Vec<_> = c.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["adversary", "agent"]);
+        assert_eq!(c.groups[0].agents, [0, 1, 2]);
+        assert_eq!(c.groups[0].critic_in, 62 + 3);
+        assert_eq!(c.groups[1].critic_in, 62);
+    }
+
+    #[test]
+    fn a_shared_global_critic_without_ids_is_refused_for_individual_rewards() {
+        let mut raw = RawConfig::default();
+        raw.algo.agent_id = AgentId::None;
+        let err = TrainConfig::resolve(raw).unwrap_err().to_string();
+        assert!(err.contains("cannot tell its 3 agents apart"), "{err}");
+    }
+}

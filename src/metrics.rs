@@ -1,0 +1,155 @@
+//! metrics.csv and metrics.jsonl: one row per update, with stable column names fixed when the
+//! run starts (DESIGN.md section 6). Missing values (no finished episode, no evaluation this
+//! update) are empty in the CSV and null in the JSONL. Rows are flushed as they are written, so
+//! a crash loses nothing already logged.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Columns whose values depend on the machine, not the numbers (excluded when comparing runs).
+pub const TIMING_COLUMNS: [&str; 3] = ["charts/sps", "time/rollout_s", "time/update_s"];
+
+/// Writes the metrics files of a run.
+pub struct MetricsSink {
+    columns: Vec<String>,
+    csv: File,
+    jsonl: File,
+    csv_path: PathBuf,
+}
+
+impl MetricsSink {
+    /// Creates the files (or, when `resume_update` is given, keeps the rows up to that update
+    /// and appends after them).
+    pub fn open(dir: &Path, columns: Vec<String>, resume_update: Option<u64>) -> Result<Self> {
+        let csv_path = dir.join("metrics.csv");
+        let jsonl_path = dir.join("metrics.jsonl");
+        if let Some(upto) = resume_update {
+            truncate_after(&csv_path, upto, true)?;
+            truncate_after(&jsonl_path, upto, false)?;
+            let csv = OpenOptions::new()
+                .append(true)
+                .open(&csv_path)
+                .with_context(|| format!("cannot open {}", csv_path.display()))?;
+            let jsonl = OpenOptions::new()
+                .append(true)
+                .open(&jsonl_path)
+                .with_context(|| format!("cannot open {}", jsonl_path.display()))?;
+            return Ok(Self {
+                columns,
+                csv,
+                jsonl,
+                csv_path,
+            });
+        }
+        let mut csv = File::create(&csv_path)
+            .with_context(|| format!("cannot create {}", csv_path.display()))?;
+        writeln!(csv, "{}", columns.join(","))?;
+        let jsonl = File::create(&jsonl_path)
+            .with_context(|| format!("cannot create {}", jsonl_path.display()))?;
+        Ok(Self {
+            columns,
+            csv,
+            jsonl,
+            csv_path,
+        })
+    }
+
+    /// The column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Appends one row; `values` follows `columns` (NaN: missing).
+    pub fn write(&mut self, values: &[f64]) -> Result<()> {
+        let cells: Vec<String> = values
+            .iter()
+            .map(|v| {
+                if v.is_finite() {
+                    format_number(*v)
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        writeln!(self.csv, "{}", cells.join(","))
+            .with_context(|| format!("cannot write {}", self.csv_path.display()))?;
+        let mut obj = serde_json::Map::new();
+        for (c, v) in self.columns.iter().zip(values) {
+            let j = if v.is_finite() {
+                serde_json::json!(v)
+            } else {
+                serde_json::Value::Null
+            };
+            obj.insert(c.clone(), j);
+        }
+        writeln!(self.jsonl, "{}", serde_json::Value::Object(obj))?;
+        self.csv.flush()?;
+        self.jsonl.flush()?;
+        Ok(())
+    }
+}
+
+fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Drops the rows of updates after `upto` (column `update`) from a metrics file.
+fn truncate_after(path: &Path, upto: u64, csv: bool) -> Result<()> {
+    let f =
+        File::open(path).with_context(|| format!("cannot open {} to resume", path.display()))?;
+    let mut kept = Vec::new();
+    let mut col = None;
+    for (i, line) in BufReader::new(f).lines().enumerate() {
+        let line = line?;
+        if csv {
+            if i == 0 {
+                col = line.split(',').position(|c| c == "update");
+                kept.push(line);
+                continue;
+            }
+            let u = col
+                .and_then(|c| line.split(',').nth(c))
+                .and_then(|s| s.parse::<f64>().ok());
+            if u.is_some_and(|u| u as u64 <= upto) {
+                kept.push(line);
+            }
+        } else {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if v.get("update")
+                .and_then(|u| u.as_f64())
+                .is_some_and(|u| u as u64 <= upto)
+            {
+                kept.push(line);
+            }
+        }
+    }
+    let mut text = kept.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    crate::checkpoint::write_atomic(path, text.as_bytes())
+}
+
+/// Reads a metrics.csv into its header and rows (for tests and tools).
+pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    Ok((header, rows))
+}

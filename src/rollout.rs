@@ -1,0 +1,386 @@
+//! The environments of a run, stepped inline or by crossbeam worker threads.
+//!
+//! Worker `k` owns a contiguous shard of the environments as its own `VecEnv` (environment `i`
+//! is seeded from `(seed, i)` whatever the shard), so the numbers are the same for any number
+//! of workers. Per step the trainer hands each worker its slice of the actions and gets back
+//! its slice of the results through two bounded channels; the buffers travel back and forth,
+//! so nothing is allocated per step. `num_workers = 0` steps the shards on the calling thread.
+
+use std::thread::JoinHandle;
+
+use anyhow::{anyhow, Context, Result};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use marl_envs::{registry, EnvSpec, VecEnv};
+
+/// Everything one step of the pool produced, `[n_envs, ...]` flat.
+#[derive(Debug, Clone, Default)]
+pub struct StepData {
+    /// Observations to act on next.
+    pub obs: Vec<f32>,
+    /// Global states to act on next (when tracked).
+    pub states: Vec<f32>,
+    /// Action masks for the next step (when the env has them).
+    pub masks: Vec<bool>,
+    /// Rewards of the step.
+    pub rewards: Vec<f64>,
+    /// Per-agent terminations of the step.
+    pub terminated: Vec<bool>,
+    /// Per-agent truncations of the step.
+    pub truncated: Vec<bool>,
+    /// Environments whose episode ended at this step (and were reset).
+    pub done: Vec<bool>,
+    /// Final observations where `done`.
+    pub final_obs: Vec<f32>,
+    /// Final global states where `done`.
+    pub final_states: Vec<f32>,
+    /// Episode returns (raw rewards, per agent) where `done`.
+    pub final_return: Vec<f64>,
+    /// Episode lengths where `done`.
+    pub final_len: Vec<u64>,
+}
+
+impl StepData {
+    fn new(n: usize, spec: &EnvSpec) -> Self {
+        let a = spec.num_agents();
+        Self {
+            obs: vec![0.0; n * spec.obs_len()],
+            states: vec![0.0; n * spec.state_dim],
+            masks: vec![true; n * spec.mask_len()],
+            rewards: vec![0.0; n * a],
+            terminated: vec![false; n * a],
+            truncated: vec![false; n * a],
+            done: vec![false; n],
+            final_obs: vec![0.0; n * spec.obs_len()],
+            final_states: vec![0.0; n * spec.state_dim],
+            final_return: vec![0.0; n * a],
+            final_len: vec![0; n],
+        }
+    }
+
+    /// Copies what `venv` holds after a reset (observations, states, masks).
+    fn read_reset(&mut self, venv: &VecEnv) {
+        self.obs.copy_from_slice(venv.obs());
+        venv.states(&mut self.states);
+        venv.avail_actions(&mut self.masks);
+        self.done.fill(false);
+    }
+
+    /// Copies what `venv` holds after a step.
+    fn read_step(&mut self, venv: &VecEnv) {
+        self.read_reset(venv);
+        self.rewards.copy_from_slice(venv.rewards());
+        self.terminated.copy_from_slice(venv.terminated());
+        self.truncated.copy_from_slice(venv.truncated());
+        self.done.copy_from_slice(venv.done());
+        self.final_obs.copy_from_slice(venv.final_obs());
+        self.final_states.copy_from_slice(venv.final_state());
+        self.final_return.copy_from_slice(venv.final_return());
+        self.final_len.copy_from_slice(venv.final_len());
+    }
+
+    /// Writes shard `k`'s data (environments `first..first + n`) into the whole.
+    fn write_into(&self, all: &mut StepData, first: usize, spec: &EnvSpec) {
+        let n = self.done.len();
+        let copy = |dst: &mut [f32], src: &[f32], w: usize| {
+            dst[first * w..(first + n) * w].copy_from_slice(src)
+        };
+        copy(&mut all.obs, &self.obs, spec.obs_len());
+        copy(&mut all.states, &self.states, spec.state_dim);
+        copy(&mut all.final_obs, &self.final_obs, spec.obs_len());
+        copy(&mut all.final_states, &self.final_states, spec.state_dim);
+        let a = spec.num_agents();
+        let m = spec.mask_len();
+        all.masks[first * m..(first + n) * m].copy_from_slice(&self.masks);
+        all.rewards[first * a..(first + n) * a].copy_from_slice(&self.rewards);
+        all.terminated[first * a..(first + n) * a].copy_from_slice(&self.terminated);
+        all.truncated[first * a..(first + n) * a].copy_from_slice(&self.truncated);
+        all.final_return[first * a..(first + n) * a].copy_from_slice(&self.final_return);
+        all.done[first..first + n].copy_from_slice(&self.done);
+        all.final_len[first..first + n].copy_from_slice(&self.final_len);
+    }
+}
+
+enum Command {
+    Reset(u64, Box<StepData>),
+    Step(Vec<f32>, Box<StepData>),
+    Snapshot,
+    Restore(Vec<u8>, Box<StepData>),
+}
+
+enum Reply {
+    Data(Vec<f32>, Box<StepData>),
+    Snapshot(Vec<u8>),
+    Failed(String),
+}
+
+struct Worker {
+    tx: Sender<Command>,
+    rx: Receiver<Reply>,
+    handle: Option<JoinHandle<()>>,
+    first: usize,
+    n: usize,
+    actions: Vec<f32>,
+    data: Option<Box<StepData>>,
+}
+
+enum Shards {
+    Inline(Vec<(usize, VecEnv, StepData)>),
+    Threads(Vec<Worker>),
+}
+
+/// The run's environments.
+pub struct EnvPool {
+    spec: EnvSpec,
+    shards: Shards,
+    /// The latest step's data for all environments.
+    pub data: StepData,
+    n_envs: usize,
+}
+
+fn make_shard(id: &str, params: &toml::Table, first: usize, n: usize) -> Result<VecEnv> {
+    Ok(VecEnv::from_fn(n, first as u64, || {
+        registry::make(id, params)
+    })?)
+}
+
+impl EnvPool {
+    /// `n_envs` environments split among `num_workers` threads (0: inline).
+    pub fn new(id: &str, params: &toml::Table, n_envs: usize, num_workers: usize) -> Result<Self> {
+        let spec = registry::make(id, params)?.spec().clone();
+        let parts = num_workers.clamp(1, n_envs.max(1));
+        let bounds: Vec<(usize, usize)> = (0..parts)
+            .map(|k| {
+                (
+                    k * n_envs / parts,
+                    (k + 1) * n_envs / parts - k * n_envs / parts,
+                )
+            })
+            .collect();
+        let shards = if num_workers == 0 {
+            let mut v = Vec::new();
+            for &(first, n) in &bounds {
+                v.push((
+                    first,
+                    make_shard(id, params, first, n)?,
+                    StepData::new(n, &spec),
+                ));
+            }
+            Shards::Inline(v)
+        } else {
+            let mut workers = Vec::new();
+            for (k, &(first, n)) in bounds.iter().enumerate() {
+                // Build the shard before spawning, so construction errors surface here.
+                let mut venv = make_shard(id, params, first, n)?;
+                let (tx, crx) = bounded::<Command>(1);
+                let (ctx, rx) = bounded::<Reply>(1);
+                let handle = std::thread::Builder::new()
+                    .name(format!("env-worker-{k}"))
+                    .spawn(move || worker_loop(&mut venv, &crx, &ctx))
+                    .context("cannot spawn an environment worker")?;
+                workers.push(Worker {
+                    tx,
+                    rx,
+                    handle: Some(handle),
+                    first,
+                    n,
+                    actions: vec![0.0; n * spec.action_len()],
+                    data: Some(Box::new(StepData::new(n, &spec))),
+                });
+            }
+            Shards::Threads(workers)
+        };
+        let data = StepData::new(n_envs, &spec);
+        Ok(Self {
+            spec,
+            shards,
+            data,
+            n_envs,
+        })
+    }
+
+    /// The environments' spec.
+    pub fn spec(&self) -> &EnvSpec {
+        &self.spec
+    }
+
+    /// Number of environments.
+    pub fn len(&self) -> usize {
+        self.n_envs
+    }
+
+    /// Whether the pool is empty (never).
+    pub fn is_empty(&self) -> bool {
+        self.n_envs == 0
+    }
+
+    /// Resets every environment from the master seed.
+    pub fn reset(&mut self, seed: u64) -> Result<()> {
+        let spec = self.spec.clone();
+        match &mut self.shards {
+            Shards::Inline(v) => {
+                for (first, venv, d) in v.iter_mut() {
+                    venv.reset(seed);
+                    d.read_reset(venv);
+                    d.write_into(&mut self.data, *first, &spec);
+                }
+            }
+            Shards::Threads(ws) => {
+                for w in ws.iter_mut() {
+                    let d = w.data.take().context("worker buffer in flight")?;
+                    w.tx.send(Command::Reset(seed, d))
+                        .map_err(|_| anyhow!("environment worker stopped"))?;
+                }
+                Self::collect(ws, &mut self.data, &spec)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps every environment with `actions` (`[n_envs, action_len]`).
+    pub fn step(&mut self, actions: &[f32]) -> Result<()> {
+        let spec = self.spec.clone();
+        let w = spec.action_len();
+        match &mut self.shards {
+            Shards::Inline(v) => {
+                for (first, venv, d) in v.iter_mut() {
+                    venv.step(&actions[*first * w..(*first + venv.len()) * w])?;
+                    d.read_step(venv);
+                    d.write_into(&mut self.data, *first, &spec);
+                }
+            }
+            Shards::Threads(ws) => {
+                for wk in ws.iter_mut() {
+                    let mut a = std::mem::take(&mut wk.actions);
+                    a.copy_from_slice(&actions[wk.first * w..(wk.first + wk.n) * w]);
+                    let d = wk.data.take().context("worker buffer in flight")?;
+                    wk.tx
+                        .send(Command::Step(a, d))
+                        .map_err(|_| anyhow!("environment worker stopped"))?;
+                }
+                Self::collect(ws, &mut self.data, &spec)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn collect(ws: &mut [Worker], all: &mut StepData, spec: &EnvSpec) -> Result<()> {
+        let mut failure = None;
+        for wk in ws.iter_mut() {
+            match wk.rx.recv() {
+                Ok(Reply::Data(a, d)) => {
+                    d.write_into(all, wk.first, spec);
+                    // Resets and restores send no action buffer back: keep ours.
+                    if !a.is_empty() {
+                        wk.actions = a;
+                    }
+                    wk.data = Some(d);
+                }
+                Ok(Reply::Failed(e)) => failure = Some(anyhow!("environment worker: {e}")),
+                Ok(Reply::Snapshot(_)) => failure = Some(anyhow!("unexpected snapshot reply")),
+                Err(_) => failure = Some(anyhow!("an environment worker died")),
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Every environment's state, per shard, for exact resume.
+    pub fn snapshot(&mut self) -> Result<Vec<Vec<u8>>> {
+        match &mut self.shards {
+            Shards::Inline(v) => Ok(v.iter().map(|(_, venv, _)| venv.snapshot()).collect()),
+            Shards::Threads(ws) => {
+                let mut out = Vec::new();
+                for wk in ws.iter_mut() {
+                    wk.tx
+                        .send(Command::Snapshot)
+                        .map_err(|_| anyhow!("environment worker stopped"))?;
+                    match wk.rx.recv() {
+                        Ok(Reply::Snapshot(s)) => out.push(s),
+                        _ => return Err(anyhow!("environment worker failed to snapshot")),
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Restores [`snapshot`](Self::snapshot) (the same number of environments and workers).
+    pub fn restore(&mut self, shards: &[Vec<u8>]) -> Result<()> {
+        let spec = self.spec.clone();
+        match &mut self.shards {
+            Shards::Inline(v) => {
+                anyhow::ensure!(
+                    v.len() == shards.len(),
+                    "snapshot has {} shards, the pool {}",
+                    shards.len(),
+                    v.len()
+                );
+                for ((first, venv, d), s) in v.iter_mut().zip(shards) {
+                    venv.restore(s)?;
+                    d.read_reset(venv);
+                    d.write_into(&mut self.data, *first, &spec);
+                }
+            }
+            Shards::Threads(ws) => {
+                anyhow::ensure!(
+                    ws.len() == shards.len(),
+                    "snapshot has {} shards, the pool {}",
+                    shards.len(),
+                    ws.len()
+                );
+                for (wk, s) in ws.iter_mut().zip(shards) {
+                    let d = wk.data.take().context("worker buffer in flight")?;
+                    wk.tx
+                        .send(Command::Restore(s.clone(), d))
+                        .map_err(|_| anyhow!("environment worker stopped"))?;
+                }
+                Self::collect(ws, &mut self.data, &spec)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn worker_loop(venv: &mut VecEnv, rx: &Receiver<Command>, tx: &Sender<Reply>) {
+    while let Ok(cmd) = rx.recv() {
+        let reply = match cmd {
+            Command::Reset(seed, mut d) => {
+                venv.reset(seed);
+                d.read_reset(venv);
+                Reply::Data(Vec::new(), d)
+            }
+            Command::Step(actions, mut d) => match venv.step(&actions) {
+                Ok(()) => {
+                    d.read_step(venv);
+                    Reply::Data(actions, d)
+                }
+                Err(e) => Reply::Failed(e.to_string()),
+            },
+            Command::Snapshot => Reply::Snapshot(venv.snapshot()),
+            Command::Restore(s, mut d) => match venv.restore(&s) {
+                Ok(()) => {
+                    d.read_reset(venv);
+                    Reply::Data(Vec::new(), d)
+                }
+                Err(e) => Reply::Failed(e.to_string()),
+            },
+        };
+        if tx.send(reply).is_err() {
+            break;
+        }
+    }
+}
+
+impl Drop for EnvPool {
+    fn drop(&mut self) {
+        if let Shards::Threads(ws) = &mut self.shards {
+            for wk in ws.iter_mut() {
+                // Closing the command channel ends the worker's loop.
+                let (dead_tx, _) = bounded(1);
+                drop(std::mem::replace(&mut wk.tx, dead_tx));
+                if let Some(h) = wk.handle.take() {
+                    let _ = h.join();
+                }
+            }
+        }
+    }
+}

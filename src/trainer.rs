@@ -1,0 +1,536 @@
+//! THE training loop, top to bottom: collect -> advantages -> update -> log / evaluate /
+//! checkpoint. Everything else is behind calls; the order of operations is here.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use candle_core::Device;
+use marl_envs::derive_seed;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint::{self, Checkpoint, TrainerState};
+use crate::config::{self, TrainConfig};
+use crate::learner::{EpisodeStats, Learner};
+use crate::metrics::MetricsSink;
+use crate::rollout::EnvPool;
+
+/// Progress as the loop reports it after every update.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Updates done.
+    pub update: u64,
+    /// Updates in the run.
+    pub num_updates: u64,
+    /// Environment steps done.
+    pub global_step: u64,
+    /// Mean per-agent return of the episodes finished in this update.
+    pub episodic_return: f64,
+    /// Latest greedy evaluation return (per agent).
+    pub eval_return: f64,
+    /// Environment steps per second over the run.
+    pub sps: f64,
+}
+
+/// Receives progress (the binary shows it with indicatif).
+pub trait Reporter {
+    /// After every update.
+    fn update(&mut self, p: &Progress);
+    /// A line of news (checkpoint written, evaluation, stop requested).
+    fn note(&mut self, msg: &str);
+}
+
+/// A reporter that says nothing.
+pub struct Quiet;
+
+impl Reporter for Quiet {
+    fn update(&mut self, _p: &Progress) {}
+    fn note(&mut self, _msg: &str) {}
+}
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Name used in the run directory (the config file's stem).
+    pub config_name: String,
+    /// Continue the run in this directory from its latest checkpoint.
+    pub resume: Option<PathBuf>,
+    /// Exact run directory to use instead of a new timestamped one.
+    pub run_dir: Option<PathBuf>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Updates done.
+    pub updates: u64,
+    /// Environment steps done.
+    pub global_step: u64,
+    /// Last greedy evaluation, per-agent mean return.
+    pub eval_return: f64,
+    /// Last greedy evaluation, per group (name, mean return of its agents).
+    pub eval_group_returns: Vec<(String, f64)>,
+    /// Whether the run stopped early on request.
+    pub interrupted: bool,
+    /// Wall time of the training loop.
+    pub wall_s: f64,
+}
+
+/// Seeds of the learner's generators, derived from the master seed.
+fn init_rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(derive_seed(seed, 0x1_0000_0001))
+}
+
+fn sample_rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(derive_seed(seed, 0x1_0000_0002))
+}
+
+/// The seed of the evaluation environments: fixed for the run, so curves compare like with
+/// like.
+pub fn eval_seed(seed: u64) -> u64 {
+    derive_seed(seed, 0x1_0000_0003)
+}
+
+/// Builds the learner for a config (networks initialized from the seed).
+pub fn build_learner(cfg: TrainConfig, dev: Device) -> Result<Learner> {
+    let e = &cfg.raw.env;
+    let pool = EnvPool::new(&e.id, &e.params, e.n_envs, cfg.raw.num_workers)?;
+    let seed = cfg.raw.seed;
+    Learner::new(cfg, dev, pool, &mut init_rng(seed), sample_rng(seed))
+}
+
+fn metric_columns(cfg: &TrainConfig) -> Vec<String> {
+    let mut c: Vec<String> = [
+        "update",
+        "global_step",
+        "episodes",
+        "charts/episodic_return",
+        "charts/team_return",
+        "charts/episode_length",
+        "charts/sps",
+        "charts/learning_rate",
+        "charts/entropy_coef",
+        "losses/policy_loss",
+        "losses/value_loss",
+        "losses/entropy",
+        "losses/approx_kl",
+        "losses/clipfrac",
+        "losses/explained_variance",
+        "time/rollout_s",
+        "time/update_s",
+        "eval/return",
+        "eval/team_return",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for g in &cfg.groups {
+        for m in [
+            "return",
+            "eval_return",
+            "policy_loss",
+            "value_loss",
+            "entropy",
+            "approx_kl",
+            "clipfrac",
+            "explained_variance",
+        ] {
+            c.push(format!("{}/{m}", g.name));
+        }
+    }
+    if cfg.raw.logging.log_agent_metrics {
+        for i in 0..cfg.spec.num_agents() {
+            c.push(format!("agent_{i}/return"));
+            c.push(format!("agent_{i}/policy_loss"));
+        }
+    }
+    c
+}
+
+/// Everything a checkpoint holds, from the learner.
+pub fn checkpoint_of(
+    l: &mut Learner,
+    update: u64,
+    global_step: u64,
+    episodes: u64,
+) -> Result<Checkpoint> {
+    let mut model = Vec::new();
+    let mut optimizer = Vec::new();
+    for p in &l.policies {
+        p.export(&mut model)?;
+        p.actor_opt
+            .export(&format!("{}.actor_opt", p.group.name), &mut optimizer);
+        if let Some(c) = &p.critic_opt {
+            c.export(&format!("{}.critic_opt", p.group.name), &mut optimizer);
+        }
+    }
+    let rng = &l.rng;
+    let state = TrainerState {
+        update,
+        global_step,
+        episodes,
+        rng: (
+            rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+            rng.get_stream(),
+            rng.get_word_pos().to_string(),
+        ),
+        value_norm: l.policies.iter().map(|p| p.value_norm.to_array()).collect(),
+        adam_steps: l
+            .policies
+            .iter()
+            .map(|p| (p.actor_opt.t, p.critic_opt.as_ref().map_or(0, |c| c.t)))
+            .collect(),
+        env_id: l.cfg.spec.id.clone(),
+    };
+    Ok(Checkpoint {
+        model,
+        optimizer,
+        state,
+        envs: l.pool.snapshot()?,
+    })
+}
+
+/// Loads a checkpoint's networks (and, with `full`, optimizer, generator and environments).
+pub fn restore(l: &mut Learner, ck: &Checkpoint, full: bool) -> Result<()> {
+    anyhow::ensure!(
+        ck.state.env_id == l.cfg.spec.id,
+        "the checkpoint is of `{}`, the config names `{}`",
+        ck.state.env_id,
+        l.cfg.spec.id
+    );
+    let model: std::collections::HashMap<_, _> = ck.model.iter().cloned().collect();
+    for (gi, p) in l.policies.iter_mut().enumerate() {
+        p.import(&model)
+            .with_context(|| format!("group `{}`", p.group.name))?;
+        if let Some(v) = ck.state.value_norm.get(gi) {
+            p.value_norm = crate::algo::value_norm::ValueNorm::from_array(*v);
+        }
+    }
+    if !full {
+        return Ok(());
+    }
+    let opt: std::collections::HashMap<_, _> = ck.optimizer.iter().cloned().collect();
+    for (gi, p) in l.policies.iter_mut().enumerate() {
+        let (ta, tc) = ck.state.adam_steps.get(gi).copied().unwrap_or((0, 0));
+        p.actor_opt
+            .import(&format!("{}.actor_opt", p.group.name), &opt, ta)?;
+        if let Some(c) = &mut p.critic_opt {
+            c.import(&format!("{}.critic_opt", p.group.name), &opt, tc)?;
+        }
+    }
+    let (seed_hex, stream, pos) = &ck.state.rng;
+    let bytes: Vec<u8> = (0..seed_hex.len() / 2)
+        .map(|i| u8::from_str_radix(&seed_hex[2 * i..2 * i + 2], 16))
+        .collect::<std::result::Result<_, _>>()
+        .context("state.json: bad generator seed")?;
+    let seed: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("state.json: bad generator seed"))?;
+    let mut rng = ChaCha8Rng::from_seed(seed);
+    rng.set_stream(*stream);
+    rng.set_word_pos(pos.parse().context("state.json: bad generator position")?);
+    l.rng = rng;
+    l.pool
+        .restore(&ck.envs)
+        .context("restoring the environments")?;
+    Ok(())
+}
+
+fn make_run_dir(cfg: &TrainConfig, opts: &RunOptions) -> Result<PathBuf> {
+    if let Some(d) = &opts.run_dir {
+        std::fs::create_dir_all(d)
+            .with_context(|| format!("cannot create output directory {}", d.display()))?;
+        return Ok(d.clone());
+    }
+    let out = Path::new(&cfg.raw.out_dir);
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = format!(
+        "{}__{}__s{}__{ts}",
+        cfg.spec.id.replace('/', "-"),
+        opts.config_name,
+        cfg.raw.seed
+    );
+    let dir = out.join(name);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Trains `cfg` (or resumes the run in `opts.resume`) and returns where it wrote.
+pub fn train(
+    cfg: TrainConfig,
+    opts: &RunOptions,
+    reporter: &mut dyn Reporter,
+    stop: Arc<AtomicBool>,
+) -> Result<RunSummary> {
+    let dev = crate::device::parse(&cfg.raw.device)?;
+    // ── set-up: run directory, learner, metrics ──
+    let (run_dir, resume_ck) = match &opts.resume {
+        Some(dir) => {
+            let ck_dir = checkpoint::resolve(dir)?;
+            (dir.clone(), Some(checkpoint::load(&ck_dir)?))
+        }
+        None => (make_run_dir(&cfg, opts)?, None),
+    };
+    if resume_ck.is_none() {
+        checkpoint::write_atomic(
+            &run_dir.join("config.toml"),
+            config::to_toml(&cfg.raw)?.as_bytes(),
+        )
+        .with_context(|| format!("output directory {} is not writable", run_dir.display()))?;
+    }
+    let mut l = build_learner(cfg.clone(), dev)?;
+    l.pool.reset(cfg.raw.seed)?;
+    let (mut update, mut global_step, mut episodes) = (0u64, 0u64, 0u64);
+    if let Some(ck) = &resume_ck {
+        restore(&mut l, ck, true)?;
+        (update, global_step, episodes) =
+            (ck.state.update, ck.state.global_step, ck.state.episodes);
+        reporter.note(&format!(
+            "resumed {} at update {update}, step {global_step}",
+            run_dir.display()
+        ));
+    }
+    let columns = metric_columns(&cfg);
+    let mut sink = MetricsSink::open(
+        &run_dir,
+        columns.clone(),
+        resume_ck.as_ref().map(|c| c.state.update),
+    )?;
+    let mut eval_pool = if cfg.raw.logging.eval_interval > 0 {
+        Some(EnvPool::new(
+            &cfg.raw.env.id,
+            &cfg.raw.env.params,
+            cfg.raw.env.n_envs,
+            0,
+        )?)
+    } else {
+        None
+    };
+    let p = cfg.raw.ppo.clone();
+    let lg = cfg.raw.logging.clone();
+    let batch = cfg.batch_size as u64;
+    let na = cfg.spec.num_agents();
+    let start = Instant::now();
+    let start_step = global_step;
+    let mut last_eval = (f64::NAN, Vec::new());
+    let mut interrupted = false;
+    if resume_ck.is_none() {
+        // The initial policy: a baseline for evaluation, and something to keep if the very
+        // first update goes wrong.
+        let ck = checkpoint_of(&mut l, 0, 0, 0)?;
+        checkpoint::save(&run_dir, &ck, lg.keep_checkpoints)?;
+    }
+
+    while update < cfg.num_updates {
+        let progress = update as f64 / cfg.num_updates as f64;
+        let lr = l.set_learning_rate(progress);
+        let ent_coef = Learner::scheduled(
+            p.entropy_schedule,
+            p.entropy_coef,
+            p.entropy_coef_final,
+            progress,
+        );
+
+        // ── collect ──
+        let t0 = Instant::now();
+        let mut stats = EpisodeStats {
+            agent_return_sum: vec![0.0; na],
+            ..Default::default()
+        };
+        l.collect(&mut stats)?;
+        let rollout_s = t0.elapsed().as_secs_f64();
+
+        // ── advantages ──
+        l.advantages();
+
+        // ── update ──
+        let t1 = Instant::now();
+        let gstats = l.update(ent_coef)?;
+        let update_s = t1.elapsed().as_secs_f64();
+        update += 1;
+        global_step += batch;
+        episodes += stats.episodes;
+
+        // ── evaluate ──
+        let crossed = |interval: u64| {
+            interval > 0 && (global_step / interval) > ((global_step - batch) / interval)
+        };
+        let last = update == cfg.num_updates;
+        let mut eval_row = (f64::NAN, f64::NAN, vec![f64::NAN; cfg.groups.len()]);
+        if let Some(pool) = &mut eval_pool {
+            if crossed(lg.eval_interval) || last {
+                let returns = evaluate_episodes(&mut l, pool, cfg.raw.seed, lg.eval_episodes)?;
+                let (per_agent, team, groups) = summarize(&returns, &cfg);
+                eval_row = (per_agent, team, groups.clone());
+                last_eval = (
+                    per_agent,
+                    cfg.groups
+                        .iter()
+                        .map(|g| g.name.clone())
+                        .zip(groups)
+                        .collect(),
+                );
+                reporter.note(&format!(
+                    "step {global_step}: greedy evaluation return {per_agent:.3} per agent"
+                ));
+            }
+        }
+
+        // ── log ──
+        let means = stats.agent_means();
+        let team: f64 = if stats.episodes == 0 {
+            f64::NAN
+        } else {
+            means.iter().sum()
+        };
+        let per_agent = if stats.episodes == 0 {
+            f64::NAN
+        } else {
+            team / na as f64
+        };
+        let sps = (global_step - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        let mean_over = |f: &dyn Fn(&crate::learner::GroupStats) -> f64| {
+            gstats.iter().map(f).sum::<f64>() / gstats.len() as f64
+        };
+        let mut row = vec![
+            update as f64,
+            global_step as f64,
+            episodes as f64,
+            per_agent,
+            team,
+            if stats.episodes == 0 {
+                f64::NAN
+            } else {
+                stats.length_sum as f64 / stats.episodes as f64
+            },
+            sps,
+            lr,
+            ent_coef,
+            mean_over(&|g| g.policy_loss),
+            mean_over(&|g| g.value_loss),
+            mean_over(&|g| g.entropy),
+            mean_over(&|g| g.approx_kl),
+            mean_over(&|g| g.clipfrac),
+            mean_over(&|g| g.explained_variance),
+            rollout_s,
+            update_s,
+            eval_row.0,
+            eval_row.1,
+        ];
+        for (gi, g) in cfg.groups.iter().enumerate() {
+            let gr = if stats.episodes == 0 {
+                f64::NAN
+            } else {
+                g.agents.iter().map(|&a| means[a]).sum::<f64>() / g.agents.len() as f64
+            };
+            let s = &gstats[gi];
+            row.extend([
+                gr,
+                eval_row.2[gi],
+                s.policy_loss,
+                s.value_loss,
+                s.entropy,
+                s.approx_kl,
+                s.clipfrac,
+                s.explained_variance,
+            ]);
+        }
+        if lg.log_agent_metrics {
+            for a in 0..na {
+                let (gi, k) = cfg
+                    .groups
+                    .iter()
+                    .enumerate()
+                    .find_map(|(gi, g)| g.agents.iter().position(|&x| x == a).map(|k| (gi, k)))
+                    .expect("every agent is in a group");
+                row.extend([means[a], gstats[gi].agent_policy_loss[k]]);
+            }
+        }
+        sink.write(&row)?;
+        tracing::debug!(
+            update,
+            global_step,
+            per_agent,
+            rollout_s,
+            update_s,
+            "update"
+        );
+        reporter.update(&Progress {
+            update,
+            num_updates: cfg.num_updates,
+            global_step,
+            episodic_return: per_agent,
+            eval_return: last_eval.0,
+            sps,
+        });
+
+        // ── checkpoint ──
+        let stop_now = stop.load(Ordering::SeqCst);
+        if crossed(lg.checkpoint_interval) || last || stop_now {
+            let ck = checkpoint_of(&mut l, update, global_step, episodes)?;
+            let dest = checkpoint::save(&run_dir, &ck, lg.keep_checkpoints)?;
+            reporter.note(&format!("checkpoint {}", dest.display()));
+        }
+        if stop_now && !last {
+            reporter.note("stopped on request; resume with --resume");
+            interrupted = true;
+            break;
+        }
+    }
+    Ok(RunSummary {
+        run_dir,
+        updates: update,
+        global_step,
+        eval_return: last_eval.0,
+        eval_group_returns: last_eval.1,
+        interrupted,
+        wall_s: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Runs greedy episodes on the evaluation pool until `episodes` have finished; returns each
+/// episode's per-agent returns.
+pub fn evaluate_episodes(
+    l: &mut Learner,
+    pool: &mut EnvPool,
+    seed: u64,
+    episodes: usize,
+) -> Result<Vec<Vec<f64>>> {
+    let mut out = Vec::new();
+    let mut round = 0u64;
+    while out.len() < episodes {
+        let r = l.evaluate(pool, derive_seed(eval_seed(seed), round), true, &[])?;
+        out.extend(r);
+        round += 1;
+    }
+    out.truncate(episodes);
+    Ok(out)
+}
+
+/// Mean per-agent return, mean team return, and each group's mean per-agent return.
+pub fn summarize(returns: &[Vec<f64>], cfg: &TrainConfig) -> (f64, f64, Vec<f64>) {
+    let n = returns.len().max(1) as f64;
+    let na = cfg.spec.num_agents() as f64;
+    let team = returns.iter().map(|r| r.iter().sum::<f64>()).sum::<f64>() / n;
+    let groups = cfg
+        .groups
+        .iter()
+        .map(|g| {
+            returns
+                .iter()
+                .map(|r| g.agents.iter().map(|&a| r[a]).sum::<f64>() / g.agents.len() as f64)
+                .sum::<f64>()
+                / n
+        })
+        .collect();
+    (team / na, team, groups)
+}

@@ -1,0 +1,294 @@
+//! `marl train` end to end on the tiny smoke config: the files a run writes, identical numbers
+//! for any number of worker threads, exact resume, NaN handling, and clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use marl::config::{self, TrainConfig};
+use marl::metrics::{read_csv, TIMING_COLUMNS};
+use marl::trainer::{self, Progress, Quiet, Reporter, RunOptions};
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn smoke(overrides: &[&str]) -> TrainConfig {
+    let sets: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    TrainConfig::resolve(config::load(&repo("configs/smoke.toml"), &sets).expect("smoke config"))
+        .expect("resolve")
+}
+
+fn run(cfg: TrainConfig, dir: &Path) -> PathBuf {
+    let opts = RunOptions {
+        config_name: "smoke".into(),
+        resume: None,
+        run_dir: Some(dir.to_path_buf()),
+    };
+    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+        .expect("train")
+        .run_dir
+}
+
+/// metrics.csv without the timing columns.
+fn numbers(run: &Path) -> Vec<Vec<String>> {
+    let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !TIMING_COLUMNS.contains(&header[i].as_str()))
+        .collect();
+    rows.iter()
+        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
+        .collect()
+}
+
+#[test]
+fn a_run_writes_config_metrics_and_checkpoints() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = run(smoke(&[]), &tmp.path().join("run"));
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "metrics.jsonl",
+        "checkpoints/latest",
+    ] {
+        assert!(dir.join(f).exists(), "missing {f}");
+    }
+    let (header, rows) = read_csv(&dir.join("metrics.csv")).expect("metrics");
+    for name in [
+        "global_step",
+        "episodes",
+        "charts/episodic_return",
+        "charts/team_return",
+        "charts/sps",
+        "losses/policy_loss",
+        "losses/value_loss",
+        "losses/entropy",
+        "losses/approx_kl",
+        "losses/clipfrac",
+        "losses/explained_variance",
+        "charts/learning_rate",
+        "time/rollout_s",
+        "time/update_s",
+        "eval/return",
+        "agent/return",
+    ] {
+        assert!(
+            header.iter().any(|h| h == name),
+            "metrics.csv lacks `{name}`: {header:?}"
+        );
+    }
+    assert_eq!(rows.len(), 10, "2000 steps / 200 per update");
+    let latest = std::fs::read_to_string(dir.join("checkpoints/latest")).expect("latest");
+    let ck = dir.join("checkpoints").join(latest.trim());
+    for f in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "state.json",
+        "envs.bin",
+    ] {
+        assert!(ck.join(f).exists(), "checkpoint lacks {f}");
+    }
+    // The frozen layout: plain weight [out, in] and bias [out] per layer.
+    let model =
+        candle_core::safetensors::load(ck.join("model.safetensors"), &candle_core::Device::Cpu)
+            .expect("load");
+    let w = &model["agent.actor.layers.0.weight"];
+    assert_eq!(
+        w.dims(),
+        &[64, 18 + 3],
+        "18 observations + 3-way agent one-hot"
+    );
+    assert_eq!(model["agent.actor.layers.0.bias"].dims(), &[64]);
+    assert_eq!(model["agent.actor.head.weight"].dims(), &[5, 64]);
+    assert_eq!(model["agent.critic.layers.0.weight"].dims(), &[64, 54 + 3]);
+    // The resolved config in the run loads again as is.
+    config::load(&dir.join("config.toml"), &[]).expect("config.toml of a run parses");
+}
+
+#[test]
+fn same_numbers_with_0_1_and_2_worker_threads() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let runs: Vec<_> = [0, 1, 2]
+        .iter()
+        .map(|w| {
+            numbers(&run(
+                smoke(&[&format!("num_workers={w}")]),
+                &tmp.path().join(format!("w{w}")),
+            ))
+        })
+        .collect();
+    assert_eq!(runs[0], runs[1], "num_workers 0 vs 1");
+    assert_eq!(runs[0], runs[2], "num_workers 0 vs 2");
+    let again = numbers(&run(smoke(&["num_workers=0"]), &tmp.path().join("again")));
+    assert_eq!(runs[0], again, "same seed, same numbers");
+    let other = numbers(&run(
+        smoke(&["num_workers=0", "seed=8"]),
+        &tmp.path().join("seed8"),
+    ));
+    assert_ne!(runs[0], other, "another seed gives other numbers");
+}
+
+/// Stops the run after a given update, as Ctrl-C does.
+struct StopAt(u64, Arc<AtomicBool>);
+
+impl Reporter for StopAt {
+    fn update(&mut self, p: &Progress) {
+        if p.update == self.0 {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+    fn note(&mut self, _: &str) {}
+}
+
+#[test]
+fn a_resumed_run_gives_the_numbers_of_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let whole = numbers(&run(smoke(&[]), &tmp.path().join("whole")));
+
+    let dir = tmp.path().join("stopped");
+    let stop = Arc::new(AtomicBool::new(false));
+    let opts = RunOptions {
+        config_name: "smoke".into(),
+        resume: None,
+        run_dir: Some(dir.clone()),
+    };
+    let s = trainer::train(smoke(&[]), &opts, &mut StopAt(4, stop.clone()), stop).expect("train");
+    assert!(
+        s.interrupted && s.updates == 4,
+        "stopped after update 4, checkpointed"
+    );
+    let cfg = TrainConfig::resolve(config::load(&dir.join("config.toml"), &[]).expect("cfg"))
+        .expect("resolve");
+    let opts = RunOptions {
+        config_name: String::new(),
+        resume: Some(dir.clone()),
+        run_dir: None,
+    };
+    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume");
+    assert_eq!(numbers(&dir), whole, "resume must continue exactly");
+}
+
+#[test]
+fn non_finite_losses_stop_training_and_keep_the_last_checkpoint() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("nan");
+    let cfg = smoke(&[
+        "ppo.learning_rate=1e30",
+        "ppo.critic_learning_rate=1e30",
+        "logging.checkpoint_interval=200",
+        "ppo.max_grad_norm=0",
+    ]);
+    let opts = RunOptions {
+        config_name: "smoke".into(),
+        resume: None,
+        run_dir: Some(dir.clone()),
+    };
+    let err = trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+        .expect_err("must stop");
+    assert!(format!("{err:#}").contains("non-finite loss"), "{err:#}");
+    let latest =
+        std::fs::read_to_string(dir.join("checkpoints/latest")).expect("a good checkpoint is kept");
+    let state = std::fs::read_to_string(
+        dir.join("checkpoints")
+            .join(latest.trim())
+            .join("state.json"),
+    )
+    .expect("state");
+    assert!(state.contains("\"update\""));
+}
+
+fn marl(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_marl"))
+        .args(args)
+        .output()
+        .expect("run marl");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let write = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let typo = write("typo.toml", "[ppo]\nlerning_rate = 1e-3\n");
+    let (code, msg) = marl(&["train", &typo]);
+    assert_eq!(code, 2);
+    assert!(
+        msg.contains("typo.toml")
+            && msg.contains("lerning_rate")
+            && msg.contains("did you mean `learning_rate`"),
+        "{msg}"
+    );
+
+    let wrong = write("wrong.toml", "[env]\nn_envs = \"many\"\n");
+    let (code, msg) = marl(&["train", &wrong]);
+    assert_eq!(code, 2);
+    assert!(
+        msg.contains("wrong.toml") && msg.contains("n_envs") && msg.contains("line 2"),
+        "{msg}"
+    );
+
+    let env = write("env.toml", "[env]\nid = \"mpe/simple_sprad_v3\"\n");
+    let (_, msg) = marl(&["train", &env]);
+    assert!(
+        msg.contains("unknown environment") && msg.contains("simple_spread_v3"),
+        "{msg}"
+    );
+
+    let smoke = repo("configs/smoke.toml").display().to_string();
+    let (code, msg) = marl(&["train", &smoke, "--device", "cuda"]);
+    assert_eq!(code, 2);
+    assert!(msg.lines().any(|l| l.contains("device `cuda`")), "{msg}");
+
+    let file = write("not_a_dir", "x");
+    let (code, msg) = marl(&["train", &smoke, "--out", &file, "--no-progress"]);
+    assert_eq!(code, 2);
+    assert!(msg.contains("cannot create output directory"), "{msg}");
+
+    let (code, msg) = marl(&["train", &smoke, "--set", "algo.enable_communication=true"]);
+    assert_eq!(code, 2);
+    assert!(msg.contains("enable_communication"), "{msg}");
+
+    let (code, msg) = marl(&["eval", &tmp.path().join("nothing").display().to_string()]);
+    assert_eq!(code, 2);
+    assert!(msg.contains("no such file"), "{msg}");
+}
+
+#[test]
+fn eval_reads_the_run_config_and_is_reproducible() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = run(smoke(&[]), &tmp.path().join("run"))
+        .display()
+        .to_string();
+    let (code, a) = marl(&["eval", &dir, "--episodes", "12", "--seed", "3", "--json"]);
+    assert_eq!(code, 0, "{a}");
+    let (_, b) = marl(&["eval", &dir, "--episodes", "12", "--seed", "3", "--json"]);
+    assert_eq!(a, b, "same checkpoint and seed, same numbers");
+    let v: serde_json::Value = serde_json::from_str(&a).expect("json");
+    assert_eq!(v["episodes"], 12);
+    let (code, text) = marl(&[
+        "eval",
+        &dir,
+        "--episodes",
+        "4",
+        "--greedy",
+        "--policy",
+        "agent=random",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("return per agent"), "{text}");
+    let (code, text) = marl(&["eval", &dir, "--policy", "prey=random"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("no group `prey`"), "{text}");
+}
