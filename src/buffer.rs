@@ -16,9 +16,9 @@ pub struct InputLayout {
     pub agents: Vec<usize>,
     /// Environments per step.
     pub n_envs: usize,
-    /// Actor input width.
+    /// Actor row width on the host (the network's input without a learned embedding).
     pub actor_in: usize,
-    /// Critic input width.
+    /// Critic row width on the host.
     pub critic_in: usize,
     /// Append a one-hot agent id to actor rows.
     pub actor_onehot: bool,
@@ -39,11 +39,17 @@ impl InputLayout {
     pub fn new(raw: &RawConfig, group: &Group) -> Self {
         let a = &raw.algo;
         let onehot = a.agent_id == AgentId::Onehot && group.id_dim > 0;
+        // A learned embedding is appended inside the network, not in the host rows.
+        let emb = if a.agent_id == AgentId::Embedding {
+            group.id_dim
+        } else {
+            0
+        };
         Self {
             agents: group.agents.clone(),
             n_envs: raw.env.n_envs,
-            actor_in: group.actor_in,
-            critic_in: group.critic_in,
+            actor_in: group.actor_in - if a.share_actor_params { emb } else { 0 },
+            critic_in: group.critic_in - if a.share_critic_params { emb } else { 0 },
             actor_onehot: onehot && a.share_actor_params,
             critic_onehot: onehot && a.share_critic_params,
             centralized: a.centralized_training,

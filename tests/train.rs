@@ -292,3 +292,84 @@ fn eval_reads_the_run_config_and_is_reproducible() {
     assert_eq!(code, 2);
     assert!(text.contains("no group `prey`"), "{text}");
 }
+
+#[test]
+fn every_shipped_config_resolves() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(repo("configs")).expect("configs/") {
+        let p = entry.expect("entry").path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            let raw = config::load(&p, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
+            TrainConfig::resolve(raw).unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 6, "expected the shipped configs, found {n}");
+}
+
+#[test]
+fn every_algorithm_variant_trains() {
+    // Each variant runs a few updates and produces finite losses (a NaN stops training with
+    // an error, which fails here).
+    let variants: &[&[&str]] = &[
+        &["algo.centralized_training=false"],
+        &[
+            "algo.share_actor_params=false",
+            "algo.share_critic_params=false",
+        ],
+        &["algo.agent_id=\"embedding\""],
+        &["algo.critic_other_actions=true"],
+        &[
+            "algo.critic_state=\"agent_specific\"",
+            "algo.agent_id=\"none\"",
+        ],
+        &["algo.reward_sharing=\"shared\"", "algo.agent_id=\"none\""],
+        &["algo.reward_sharing=\"mixed\""],
+        &[
+            "ppo.optimizer=\"joint\"",
+            "ppo.value_loss=\"mse\"",
+            "ppo.advantage_norm=\"minibatch\"",
+            "ppo.value_norm=false",
+        ],
+        &[
+            "ppo.grad_accum_steps=2",
+            "ppo.lr_schedule=\"cosine\"",
+            "ppo.entropy_schedule=\"linear\"",
+            "ppo.target_kl=0.001",
+        ],
+        &[
+            "network.layer_norm=true",
+            "network.activation=\"relu\"",
+            "logging.log_agent_metrics=true",
+        ],
+        &["env.params.continuous_actions=true"],
+        &["env.id=\"mpe/simple_tag_v3\""],
+        &[
+            "env.id=\"mpe/simple_speaker_listener_v4\"",
+            "env.params.continuous_actions=true",
+        ],
+        &[
+            "env.id=\"lbf/Foraging-8x8-2p-2f-coop-v3\"",
+            "env.rollout_length=50",
+        ],
+        &[
+            "env.id=\"grid/team_foraging_v1\"",
+            "env.rollout_length=50",
+            "algo.reward_sharing=\"mixed\"",
+        ],
+    ];
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (i, v) in variants.iter().enumerate() {
+        let mut sets = v.to_vec();
+        sets.push("total_timesteps=800");
+        let cfg = smoke(&sets);
+        let opts = RunOptions {
+            config_name: format!("v{i}"),
+            resume: None,
+            run_dir: Some(tmp.path().join(format!("v{i}"))),
+        };
+        let s = trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+            .unwrap_or_else(|e| panic!("variant {v:?}: {e:#}"));
+        assert!(s.eval_return.is_finite(), "variant {v:?}: no evaluation");
+    }
+}
