@@ -265,13 +265,12 @@ impl Learner {
         let mut joint = std::mem::take(&mut self.joint_actions);
         for t in 0..t_len {
             // ── act ──
-            let (obs, masks, states) = (
-                self.pool.data.obs.clone(),
-                self.pool.data.masks.clone(),
-                self.pool.data.states.clone(),
-            );
-            let acted = self.act(&obs, &masks, false, &mut joint)?;
-            let values = self.values_for(&obs, &states, &joint)?;
+            // The step's data is lent out of the pool (no copy) while the networks read it.
+            let data = std::mem::take(&mut self.pool.data);
+            let acted = self.act(&data.obs, &data.masks, false, &mut joint);
+            let values = self.values_for(&data.obs, &data.states, &joint);
+            self.pool.data = data;
+            let (acted, values) = (acted?, values?);
             for (gi, (acts, logps, bias)) in acted.into_iter().enumerate() {
                 let l = &self.layouts[gi];
                 let b = &mut self.bufs[gi];
@@ -306,16 +305,17 @@ impl Learner {
             let boot = if any_truncated_end {
                 // Values of the final states, for bootstrapping at truncation; the others'
                 // actions there were never taken, so they are sampled from the current policy.
-                let (fo, fs, fm) = (
-                    d.final_obs.clone(),
-                    d.final_states.clone(),
-                    vec![true; d.masks.len()],
-                );
+                let data = std::mem::take(&mut self.pool.data);
                 let mut fj = joint.clone();
+                let mut sampled = Ok(Vec::new());
                 if self.cfg.raw.algo.critic_other_actions {
-                    self.act(&fo, &fm, false, &mut fj)?;
+                    let all = vec![true; data.masks.len()];
+                    sampled = self.act(&data.final_obs, &all, false, &mut fj);
                 }
-                Some(self.values_for(&fo, &fs, &fj)?)
+                let v = self.values_for(&data.final_obs, &data.final_states, &fj);
+                self.pool.data = data;
+                sampled?;
+                Some(v?)
             } else {
                 None
             };
@@ -367,15 +367,15 @@ impl Learner {
         }
 
         // ── bootstrap from the state after the rollout ──
-        let (obs, masks, states) = (
-            self.pool.data.obs.clone(),
-            self.pool.data.masks.clone(),
-            self.pool.data.states.clone(),
-        );
+        let data = std::mem::take(&mut self.pool.data);
+        let mut sampled = Ok(Vec::new());
         if self.cfg.raw.algo.critic_other_actions {
-            self.act(&obs, &masks, false, &mut joint)?;
+            sampled = self.act(&data.obs, &data.masks, false, &mut joint);
         }
-        let last = self.values_for(&obs, &states, &joint)?;
+        let last = self.values_for(&data.obs, &data.states, &joint);
+        self.pool.data = data;
+        sampled?;
+        let last = last?;
         self.joint_actions = joint;
         for (gi, b) in self.bufs.iter_mut().enumerate() {
             let r = b.rows;
@@ -698,11 +698,10 @@ impl Learner {
         let mut joint = vec![0.0f32; n * spec.action_len()];
         let mut rng = rand::SeedableRng::seed_from_u64(seed);
         while results.iter().any(Option::is_none) {
-            let (obs, masks) = (pool.data.obs.clone(), pool.data.masks.clone());
-            self.act(&obs, &masks, greedy, &mut joint)?;
+            self.act(&pool.data.obs, &pool.data.masks, greedy, &mut joint)?;
             for (gi, l) in self.layouts.iter().enumerate() {
                 if random_groups.get(gi).copied().unwrap_or(false) {
-                    random_group_actions(&spec, l, &masks, &mut rng, &mut joint);
+                    random_group_actions(&spec, l, &pool.data.masks, &mut rng, &mut joint);
                 }
             }
             pool.step(&joint)?;
