@@ -283,16 +283,18 @@ impl GroupPolicy {
             .collect()
     }
 
+    /// `{group}.{kind}` for a shared network, `{group}.{kind}.{i}` for agent `i`'s own.
+    fn prefix(&self, kind: &str, i: usize, n: usize) -> String {
+        if n == 1 {
+            format!("{}.{kind}", self.group.name)
+        } else {
+            format!("{}.{kind}.{i}", self.group.name)
+        }
+    }
+
     /// Names and tensors in the frozen checkpoint layout.
     pub fn export(&self, out: &mut Vec<(String, Tensor)>) -> Result<()> {
-        let g = &self.group.name;
-        let name = |kind: &str, i: usize, n: usize| {
-            if n == 1 {
-                format!("{g}.{kind}")
-            } else {
-                format!("{g}.{kind}.{i}")
-            }
-        };
+        let name = |kind: &str, i: usize, n: usize| self.prefix(kind, i, n);
         for (i, net) in self.actors.iter().enumerate() {
             net.export(&name("actor", i, self.actors.len()), out)?;
         }
@@ -310,14 +312,7 @@ impl GroupPolicy {
 
     /// Loads what [`export`](Self::export) wrote.
     pub fn import(&self, map: &HashMap<String, Tensor>) -> Result<()> {
-        let g = &self.group.name;
-        let name = |kind: &str, i: usize, n: usize| {
-            if n == 1 {
-                format!("{g}.{kind}")
-            } else {
-                format!("{g}.{kind}.{i}")
-            }
-        };
+        let name = |kind: &str, i: usize, n: usize| self.prefix(kind, i, n);
         for (i, net) in self.actors.iter().enumerate() {
             net.import(&name("actor", i, self.actors.len()), map)?;
         }
