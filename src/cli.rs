@@ -41,6 +41,12 @@ pub enum Command {
     Train(TrainArgs),
     /// Evaluate a trained policy.
     Eval(EvalArgs),
+    /// Benchmarks of the learner.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        action: BenchCommand,
+    },
     /// Inspect configs.
     Config {
         /// What to do.
@@ -102,6 +108,24 @@ pub struct EvalArgs {
     pub policy: Vec<String>,
 }
 
+/// `marl bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// One PPO minibatch update (forward, log-prob, entropy, losses, backward, clip, Adam) on
+    /// random data, as shared/bench/torch_ppo_update.py measures PyTorch.
+    Update {
+        /// `plain` (JaxMARL/CleanRL) or `mappo` (on-policy, LayerNorms).
+        #[arg(long, default_value = "plain")]
+        arch: String,
+        /// Minibatch size.
+        #[arg(long, default_value_t = 4800)]
+        batch: usize,
+        /// Timed repetitions.
+        #[arg(long, default_value_t = 9)]
+        reps: usize,
+    },
+}
+
 /// `marl config ...`
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -159,6 +183,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::config::TrainConfig::resolve(raw.clone())
                 .with_context(|| format!("{}", file.display()))?;
             print!("{}", crate::config::to_toml(&raw)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Bench {
+            action: BenchCommand::Update { arch, batch, reps },
+        } => {
+            let (median, min) = crate::bench::update(&arch, batch, reps.max(1))?;
+            println!("marl_update arch={arch} batch={batch} threads=1 median_ms={median:.2} min_ms={min:.2} reps={reps}");
             return Ok(ExitCode::SUCCESS);
         }
         Command::Envs { action } => action,

@@ -3,6 +3,7 @@
 //! The environments live in the `marl-envs` crate, re-exported here as [`envs`].
 
 pub mod algo;
+pub mod bench;
 pub mod buffer;
 pub mod checkpoint;
 pub mod cli;

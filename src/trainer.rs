@@ -370,6 +370,12 @@ pub fn train(
             if crossed(lg.eval_interval) || last {
                 let returns = evaluate_episodes(&mut l, pool, cfg.raw.seed, lg.eval_episodes)?;
                 let (per_agent, team, groups) = summarize(&returns, &cfg);
+                let by_group: Vec<String> = cfg
+                    .groups
+                    .iter()
+                    .zip(&groups)
+                    .map(|(g, r)| format!("{} {r:.3}", g.name))
+                    .collect();
                 eval_row = (per_agent, team, groups.clone());
                 last_eval = (
                     per_agent,
@@ -380,7 +386,8 @@ pub fn train(
                         .collect(),
                 );
                 reporter.note(&format!(
-                    "step {global_step}: greedy evaluation return {per_agent:.3} per agent"
+                    "step {global_step}: greedy evaluation return {per_agent:.3} per agent ({})",
+                    by_group.join(", ")
                 ));
             }
         }

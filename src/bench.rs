@@ -1,0 +1,119 @@
+//! `marl bench update`: one PPO minibatch update of MAPPO-sized networks on random data, the
+//! same workloads as `shared/bench/torch_ppo_update.py`, printing the same line format so that
+//! `scripts/bench-update.sh` can compare the two.
+//!
+//! - `plain`: actor 18-64-64-5 and critic 54-64-64-1, tanh, no LayerNorm, 0.5 x MSE value
+//!   loss, one Adam (lr 2.5e-4) over both, global-norm clip 0.5 (JaxMARL / CleanRL).
+//! - `mappo`: input LayerNorm, each hidden layer Linear -> tanh -> LayerNorm, clipped Huber(10)
+//!   value loss, separate Adams (lr 7e-4) clipped at 10 each (on-policy).
+
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::algo::ppo;
+use crate::config::{Activation, ValueLoss};
+use crate::nn::{dist, init::normal, mlp::Mlp};
+use crate::optim::{clip_grad_norm, Adam};
+
+/// Median and minimum milliseconds per update.
+pub fn update(arch: &str, batch: usize, reps: usize) -> Result<(f64, f64)> {
+    let dev = Device::Cpu;
+    let ln = match arch {
+        "plain" => false,
+        "mappo" => true,
+        other => anyhow::bail!("--arch {other}: expected plain or mappo"),
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let actor = Mlp::new(18, &[64, 64], 5, Activation::Tanh, ln, 0.01, &mut rng, &dev)?;
+    let critic = Mlp::new(54, &[64, 64], 1, Activation::Tanh, ln, 1.0, &mut rng, &dev)?;
+    let (mut opts, clip) = if ln {
+        (
+            vec![
+                Adam::new(actor.vars(), 7e-4, 1e-5)?,
+                Adam::new(critic.vars(), 7e-4, 1e-5)?,
+            ],
+            10.0,
+        )
+    } else {
+        let mut all = actor.vars();
+        all.extend(critic.vars());
+        (vec![Adam::new(all, 2.5e-4, 1e-5)?], 0.5)
+    };
+    let b = batch;
+    let uni = |n: usize, rng: &mut ChaCha8Rng| {
+        (0..n)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect::<Vec<_>>()
+    };
+    let gauss =
+        |n: usize, rng: &mut ChaCha8Rng| (0..n).map(|_| normal(rng) as f32).collect::<Vec<_>>();
+    let obs = Tensor::from_vec(uni(b * 18, &mut rng), (b, 18), &dev)?;
+    let cobs = Tensor::from_vec(uni(b * 54, &mut rng), (b, 54), &dev)?;
+    let act = Tensor::from_vec(
+        (0..b)
+            .map(|_| rng.random_range(0..5u32))
+            .collect::<Vec<_>>(),
+        b,
+        &dev,
+    )?;
+    let old_logp = Tensor::from_vec(
+        (0..b)
+            .map(|_| -1.6 + 0.1 * rng.random::<f32>())
+            .collect::<Vec<_>>(),
+        b,
+        &dev,
+    )?;
+    let adv = Tensor::from_vec(gauss(b, &mut rng), b, &dev)?;
+    let ret = Tensor::from_vec(gauss(b, &mut rng), b, &dev)?;
+    let old_v = Tensor::from_vec(gauss(b, &mut rng), b, &dev)?;
+    let active = Tensor::ones(b, candle_core::DType::F32, &dev)?;
+    let cfg = ppo::LossConfig {
+        clip_epsilon: 0.2,
+        clip_value_loss: ln,
+        value_loss: if ln { ValueLoss::Huber } else { ValueLoss::Mse },
+        huber_delta: 10.0,
+    };
+    let mut step = || -> Result<()> {
+        let (logp, entropy) = dist::categorical(&actor.forward(&obs)?, None, &act)?;
+        let v = critic.forward(&cobs)?.squeeze(1)?;
+        let inp = ppo::LossInputs {
+            logp: &logp,
+            old_logp: &old_logp,
+            advantages: &adv,
+            entropy: &entropy,
+            values: &v,
+            old_values: &old_v,
+            targets: &ret,
+            active: &active,
+        };
+        let t = ppo::loss(&inp, &cfg)?;
+        let vcoef = if ln { 1.0 } else { 0.5 };
+        let loss = ((&t.policy_loss - (&t.entropy * 0.01)?)? + (&t.value_loss * vcoef)?)?;
+        let mut grads = loss.backward()?;
+        for o in opts.iter_mut() {
+            clip_grad_norm(&mut grads, o.vars(), clip)?;
+        }
+        for o in opts.iter_mut() {
+            o.step(&grads)?;
+        }
+        Ok(())
+    };
+    let iters = (60_000 / b).max(5);
+    for _ in 0..iters {
+        step()?;
+    }
+    let mut per = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        for _ in 0..iters {
+            step()?;
+        }
+        per.push(t.elapsed().as_secs_f64() * 1e3 / iters as f64);
+    }
+    per.sort_by(|a, b| a.total_cmp(b));
+    Ok((per[per.len() / 2], per[0]))
+}
