@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
 use super::init::orthogonal;
@@ -113,13 +113,7 @@ impl LayerNorm {
 
     /// Normalizes each row.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centered = x.broadcast_sub(&mean)?;
-        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centered.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
-        Ok(normed
-            .broadcast_mul(self.gamma.as_tensor())?
-            .broadcast_add(self.beta.as_tensor())?)
+        Ok(super::layer_norm::layer_norm(x, self.gamma.as_tensor(), self.beta.as_tensor())?)
     }
 
     fn export(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) {

@@ -3,5 +3,6 @@
 
 pub mod dist;
 pub mod init;
+pub mod layer_norm;
 pub mod mlp;
 pub mod tanh;
