@@ -4,10 +4,11 @@
 # same core (A B A B ...), one thread each. Prints each side's median of medians and the ratio.
 #
 #   scripts/bench-update.sh                 # installs torch into .venv-torch on first use
-#   ROUNDS=5 BATCHES="4800" scripts/bench-update.sh
+#   ROUNDS=5 BATCHES="4800" ARCHS=mappo scripts/bench-update.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
+ARCHS=${ARCHS:-"plain mappo"}
 BATCHES=${BATCHES:-"1200 4800 9600"}
 REF=${TORCH_REF:-../shared/bench/torch_ppo_update.py}
 [ -f "$REF" ] || { echo "no reference script at $REF (set TORCH_REF)"; exit 2; }
@@ -18,7 +19,7 @@ fi
 cargo build --release -q
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf "%-6s %6s %10s %10s %7s\n" arch batch torch_ms marl_ms ratio
-for arch in plain mappo; do
+for arch in $ARCHS; do
   for b in $BATCHES; do
     t=(); m=()
     for _ in $(seq "$ROUNDS"); do
