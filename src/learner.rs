@@ -569,7 +569,7 @@ impl Learner {
                     ActionSpace::Box { dim, .. } => {
                         let acts = Tensor::from_vec(gather(&b.actions, aw), (m, dim), dev)?;
                         let ls = pol.log_std_rows(&chunks, m)?.expect("log std");
-                        gaussian_rows(&out, &ls, &acts)?
+                        dist::gaussian(&out, &ls, &acts)?
                     }
                 };
                 let values = pol.values(&x_critic, &chunks, ids.as_ref())?;
@@ -748,18 +748,6 @@ fn random_group_actions(
             }
         }
     }
-}
-
-fn gaussian_rows(mean: &Tensor, log_std_rows: &Tensor, acts: &Tensor) -> Result<(Tensor, Tensor)> {
-    // Per-row log std (rows may belong to different agents' actors).
-    let half_ln_2pi = 0.918_938_533_204_672_7;
-    let d = mean.dim(1)? as f64;
-    let inv_var = (log_std_rows * -2.0)?.exp()?;
-    let sq = ((acts - mean)?.sqr()? * inv_var)?;
-    let ls_sum = log_std_rows.sum(1)?;
-    let logp = ((sq.sum(1)? * -0.5)? - (&ls_sum + d * half_ln_2pi)?)?;
-    let entropy = (ls_sum + d * (0.5 + half_ln_2pi))?;
-    Ok((logp, entropy))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -33,18 +33,19 @@ pub fn categorical(
     Ok((logp, entropy))
 }
 
-/// Log-probabilities and entropies of diagonal Gaussians with a state-independent log std.
+/// Log-probabilities and entropies of diagonal Gaussians.
 ///
 /// # Shapes
-/// `mean`: `[B, d]`; `log_std`: `[d]`; `actions`: `[B, d]`. Returns `([B], [B])`.
+/// `mean`, `log_std`, `actions`: `[B, d]` (each row may come from a different actor's
+/// state-independent log std). Returns `([B], [B])`.
 pub fn gaussian(mean: &Tensor, log_std: &Tensor, actions: &Tensor) -> Result<(Tensor, Tensor)> {
     let d = mean.dim(1)? as f64;
     let inv_var = (log_std * -2.0)?.exp()?; // 1 / sigma^2
-    let sq = (actions - mean)?.sqr()?.broadcast_mul(&inv_var)?; // [B, d]
-    let logp = ((sq.sum(1)? * -0.5)?
-        - (log_std.sum_all()? + d * HALF_LN_2PI)?.broadcast_as(mean.dim(0)?)?)?;
-    let entropy = (log_std.sum_all()? + d * (0.5 + HALF_LN_2PI))?.broadcast_as(mean.dim(0)?)?;
-    Ok((logp, entropy.contiguous()?))
+    let sq = ((actions - mean)?.sqr()? * inv_var)?;
+    let ls_sum = log_std.sum(1)?;
+    let logp = ((sq.sum(1)? * -0.5)? - (&ls_sum + d * HALF_LN_2PI)?)?;
+    let entropy = (ls_sum + d * (0.5 + HALF_LN_2PI))?;
+    Ok((logp, entropy))
 }
 
 /// Samples an index from one row of log-probabilities (`greedy`: the most likely), returns it
@@ -146,7 +147,7 @@ mod tests {
         // logp = -1/8 - ln 2 - ln(2 pi)/2 = -1.7370857; entropy = 1/2 + ln(2 pi)/2 + ln 2 = 2.1120857
         let dev = Device::Cpu;
         let mean = Tensor::new(&[[0.0f32, 1.0]], &dev)?;
-        let log_std = Tensor::new(&[2f32.ln(), 0.0], &dev)?;
+        let log_std = Tensor::new(&[[2f32.ln(), 0.0]], &dev)?;
         let act = Tensor::new(&[[1.0f32, 1.0]], &dev)?;
         let (logp, ent) = gaussian(&mean, &log_std, &act)?;
         let want_logp = -0.125 - 2f64.ln() - HALF_LN_2PI + (-HALF_LN_2PI);

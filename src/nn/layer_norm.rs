@@ -72,7 +72,11 @@ impl CustomOp3 for FusedLayerNorm {
         let mut dgamma = vec![0.0f32; d];
         let mut dbeta = vec![0.0f32; d];
         let mut xhat = vec![0.0f32; d];
-        for ((row, g), out) in xs.chunks_exact(d).zip(gs.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
+        for ((row, g), out) in xs
+            .chunks_exact(d)
+            .zip(gs.chunks_exact(d))
+            .zip(dx.chunks_exact_mut(d))
+        {
             let (mean, rstd) = row_stats(row);
             let (mut m1, mut m2) = (0.0f32, 0.0f32);
             for j in 0..d {
@@ -118,7 +122,9 @@ mod tests {
     #[test]
     fn fused_matches_composed_forward_and_backward() -> Result<()> {
         let dev = Device::Cpu;
-        let xv: Vec<f32> = (0..24).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.3).collect();
+        let xv: Vec<f32> = (0..24)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.3)
+            .collect();
         let x = Var::from_tensor(&Tensor::from_vec(xv, (4, 6), &dev)?)?;
         let gamma = Var::from_tensor(&Tensor::new(&[1.0f32, 0.5, -1.0, 2.0, 0.1, 1.5], &dev)?)?;
         let beta = Var::from_tensor(&Tensor::new(&[0.0f32, 0.1, 0.2, -0.3, 0.4, 0.0], &dev)?)?;

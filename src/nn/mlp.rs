@@ -113,7 +113,11 @@ impl LayerNorm {
 
     /// Normalizes each row.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(super::layer_norm::layer_norm(x, self.gamma.as_tensor(), self.beta.as_tensor())?)
+        Ok(super::layer_norm::layer_norm(
+            x,
+            self.gamma.as_tensor(),
+            self.beta.as_tensor(),
+        )?)
     }
 
     fn export(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) {
