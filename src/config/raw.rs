@@ -16,7 +16,9 @@ pub struct RawConfig {
     pub seed: u64,
     /// `"cpu"`, `"cuda"` or `"cuda:N"`.
     pub device: String,
-    /// Environment-stepping threads; 0 steps the environments on the learner's thread.
+    /// Environment-stepping threads; 0 steps the environments on the learner's thread. The
+    /// default is 0: stepping is synchronous today, and handing a step to a worker and back
+    /// costs more (thread wake-ups) than the step itself (README, Performance).
     pub num_workers: usize,
     /// Environment steps to train for (one step of one environment, all agents).
     pub total_timesteps: u64,
@@ -41,7 +43,7 @@ impl Default for RawConfig {
         Self {
             seed: 1,
             device: "cpu".into(),
-            num_workers: 1,
+            num_workers: 0,
             total_timesteps: 2_000_000,
             out_dir: "runs".into(),
             env: EnvConfig::default(),
