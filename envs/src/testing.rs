@@ -82,6 +82,37 @@ pub fn run_episode(env: &mut dyn MultiAgentEnv, seed: Option<u64>, action_seed: 
     ep
 }
 
+/// Plays one episode from `reset(seed)`: `act` writes each joint action, `on_step` sees each
+/// step's rewards. Returns every agent's return.
+pub fn play_episode<E: MultiAgentEnv + ?Sized>(
+    env: &mut E,
+    seed: Option<u64>,
+    mut act: impl FnMut(&E, &mut [f32]),
+    mut on_step: impl FnMut(&[f64]),
+) -> Vec<f64> {
+    let spec = env.spec().clone();
+    let mut obs = vec![0.0; spec.obs_len()];
+    let mut actions = vec![0.0; spec.action_len()];
+    let (mut r, mut te, mut tr) = buffers(&spec);
+    let mut returns = vec![0.0; spec.num_agents()];
+    env.reset(seed, &mut obs);
+    loop {
+        act(env, &mut actions);
+        let out = StepOut {
+            obs: &mut obs,
+            rewards: &mut r,
+            terminated: &mut te,
+            truncated: &mut tr,
+        };
+        env.step(&actions, out).expect("a valid action must step");
+        on_step(&r);
+        returns.iter_mut().zip(&r).for_each(|(acc, x)| *acc += x);
+        if te.iter().zip(&tr).all(|(&a, &b)| a || b) {
+            return returns;
+        }
+    }
+}
+
 fn buffers(spec: &EnvSpec) -> (Vec<f64>, Vec<bool>, Vec<bool>) {
     let n = spec.num_agents();
     (vec![0.0; n], vec![false; n], vec![false; n])

@@ -3,42 +3,28 @@
 //! parameters are refused.
 
 use marl_envs::grid::{heuristic, ForagingEnv};
-use marl_envs::testing::random_actions;
-use marl_envs::{registry, MultiAgentEnv, StepOut};
+use marl_envs::testing::{play_episode, random_actions};
+use marl_envs::{registry, MultiAgentEnv};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// Mean team return (sum over agents) over `seeds` episodes.
 fn team_return(env: &mut ForagingEnv, seeds: std::ops::Range<u64>, scripted: bool) -> f64 {
-    let spec = env.spec().clone();
-    let n = spec.num_agents();
-    let mut obs = vec![0.0; spec.obs_len()];
-    let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
-    let mut actions = vec![0.0; n];
-    let mut total = 0.0;
     let count = seeds.end - seeds.start;
+    let mut total = 0.0;
     for seed in seeds {
         let mut rng = ChaCha8Rng::seed_from_u64(1000 + seed);
         let mut policy = heuristic::GroupPolicy::default();
-        env.reset(Some(seed), &mut obs);
-        loop {
+        let act = |env: &ForagingEnv, actions: &mut [f32]| {
             if scripted {
-                policy.act(&env.grid, &mut rng, &mut actions);
+                policy.act(&env.grid, &mut rng, actions);
             } else {
-                random_actions(env, &mut rng, &mut actions);
+                random_actions(env, &mut rng, actions);
             }
-            let out = StepOut {
-                obs: &mut obs,
-                rewards: &mut r,
-                terminated: &mut te,
-                truncated: &mut tr,
-            };
-            env.step(&actions, out).expect("step");
-            total += r.iter().sum::<f64>();
-            if te[0] || tr[0] {
-                break;
-            }
-        }
+        };
+        total += play_episode(env, Some(seed), act, |_| {})
+            .iter()
+            .sum::<f64>();
     }
     total / count as f64
 }
@@ -78,33 +64,23 @@ fn team_foraging_is_zero_sum_and_grouped_by_team() {
     let mut env = registry::make("grid/team_foraging_v1", &toml::Table::new()).expect("make");
     let spec = env.spec().clone();
     assert_eq!(spec.agent_types(), vec!["team_a", "team_b"]);
-    let n = spec.num_agents();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let mut obs = vec![0.0; spec.obs_len()];
-    let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
-    let mut actions = vec![0.0; n];
     let mut nonzero = 0;
     for seed in 0..30 {
-        env.reset(Some(seed), &mut obs);
-        loop {
-            random_actions(env.as_ref(), &mut rng, &mut actions);
-            let out = StepOut {
-                obs: &mut obs,
-                rewards: &mut r,
-                terminated: &mut te,
-                truncated: &mut tr,
-            };
-            env.step(&actions, out).expect("step");
-            let sum: f64 = r.iter().sum();
-            assert!(sum.abs() < 1e-12, "rewards {r:?} do not sum to zero");
-            nonzero += r.iter().filter(|&&x| x != 0.0).count();
-            if te[0] || tr[0] {
-                break;
-            }
-        }
+        play_episode(
+            env.as_mut(),
+            Some(seed),
+            |e, a| random_actions(e, &mut rng, a),
+            |r| {
+                let sum: f64 = r.iter().sum();
+                assert!(sum.abs() < 1e-12, "rewards {r:?} do not sum to zero");
+                nonzero += r.iter().filter(|&&x| x != 0.0).count();
+            },
+        );
     }
     assert!(nonzero > 0, "no food was ever loaded in 30 random episodes");
     // Own team is flagged +1, the other -1, self first.
+    let mut obs = vec![0.0; spec.obs_len()];
     env.reset(Some(0), &mut obs);
     let d = spec.agents[0].obs_dim;
     let slots = &obs[3 * 4..d];
