@@ -393,11 +393,12 @@ fn train(args: TrainArgs, quiet: bool) -> Result<ExitCode> {
     bar.finish();
     println!("run directory: {}", summary.run_dir.display());
     println!(
-        "{} updates, {} environment steps in {:.1} s ({:.0} steps/s){}",
+        "{} updates, {} environment steps ({} in this run, {:.1} s, {:.0} steps/s){}",
         summary.updates,
         summary.global_step,
+        summary.steps_this_run,
         summary.wall_s,
-        summary.global_step as f64 / summary.wall_s.max(1e-9),
+        summary.steps_this_run as f64 / summary.wall_s.max(1e-9),
         if summary.interrupted {
             ", stopped early"
         } else {

@@ -77,6 +77,8 @@ pub struct RunSummary {
     pub eval_group_returns: Vec<(String, f64)>,
     /// Whether the run stopped early on request.
     pub interrupted: bool,
+    /// Environment steps done by this invocation (less than `global_step` after a resume).
+    pub steps_this_run: u64,
     /// Wall time of the training loop.
     pub wall_s: f64,
 }
@@ -500,6 +502,7 @@ pub fn train(
         eval_return: last_eval.0,
         eval_group_returns: last_eval.1,
         interrupted,
+        steps_this_run: global_step - start_step,
         wall_s: start.elapsed().as_secs_f64(),
     })
 }
