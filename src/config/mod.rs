@@ -188,6 +188,12 @@ impl TrainConfig {
         if p.use_mixed_precision && !raw.device.starts_with("cuda") {
             bail!("ppo.use_mixed_precision = true needs device = \"cuda\": bf16 gives no speed on CPU");
         }
+        if p.use_mixed_precision {
+            bail!(
+                "ppo.use_mixed_precision = true: bf16 training on CUDA is not built yet; \
+                 remove the key or set it to false"
+            );
+        }
         let groups = resolve_groups(&raw, &spec)?;
         let num_updates = raw.total_timesteps / batch_size as u64;
         Ok(Self {
@@ -357,6 +363,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("did you mean `learning_rate`"), "{err}");
+    }
+
+    #[test]
+    fn mixed_precision_is_refused_until_built() {
+        let mut raw = RawConfig::default();
+        raw.ppo.use_mixed_precision = true;
+        let err = TrainConfig::resolve(raw.clone()).unwrap_err().to_string();
+        assert!(err.contains("no speed on CPU"), "{err}");
+        raw.device = "cuda".into();
+        let err = TrainConfig::resolve(raw).unwrap_err().to_string();
+        assert!(err.contains("not built yet"), "{err}");
     }
 
     #[test]
