@@ -57,25 +57,33 @@ impl StepData {
         }
     }
 
-    /// Copies what `venv` holds after a reset (observations, states, masks).
-    fn read_reset(&mut self, venv: &VecEnv) {
-        self.obs.copy_from_slice(venv.obs());
-        venv.states(&mut self.states);
-        venv.avail_actions(&mut self.masks);
-        self.done.fill(false);
+    /// Copies what `venv` holds after a reset (observations, states, masks) into the rows of
+    /// environments `first..first + venv.len()`.
+    fn read_reset(&mut self, venv: &VecEnv, first: usize) {
+        let spec = venv.spec();
+        let n = venv.len();
+        let (o, sd, m) = (spec.obs_len(), spec.state_dim, spec.mask_len());
+        self.obs[first * o..(first + n) * o].copy_from_slice(venv.obs());
+        venv.states(&mut self.states[first * sd..(first + n) * sd]);
+        venv.avail_actions(&mut self.masks[first * m..(first + n) * m]);
+        self.done[first..first + n].fill(false);
     }
 
-    /// Copies what `venv` holds after a step.
-    fn read_step(&mut self, venv: &VecEnv) {
-        self.read_reset(venv);
-        self.rewards.copy_from_slice(venv.rewards());
-        self.terminated.copy_from_slice(venv.terminated());
-        self.truncated.copy_from_slice(venv.truncated());
-        self.done.copy_from_slice(venv.done());
-        self.final_obs.copy_from_slice(venv.final_obs());
-        self.final_states.copy_from_slice(venv.final_state());
-        self.final_return.copy_from_slice(venv.final_return());
-        self.final_len.copy_from_slice(venv.final_len());
+    /// Copies what `venv` holds after a step into the rows of its environments.
+    fn read_step(&mut self, venv: &VecEnv, first: usize) {
+        self.read_reset(venv, first);
+        let spec = venv.spec();
+        let n = venv.len();
+        let (o, sd, a) = (spec.obs_len(), spec.state_dim, spec.num_agents());
+        let agents = first * a..(first + n) * a;
+        self.rewards[agents.clone()].copy_from_slice(venv.rewards());
+        self.terminated[agents.clone()].copy_from_slice(venv.terminated());
+        self.truncated[agents.clone()].copy_from_slice(venv.truncated());
+        self.final_return[agents].copy_from_slice(venv.final_return());
+        self.done[first..first + n].copy_from_slice(venv.done());
+        self.final_obs[first * o..(first + n) * o].copy_from_slice(venv.final_obs());
+        self.final_states[first * sd..(first + n) * sd].copy_from_slice(venv.final_state());
+        self.final_len[first..first + n].copy_from_slice(venv.final_len());
     }
 
     /// Writes shard `k`'s data (environments `first..first + n`) into the whole.
@@ -124,7 +132,9 @@ struct Worker {
 }
 
 enum Shards {
-    Inline(Vec<(usize, VecEnv, StepData)>),
+    /// Each shard with the index of its first environment; results go straight into the
+    /// pool's data.
+    Inline(Vec<(usize, VecEnv)>),
     Threads(Vec<Worker>),
 }
 
@@ -159,11 +169,7 @@ impl EnvPool {
         let shards = if num_workers == 0 {
             let mut v = Vec::new();
             for &(first, n) in &bounds {
-                v.push((
-                    first,
-                    make_shard(id, params, first, n)?,
-                    StepData::new(n, &spec),
-                ));
+                v.push((first, make_shard(id, params, first, n)?));
             }
             Shards::Inline(v)
         } else {
@@ -218,10 +224,9 @@ impl EnvPool {
         let spec = self.spec.clone();
         match &mut self.shards {
             Shards::Inline(v) => {
-                for (first, venv, d) in v.iter_mut() {
+                for (first, venv) in v.iter_mut() {
                     venv.reset(seed);
-                    d.read_reset(venv);
-                    d.write_into(&mut self.data, *first, &spec);
+                    self.data.read_reset(venv, *first);
                 }
             }
             Shards::Threads(ws) => {
@@ -242,10 +247,9 @@ impl EnvPool {
         let w = spec.action_len();
         match &mut self.shards {
             Shards::Inline(v) => {
-                for (first, venv, d) in v.iter_mut() {
+                for (first, venv) in v.iter_mut() {
                     venv.step(&actions[*first * w..(*first + venv.len()) * w])?;
-                    d.read_step(venv);
-                    d.write_into(&mut self.data, *first, &spec);
+                    self.data.read_step(venv, *first);
                 }
             }
             Shards::Threads(ws) => {
@@ -286,7 +290,7 @@ impl EnvPool {
     /// Every environment's state, per shard, for exact resume.
     pub fn snapshot(&mut self) -> Result<Vec<Vec<u8>>> {
         match &mut self.shards {
-            Shards::Inline(v) => Ok(v.iter().map(|(_, venv, _)| venv.snapshot()).collect()),
+            Shards::Inline(v) => Ok(v.iter().map(|(_, venv)| venv.snapshot()).collect()),
             Shards::Threads(ws) => {
                 let mut out = Vec::new();
                 for wk in ws.iter_mut() {
@@ -314,10 +318,9 @@ impl EnvPool {
                     shards.len(),
                     v.len()
                 );
-                for ((first, venv, d), s) in v.iter_mut().zip(shards) {
+                for ((first, venv), s) in v.iter_mut().zip(shards) {
                     venv.restore(s)?;
-                    d.read_reset(venv);
-                    d.write_into(&mut self.data, *first, &spec);
+                    self.data.read_reset(venv, *first);
                 }
             }
             Shards::Threads(ws) => {
@@ -345,12 +348,12 @@ fn worker_loop(venv: &mut VecEnv, rx: &Receiver<Command>, tx: &Sender<Reply>) {
         let reply = match cmd {
             Command::Reset(seed, mut d) => {
                 venv.reset(seed);
-                d.read_reset(venv);
+                d.read_reset(venv, 0);
                 Reply::Data(Vec::new(), d)
             }
             Command::Step(actions, mut d) => match venv.step(&actions) {
                 Ok(()) => {
-                    d.read_step(venv);
+                    d.read_step(venv, 0);
                     Reply::Data(actions, d)
                 }
                 Err(e) => Reply::Failed(e.to_string()),
@@ -358,7 +361,7 @@ fn worker_loop(venv: &mut VecEnv, rx: &Receiver<Command>, tx: &Sender<Reply>) {
             Command::Snapshot => Reply::Snapshot(venv.snapshot()),
             Command::Restore(s, mut d) => match venv.restore(&s) {
                 Ok(()) => {
-                    d.read_reset(venv);
+                    d.read_reset(venv, 0);
                     Reply::Data(Vec::new(), d)
                 }
                 Err(e) => Reply::Failed(e.to_string()),
