@@ -39,8 +39,13 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Train MAPPO (or IPPO) from a TOML config.
     Train(TrainArgs),
-    /// Evaluate a trained policy.
+    /// Evaluate a trained policy with the config stored beside it.
     Eval(EvalArgs),
+    /// Train a config and a baseline (IPPO, MAPPO or another config) over several seeds and
+    /// report a table, a significance test and learning curves.
+    Compare(CompareArgs),
+    /// Learning curves of runs (grouped by method: seeds become a mean with an interval).
+    Plot(PlotArgs),
     /// Benchmarks of the learner.
     Bench {
         /// What to measure.
@@ -106,6 +111,67 @@ pub struct EvalArgs {
     /// Make a group act at random: `--policy prey=random`.
     #[arg(long = "policy", value_name = "GROUP=random")]
     pub policy: Vec<String>,
+    /// Evaluate under a changed environment parameter: `--env-set max_cycles=50`.
+    #[arg(long = "env-set", value_name = "KEY=VALUE")]
+    pub env_set: Vec<String>,
+    /// Worker threads stepping the environments (default: the run's num_workers); the
+    /// numbers do not depend on it.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Play the first episode and draw it: `ascii` (terminal), FILE.gif (animation), or
+    /// FILE.svg / FILE.png (the last frame).
+    #[arg(long, value_name = "ascii|FILE.gif|FILE.svg|FILE.png")]
+    pub render: Option<String>,
+}
+
+/// `marl compare ...`
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The method's config file.
+    pub config: PathBuf,
+    /// `ippo` (the config with centralized_training = false), `mappo`, or a config file.
+    #[arg(long, default_value = "ippo")]
+    pub baseline: String,
+    /// Seeds per method: the config's seed, seed + 1, ...
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
+    /// Override a key of both configs: `--set total_timesteps=500000`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Output directory (default: <out_dir>/compare-<config>-vs-<baseline>); finished runs
+    /// in it are reused, interrupted ones resumed.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Return that counts as solved for "steps to threshold" (default: the baseline's mean
+    /// final return).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Episodes of each final greedy evaluation.
+    #[arg(long, default_value_t = 100)]
+    pub episodes: usize,
+    /// Runs trained at once, one thread each (default: the number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Print JSON instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `marl plot ...`
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Run directories (runs of one method across seeds are averaged).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// The metrics.csv column to draw.
+    #[arg(long, default_value = "eval/return")]
+    pub metric: String,
+    /// Output directory.
+    #[arg(long, default_value = "plots")]
+    pub out: PathBuf,
+    /// File name (without extension) of the figure.
+    #[arg(long, default_value = "curves")]
+    pub name: String,
 }
 
 /// `marl bench ...`
@@ -176,6 +242,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let action = match cli.command {
         Command::Train(args) => return train(args, cli.global.quiet),
         Command::Eval(args) => return eval(args),
+        Command::Compare(args) => return compare(args, cli.global.quiet),
+        Command::Plot(args) => {
+            let files = crate::plot::plot_runs(&args.runs, &args.metric, &args.out, &args.name)?;
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Config {
             action: ConfigCommand::Show { file, set },
         } => {
@@ -436,7 +510,26 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
         greedy: args.greedy,
         seed: args.seed,
         random_groups,
+        env_set: parse_key_values(&args.env_set, "--env-set")?,
+        num_workers: args.workers,
     };
+    if let Some(r) = &args.render {
+        let target = crate::eval::RenderTarget::parse(r)?;
+        let returns = crate::eval::render(&args.checkpoint, &opts, &target)?;
+        let per_agent = returns.iter().sum::<f64>() / returns.len().max(1) as f64;
+        match &target {
+            crate::eval::RenderTarget::Gif(p) | crate::eval::RenderTarget::Picture(p) => {
+                println!(
+                    "wrote {} (episode return {per_agent:.3} per agent)",
+                    p.display()
+                )
+            }
+            crate::eval::RenderTarget::Ascii => {
+                println!("episode return {per_agent:.3} per agent")
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = crate::eval::evaluate(&args.checkpoint, &opts)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -446,23 +539,69 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
     let s = |x: &crate::eval::Spread| format!("{:9.3} ± {:.3} (std {:.3})", x.mean, x.ci95, x.std);
     writeln!(
         out,
-        "{} on {}: {} episodes, {}",
+        "{} (step {}) on {} {}: {} {} episodes, seed {}; mean ± 95% CI",
         report.checkpoint,
+        report.global_step,
         report.env,
+        toml::Value::Table(report.env_params.clone()),
         report.episodes,
         if report.greedy {
             "greedy"
         } else {
             "stochastic"
-        }
+        },
+        report.seed
     )?;
-    writeln!(out, "  return per agent {}", s(&report.return_per_agent))?;
-    writeln!(out, "  team return      {}", s(&report.team_return))?;
-    for (g, x) in &report.groups {
-        writeln!(out, "  group {g:<10} {}", s(x))?;
+    let mut rows = vec![
+        ("return per agent".to_string(), &report.return_per_agent),
+        ("team return".to_string(), &report.team_return),
+        ("episode length".to_string(), &report.episode_length),
+    ];
+    rows.extend(report.groups.iter().map(|(g, x)| (format!("group {g}"), x)));
+    rows.extend(report.agents.iter().map(|(a, x)| (format!("agent {a}"), x)));
+    rows.extend(report.task.iter().map(|(m, x)| (m.clone(), x)));
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    for (label, x) in rows {
+        writeln!(out, "  {label:<width$} {}", s(x))?;
     }
-    for (a, x) in &report.agents {
-        writeln!(out, "  agent {a:<10} {}", s(x))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compare(args: CompareArgs, quiet: bool) -> Result<ExitCode> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let opts = crate::compare::CompareOptions {
+        config: args.config,
+        baseline: args.baseline,
+        seeds: args.seeds,
+        set: args.set,
+        out: args.out,
+        threshold: args.threshold,
+        episodes: args.episodes,
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping the runs after their current update (Ctrl-C again to kill)");
+    });
+    let t0 = std::time::Instant::now();
+    let log = |msg: &str| {
+        if !quiet {
+            eprintln!("[{:7.1} s] {msg}", t0.elapsed().as_secs_f64());
+        }
+    };
+    let c = crate::compare::compare(&opts, stop, &log)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+    } else {
+        print!("{}", crate::compare::markdown(&c, &opts));
+        println!("\nwrote {}", c.out.join("compare.md").display());
     }
     Ok(ExitCode::SUCCESS)
 }

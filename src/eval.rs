@@ -1,21 +1,30 @@
-//! `marl eval`: load a run's policy with the config stored beside it and report returns with
-//! their spread.
+//! `marl eval`: load a run's policy with the config stored beside it (never the current
+//! defaults), run episodes, and report returns, lengths and the task's own figures with their
+//! spread; or play one episode and draw it.
+//!
+//! Episode `k` of an evaluation is the first episode of environment `k mod n` in round
+//! `k / n` (n = min(episodes, 128) environments), seeded from `(seed, round, k mod n)`, so the
+//! numbers depend on the checkpoint, the seed and the episode count only: not on the number of
+//! worker threads.
 
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use marl_envs::derive_seed;
+use marl_envs::{derive_seed, registry, StepOut};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::checkpoint;
 use crate::config::{self, TrainConfig};
+use crate::learner::{Episode, Learner};
 use crate::rollout::EnvPool;
+pub use crate::stats::Spread;
 use crate::trainer;
 
 /// What to evaluate and how.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EvalOptions {
     /// Episodes to run.
     pub episodes: usize,
@@ -25,35 +34,10 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Groups that act uniformly at random instead of by their policy.
     pub random_groups: Vec<String>,
-}
-
-/// Mean, standard deviation and 95% confidence half-width.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Spread {
-    /// Mean.
-    pub mean: f64,
-    /// Sample standard deviation.
-    pub std: f64,
-    /// 1.96 standard errors.
-    pub ci95: f64,
-}
-
-impl Spread {
-    /// Of a sample.
-    pub fn of(xs: &[f64]) -> Self {
-        let n = xs.len() as f64;
-        let mean = xs.iter().sum::<f64>() / n.max(1.0);
-        let var = if n > 1.0 {
-            xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
-        } else {
-            0.0
-        };
-        Self {
-            mean,
-            std: var.sqrt(),
-            ci95: 1.96 * var.sqrt() / n.max(1.0).sqrt(),
-        }
-    }
+    /// Environment parameters changed from the run's (`--env-set`).
+    pub env_set: toml::Table,
+    /// Worker threads stepping the environments (None: the run's `num_workers`).
+    pub num_workers: Option<usize>,
 }
 
 /// An evaluation's result.
@@ -61,20 +45,31 @@ impl Spread {
 pub struct EvalReport {
     /// The checkpoint evaluated.
     pub checkpoint: String,
+    /// Environment steps the checkpoint was trained for.
+    pub global_step: u64,
     /// Environment id.
     pub env: String,
+    /// Environment parameters evaluated under (the run's, with `--env-set` applied).
+    pub env_params: toml::Table,
     /// Episodes run.
     pub episodes: usize,
     /// Greedy or stochastic.
     pub greedy: bool,
+    /// Seed of the episodes.
+    pub seed: u64,
     /// Per-agent mean return (PettingZoo scale), over episodes.
     pub return_per_agent: Spread,
     /// Team return (sum over agents).
     pub team_return: Spread,
+    /// Episode length.
+    pub episode_length: Spread,
     /// Per group: mean per-agent return of its members.
     pub groups: Vec<(String, Spread)>,
     /// Per agent.
     pub agents: Vec<(String, Spread)>,
+    /// The environment's task figures (LBF: food collected; tag: catches; spread:
+    /// collisions and occupied landmarks).
+    pub task: Vec<(String, Spread)>,
 }
 
 /// The run directory a checkpoint belongs to (where config.toml lives).
@@ -87,20 +82,44 @@ pub fn run_dir_of(ck_dir: &Path) -> PathBuf {
         .unwrap_or_else(|| ck_dir.to_path_buf())
 }
 
-/// Evaluates the checkpoint found at `path` (run directory or checkpoint).
-pub fn evaluate(path: &Path, opts: &EvalOptions) -> Result<EvalReport> {
+/// A run's policy, ready to act in `n_envs` environments.
+struct Loaded {
+    ck_dir: PathBuf,
+    cfg: TrainConfig,
+    learner: Learner,
+    random: Vec<bool>,
+    global_step: u64,
+}
+
+fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
     let ck_dir = checkpoint::resolve(path)?;
     let run = run_dir_of(&ck_dir);
     let cfg_path = run.join("config.toml");
+    if !cfg_path.is_file() {
+        bail!(
+            "{}: no config.toml beside the checkpoint (expected {}); marl eval needs the run's own config",
+            ck_dir.display(),
+            cfg_path.display()
+        );
+    }
     let mut raw = config::load(&cfg_path, &[])
         .with_context(|| format!("the run's config {}", cfg_path.display()))?;
-    raw.env.n_envs = opts.episodes.clamp(1, 128);
-    raw.num_workers = 0;
+    for (k, v) in &opts.env_set {
+        raw.env.params.insert(k.clone(), v.clone());
+    }
+    raw.env.n_envs = n_envs;
+    raw.num_workers = opts.num_workers.unwrap_or(raw.num_workers);
     // Only the networks matter here; keep the resolved config valid for the new batch size.
     raw.total_timesteps = raw
         .total_timesteps
         .max((raw.env.n_envs * raw.env.rollout_length) as u64);
-    let cfg = TrainConfig::resolve(raw)?;
+    let cfg = TrainConfig::resolve(raw).with_context(|| {
+        if opts.env_set.is_empty() {
+            format!("{}", cfg_path.display())
+        } else {
+            format!("{} with --env-set", cfg_path.display())
+        }
+    })?;
     let random: Vec<bool> = cfg
         .groups
         .iter()
@@ -118,17 +137,50 @@ pub fn evaluate(path: &Path, opts: &EvalOptions) -> Result<EvalReport> {
             );
         }
     }
-    let dev = crate::device::parse(&cfg.raw.device).or_else(|_| crate::device::parse("cpu"))?;
+    // The policy acts on the CPU whatever it trained on: evaluation batches are small.
+    let dev = crate::device::parse("cpu")?;
     let ck = checkpoint::load(&ck_dir)?;
-    let mut l = trainer::build_learner(cfg.clone(), dev)?;
-    trainer::restore(&mut l, &ck, false)
-        .with_context(|| format!("{}: incompatible with its config", ck_dir.display()))?;
-    l.rng = ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, 7));
-    let mut pool = EnvPool::new(&cfg.raw.env.id, &cfg.raw.env.params, cfg.raw.env.n_envs, 0)?;
-    let mut returns = Vec::new();
+    let mut learner = trainer::build_learner(cfg.clone(), dev)?;
+    trainer::restore(&mut learner, &ck, false).with_context(|| {
+        format!(
+            "{}: the checkpoint does not fit `{}` with parameters {}",
+            ck_dir.display(),
+            cfg.spec.id,
+            toml::Value::Table(cfg.raw.env.params.clone())
+        )
+    })?;
+    Ok(Loaded {
+        ck_dir,
+        cfg,
+        learner,
+        random,
+        global_step: ck.state.global_step,
+    })
+}
+
+/// Evaluates the checkpoint found at `path` (run directory or checkpoint).
+pub fn evaluate(path: &Path, opts: &EvalOptions) -> Result<EvalReport> {
+    if opts.episodes == 0 {
+        bail!("--episodes must be at least 1");
+    }
+    let Loaded {
+        ck_dir,
+        cfg,
+        mut learner,
+        random,
+        global_step,
+    } = load(path, opts, opts.episodes.min(128))?;
+    learner.rng = ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, 7));
+    let mut pool = EnvPool::new(
+        &cfg.raw.env.id,
+        &cfg.raw.env.params,
+        cfg.raw.env.n_envs,
+        cfg.raw.num_workers,
+    )?;
+    let mut episodes: Vec<Episode> = Vec::new();
     let mut round = 0;
-    while returns.len() < opts.episodes {
-        returns.extend(l.evaluate(
+    while episodes.len() < opts.episodes {
+        episodes.extend(learner.evaluate(
             &mut pool,
             derive_seed(opts.seed, round),
             opts.greedy,
@@ -136,40 +188,151 @@ pub fn evaluate(path: &Path, opts: &EvalOptions) -> Result<EvalReport> {
         )?);
         round += 1;
     }
-    returns.truncate(opts.episodes);
+    episodes.truncate(opts.episodes);
     let na = cfg.spec.num_agents();
-    let per_agent: Vec<f64> = returns
-        .iter()
-        .map(|r| r.iter().sum::<f64>() / na as f64)
-        .collect();
-    let team: Vec<f64> = returns.iter().map(|r| r.iter().sum::<f64>()).collect();
+    let column =
+        |f: &dyn Fn(&Episode) -> f64| Spread::of(&episodes.iter().map(f).collect::<Vec<_>>());
     let groups = cfg
         .groups
         .iter()
         .map(|g| {
-            let xs: Vec<f64> = returns
-                .iter()
-                .map(|r| g.agents.iter().map(|&a| r[a]).sum::<f64>() / g.agents.len() as f64)
-                .collect();
-            (g.name.clone(), Spread::of(&xs))
+            let s = column(&|e| {
+                g.agents.iter().map(|&a| e.returns[a]).sum::<f64>() / g.agents.len() as f64
+            });
+            (g.name.clone(), s)
         })
         .collect();
     let agents = (0..na)
-        .map(|a| {
-            (
-                cfg.spec.agents[a].name.clone(),
-                Spread::of(&returns.iter().map(|r| r[a]).collect::<Vec<_>>()),
-            )
-        })
+        .map(|a| (cfg.spec.agents[a].name.clone(), column(&|e| e.returns[a])))
+        .collect();
+    let task = pool
+        .metric_names()
+        .iter()
+        .enumerate()
+        .map(|(k, name)| (name.to_string(), column(&|e| e.metrics[k])))
         .collect();
     Ok(EvalReport {
         checkpoint: ck_dir.display().to_string(),
+        global_step,
         env: cfg.spec.id.clone(),
-        episodes: returns.len(),
+        env_params: cfg.raw.env.params.clone(),
+        episodes: episodes.len(),
         greedy: opts.greedy,
-        return_per_agent: Spread::of(&per_agent),
-        team_return: Spread::of(&team),
+        seed: opts.seed,
+        return_per_agent: column(&|e| e.returns.iter().sum::<f64>() / na as f64),
+        team_return: column(&|e| e.returns.iter().sum::<f64>()),
+        episode_length: column(&|e| e.length as f64),
         groups,
         agents,
+        task,
     })
+}
+
+/// Where `--render` draws.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RenderTarget {
+    /// Frames as text in the terminal.
+    Ascii,
+    /// An animated GIF of every frame.
+    Gif(PathBuf),
+    /// A picture of the last frame (SVG or PNG by the extension).
+    Picture(PathBuf),
+}
+
+impl RenderTarget {
+    /// Parses `ascii`, `FILE.gif`, `FILE.svg` or `FILE.png`.
+    pub fn parse(s: &str) -> Result<Self> {
+        if s == "ascii" {
+            return Ok(Self::Ascii);
+        }
+        let p = PathBuf::from(s);
+        match p.extension().and_then(|e| e.to_str()) {
+            Some("gif") => Ok(Self::Gif(p)),
+            Some("svg" | "png") => Ok(Self::Picture(p)),
+            _ => bail!("--render `{s}`: expected `ascii` or a file ending in .gif, .svg or .png"),
+        }
+    }
+}
+
+/// Plays the evaluation's first episode (the same one `evaluate` counts first, for the same
+/// seed and options) and draws it; returns its per-agent returns.
+pub fn render(path: &Path, opts: &EvalOptions, target: &RenderTarget) -> Result<Vec<f64>> {
+    let Loaded {
+        cfg,
+        mut learner,
+        random,
+        ..
+    } = load(
+        path,
+        &EvalOptions {
+            num_workers: Some(0),
+            ..opts.clone()
+        },
+        1,
+    )?;
+    learner.rng = ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, 7));
+    let mut env = registry::make(&cfg.raw.env.id, &cfg.raw.env.params)?;
+    let spec = env.spec().clone();
+    let n = spec.num_agents();
+    let mut obs = vec![0.0; spec.obs_len()];
+    let mut masks = vec![true; spec.mask_len()];
+    let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
+    let mut joint = vec![0.0; spec.action_len()];
+    let mut returns = vec![0.0; n];
+    // What EnvPool::reset(derive_seed(seed, 0)) gives environment 0.
+    let round_seed = derive_seed(opts.seed, 0);
+    let mut rng = ChaCha8Rng::seed_from_u64(round_seed);
+    env.reset(Some(derive_seed(round_seed, 0)), &mut obs);
+    let draw = |env: &dyn marl_envs::MultiAgentEnv| -> Result<String> {
+        match target {
+            RenderTarget::Ascii => Ok(env.render_ascii()),
+            _ => env
+                .render_svg()
+                .with_context(|| format!("`{}` cannot draw pictures; use --render ascii", spec.id)),
+        }
+    };
+    let mut frames = vec![draw(env.as_ref())?];
+    loop {
+        env.avail_actions(&mut masks);
+        learner.policy_actions(&obs, &masks, opts.greedy, &random, &mut rng, &mut joint)?;
+        let step = StepOut {
+            obs: &mut obs,
+            rewards: &mut r,
+            terminated: &mut te,
+            truncated: &mut tr,
+        };
+        env.step(&joint, step)?;
+        returns.iter_mut().zip(&r).for_each(|(acc, x)| *acc += x);
+        frames.push(draw(env.as_ref())?);
+        if te.iter().zip(&tr).all(|(&a, &b)| a || b) {
+            break;
+        }
+    }
+    match target {
+        RenderTarget::Ascii => {
+            let mut out = std::io::stdout().lock();
+            let live = out.is_terminal();
+            for (k, f) in frames.iter().enumerate() {
+                if live {
+                    // Clear and redraw in place, at a pace a person can follow.
+                    write!(out, "\x1b[2J\x1b[H")?;
+                }
+                writeln!(out, "frame {k}/{}\n{f}", frames.len() - 1)?;
+                out.flush()?;
+                if live {
+                    std::thread::sleep(std::time::Duration::from_millis(150));
+                }
+            }
+        }
+        RenderTarget::Gif(p) => crate::picture::write_gif(&frames, 12, p)?,
+        RenderTarget::Picture(p) => {
+            let last = frames.last().context("no frame")?;
+            if p.extension().is_some_and(|e| e == "png") {
+                crate::picture::write_png(last, 2.0, p)?;
+            } else {
+                crate::picture::write_svg(last, p)?;
+            }
+        }
+    }
+    Ok(returns)
 }

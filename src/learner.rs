@@ -677,15 +677,36 @@ impl Learner {
         Ok(st)
     }
 
+    /// The joint action of every environment (`[n_envs, action_len]`) for observations and
+    /// masks laid out as the pool's: the policies' (greedy or sampled), except for the groups
+    /// flagged in `random_groups`, which act uniformly at random (masked) from `rng`.
+    pub fn policy_actions(
+        &mut self,
+        obs: &[f32],
+        masks: &[bool],
+        greedy: bool,
+        random_groups: &[bool],
+        rng: &mut ChaCha8Rng,
+        joint: &mut [f32],
+    ) -> Result<()> {
+        self.act(obs, masks, greedy, joint)?;
+        for (gi, l) in self.layouts.iter().enumerate() {
+            if random_groups.get(gi).copied().unwrap_or(false) {
+                random_group_actions(&self.cfg.spec, l, masks, rng, joint);
+            }
+        }
+        Ok(())
+    }
+
     /// Greedy (or stochastic) evaluation: one episode per environment of `pool`; returns each
-    /// episode's per-agent returns.
+    /// finished episode.
     pub fn evaluate(
         &mut self,
         pool: &mut EnvPool,
         seed: u64,
         greedy: bool,
         random_groups: &[bool],
-    ) -> Result<Vec<Vec<f64>>> {
+    ) -> Result<Vec<Episode>> {
         let spec = self.cfg.spec.clone();
         let n = pool.len();
         anyhow::ensure!(
@@ -694,25 +715,43 @@ impl Learner {
         );
         let na = spec.num_agents();
         pool.reset(seed)?;
-        let mut results: Vec<Option<Vec<f64>>> = vec![None; n];
+        let nm = pool.metric_names().len();
+        let mut results: Vec<Option<Episode>> = vec![None; n];
         let mut joint = vec![0.0f32; n * spec.action_len()];
         let mut rng = rand::SeedableRng::seed_from_u64(seed);
         while results.iter().any(Option::is_none) {
-            self.act(&pool.data.obs, &pool.data.masks, greedy, &mut joint)?;
-            for (gi, l) in self.layouts.iter().enumerate() {
-                if random_groups.get(gi).copied().unwrap_or(false) {
-                    random_group_actions(&spec, l, &pool.data.masks, &mut rng, &mut joint);
-                }
-            }
+            self.policy_actions(
+                &pool.data.obs,
+                &pool.data.masks,
+                greedy,
+                random_groups,
+                &mut rng,
+                &mut joint,
+            )?;
             pool.step(&joint)?;
             for e in 0..n {
                 if pool.data.done[e] && results[e].is_none() {
-                    results[e] = Some(pool.data.final_return[e * na..(e + 1) * na].to_vec());
+                    results[e] = Some(Episode {
+                        returns: pool.data.final_return[e * na..(e + 1) * na].to_vec(),
+                        length: pool.data.final_len[e],
+                        metrics: pool.data.final_metrics[e * nm..(e + 1) * nm].to_vec(),
+                    });
                 }
             }
         }
         Ok(results.into_iter().flatten().collect())
     }
+}
+
+/// One finished evaluation episode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Episode {
+    /// Per-agent return (raw rewards, summed).
+    pub returns: Vec<f64>,
+    /// Steps.
+    pub length: u64,
+    /// The env's task figures (`EnvPool::metric_names`).
+    pub metrics: Vec<f64>,
 }
 
 fn l_name(cfg: &TrainConfig, gi: usize) -> String {

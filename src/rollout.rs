@@ -37,10 +37,13 @@ pub struct StepData {
     pub final_return: Vec<f64>,
     /// Episode lengths where `done`.
     pub final_len: Vec<u64>,
+    /// The task figures of the episodes that ended (`[n_envs, metric_names.len()]`, see
+    /// `MultiAgentEnv::metric_names`) where `done`.
+    pub final_metrics: Vec<f64>,
 }
 
 impl StepData {
-    fn new(n: usize, spec: &EnvSpec) -> Self {
+    fn new(n: usize, spec: &EnvSpec, n_metrics: usize) -> Self {
         let a = spec.num_agents();
         Self {
             obs: vec![0.0; n * spec.obs_len()],
@@ -54,6 +57,7 @@ impl StepData {
             final_states: vec![0.0; n * spec.state_dim],
             final_return: vec![0.0; n * a],
             final_len: vec![0; n],
+            final_metrics: vec![0.0; n * n_metrics],
         }
     }
 
@@ -84,6 +88,8 @@ impl StepData {
         self.final_obs[first * o..(first + n) * o].copy_from_slice(venv.final_obs());
         self.final_states[first * sd..(first + n) * sd].copy_from_slice(venv.final_state());
         self.final_len[first..first + n].copy_from_slice(venv.final_len());
+        let nm = venv.metric_names().len();
+        self.final_metrics[first * nm..(first + n) * nm].copy_from_slice(venv.final_metrics());
     }
 
     /// Writes shard `k`'s data (environments `first..first + n`) into the whole.
@@ -105,6 +111,8 @@ impl StepData {
         all.final_return[first * a..(first + n) * a].copy_from_slice(&self.final_return);
         all.done[first..first + n].copy_from_slice(&self.done);
         all.final_len[first..first + n].copy_from_slice(&self.final_len);
+        let nm = self.final_metrics.len() / n.max(1);
+        all.final_metrics[first * nm..(first + n) * nm].copy_from_slice(&self.final_metrics);
     }
 }
 
@@ -141,6 +149,7 @@ enum Shards {
 /// The run's environments.
 pub struct EnvPool {
     spec: EnvSpec,
+    metric_names: &'static [&'static str],
     shards: Shards,
     /// The latest step's data for all environments.
     pub data: StepData,
@@ -156,7 +165,9 @@ fn make_shard(id: &str, params: &toml::Table, first: usize, n: usize) -> Result<
 impl EnvPool {
     /// `n_envs` environments split among `num_workers` threads (0: inline).
     pub fn new(id: &str, params: &toml::Table, n_envs: usize, num_workers: usize) -> Result<Self> {
-        let spec = registry::make(id, params)?.spec().clone();
+        let probe = registry::make(id, params)?;
+        let spec = probe.spec().clone();
+        let metric_names = probe.metric_names();
         let parts = num_workers.clamp(1, n_envs.max(1));
         let bounds: Vec<(usize, usize)> = (0..parts)
             .map(|k| {
@@ -190,14 +201,15 @@ impl EnvPool {
                     first,
                     n,
                     actions: vec![0.0; n * spec.action_len()],
-                    data: Some(Box::new(StepData::new(n, &spec))),
+                    data: Some(Box::new(StepData::new(n, &spec, metric_names.len()))),
                 });
             }
             Shards::Threads(workers)
         };
-        let data = StepData::new(n_envs, &spec);
+        let data = StepData::new(n_envs, &spec, metric_names.len());
         Ok(Self {
             spec,
+            metric_names,
             shards,
             data,
             n_envs,
@@ -207,6 +219,11 @@ impl EnvPool {
     /// The environments' spec.
     pub fn spec(&self) -> &EnvSpec {
         &self.spec
+    }
+
+    /// Names of the task figures in `data.final_metrics`.
+    pub fn metric_names(&self) -> &'static [&'static str] {
+        self.metric_names
     }
 
     /// Number of environments.

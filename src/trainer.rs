@@ -495,6 +495,21 @@ pub fn train(
             break;
         }
     }
+    let wall_s = start.elapsed().as_secs_f64();
+    let before = if resume_ck.is_some() {
+        RunRecord::read(&run_dir).map_or(0.0, |r| r.wall_s)
+    } else {
+        0.0
+    };
+    RunRecord {
+        finished: update == cfg.num_updates,
+        updates: update,
+        global_step,
+        wall_s: before + wall_s,
+        sps: global_step as f64 / (before + wall_s).max(1e-9),
+        eval_return: last_eval.0.is_finite().then_some(last_eval.0),
+    }
+    .write(&run_dir)?;
     Ok(RunSummary {
         run_dir,
         updates: update,
@@ -503,8 +518,41 @@ pub fn train(
         eval_group_returns: last_eval.1,
         interrupted,
         steps_this_run: global_step - start_step,
-        wall_s: start.elapsed().as_secs_f64(),
+        wall_s,
     })
+}
+
+/// `summary.json` of a run directory: written when the loop ends (finished or stopped), so
+/// tools can tell a finished run from one to resume and know its cost.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunRecord {
+    /// Whether every update was done.
+    pub finished: bool,
+    /// Updates done.
+    pub updates: u64,
+    /// Environment steps done.
+    pub global_step: u64,
+    /// Wall time of the training loops (all invocations, resumes included).
+    pub wall_s: f64,
+    /// Environment steps per second of wall time.
+    pub sps: f64,
+    /// Last greedy evaluation, per-agent mean return (null if none).
+    pub eval_return: Option<f64>,
+}
+
+impl RunRecord {
+    /// Reads a run's summary.json (None when absent or unreadable: an unfinished run).
+    pub fn read(run_dir: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(run_dir.join("summary.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn write(&self, run_dir: &Path) -> Result<()> {
+        checkpoint::write_atomic(
+            &run_dir.join("summary.json"),
+            serde_json::to_string_pretty(self)?.as_bytes(),
+        )
+    }
 }
 
 /// Runs greedy episodes on the evaluation pool until `episodes` have finished; returns each
@@ -519,7 +567,7 @@ pub fn evaluate_episodes(
     let mut round = 0u64;
     while out.len() < episodes {
         let r = l.evaluate(pool, derive_seed(eval_seed(seed), round), true, &[])?;
-        out.extend(r);
+        out.extend(r.into_iter().map(|e| e.returns));
         round += 1;
     }
     out.truncate(episodes);

@@ -293,6 +293,16 @@ pub trait MultiAgentEnv: Send {
     fn render_svg(&self) -> Option<String> {
         None
     }
+
+    /// Names of the task's own episode figures beyond the return (`catches`,
+    /// `food_collected`, ...), fixed for the environment.
+    fn metric_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Writes the current episode's figures so far, in the order of
+    /// [`metric_names`](Self::metric_names); read at the last step they describe the episode.
+    fn metrics(&self, _out: &mut [f64]) {}
 }
 
 /// Derives the seed of stream `index` from a master seed (splitmix64 over both), so every

@@ -30,6 +30,7 @@ pub struct VecEnv {
     ep_len: Vec<u64>,
     final_return: Vec<f64>,
     final_len: Vec<u64>,
+    final_metrics: Vec<f64>,
 }
 
 impl VecEnv {
@@ -55,6 +56,7 @@ impl VecEnv {
         }
         let n = envs.len();
         let a = spec.num_agents();
+        let n_metrics = envs[0].metric_names().len();
         Ok(Self {
             obs: vec![0.0; n * spec.obs_len()],
             rewards: vec![0.0; n * a],
@@ -67,6 +69,7 @@ impl VecEnv {
             ep_len: vec![0; n],
             final_return: vec![0.0; n * a],
             final_len: vec![0; n],
+            final_metrics: vec![0.0; n * n_metrics],
             envs,
             spec,
             first_index,
@@ -124,6 +127,7 @@ impl VecEnv {
             self.envs.len() * act_len,
             "actions must be [n_envs, action_len]"
         );
+        let nm = self.final_metrics.len() / self.envs.len();
         for (i, env) in self.envs.iter_mut().enumerate() {
             let obs = &mut self.obs[i * obs_len..(i + 1) * obs_len];
             let agents = i * a..(i + 1) * a;
@@ -153,6 +157,7 @@ impl VecEnv {
                 env.state(&mut self.final_state[i * state_dim..(i + 1) * state_dim]);
                 self.final_return[agents.clone()].copy_from_slice(&self.ep_return[agents.clone()]);
                 self.final_len[i] = self.ep_len[i];
+                env.metrics(&mut self.final_metrics[i * nm..(i + 1) * nm]);
                 self.ep_return[agents].fill(0.0);
                 self.ep_len[i] = 0;
                 env.reset(None, obs);
@@ -199,6 +204,17 @@ impl VecEnv {
     /// Per-agent return of each finished episode, `[n_envs, n_agents]`; valid where `done`.
     pub fn final_return(&self) -> &[f64] {
         &self.final_return
+    }
+
+    /// Task figures (see [`MultiAgentEnv::metric_names`]) of the episodes that ended at the
+    /// last step, `[n_envs, metric_names.len()]`.
+    pub fn final_metrics(&self) -> &[f64] {
+        &self.final_metrics
+    }
+
+    /// Names of the task figures.
+    pub fn metric_names(&self) -> &'static [&'static str] {
+        self.envs[0].metric_names()
     }
 
     /// Length of each finished episode, `[n_envs]`; valid where `done`.

@@ -630,4 +630,25 @@ impl MultiAgentEnv for ForagingEnv {
         };
         Some(super::svg::grid_svg(&self.grid, &title, &colour))
     }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["food_collected", "food_fraction"]
+    }
+
+    /// Foods loaded so far, and the fraction of the episode's foods they are.
+    fn metrics(&self, out: &mut [f64]) {
+        let g = &self.grid;
+        let total = g.foods.len();
+        let collected = g
+            .foods
+            .iter()
+            .filter(|&&(r, c, _)| g.food(r, c) == 0)
+            .count();
+        out[0] = collected as f64;
+        out[1] = if total == 0 {
+            0.0
+        } else {
+            collected as f64 / total as f64
+        };
+    }
 }

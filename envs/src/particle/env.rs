@@ -52,6 +52,14 @@ pub trait Scenario: Clone + Send + 'static {
 
     /// Restores what [`extra_values`](Self::extra_values) returned.
     fn set_extra_values(&mut self, _values: &[f64]) {}
+
+    /// Names of the episode figures [`add_metrics`](Self::add_metrics) keeps.
+    fn metric_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Updates the episode figures after a step (a count adds, a final figure overwrites).
+    fn add_metrics(&self, _world: &World, _acc: &mut [f64]) {}
 }
 
 /// The discrete movement actions: no-op, -x, +x, -y, +y.
@@ -81,6 +89,8 @@ pub struct ParticleEnv<S: Scenario> {
     continuous: bool,
     steps: usize,
     done: bool,
+    /// The episode's task figures so far (see [`Scenario::metric_names`]).
+    metrics: Vec<f64>,
     /// Identifies the id and parameters in snapshots.
     tag: String,
 }
@@ -130,6 +140,7 @@ impl<S: Scenario> ParticleEnv<S> {
                 }
             })
             .collect();
+        let n_metrics = scenario.metric_names().len();
         Self {
             spec,
             world,
@@ -140,6 +151,7 @@ impl<S: Scenario> ParticleEnv<S> {
             continuous,
             steps: 0,
             done: false,
+            metrics: vec![0.0; n_metrics],
             tag,
         }
     }
@@ -220,6 +232,7 @@ impl<S: Scenario> MultiAgentEnv for ParticleEnv<S> {
         self.scenario.reset(&mut self.world, &mut self.rng);
         self.steps = 0;
         self.done = false;
+        self.metrics.fill(0.0);
         self.observe(obs);
     }
 
@@ -231,6 +244,7 @@ impl<S: Scenario> MultiAgentEnv for ParticleEnv<S> {
         self.decode_actions(actions)?;
         self.world.step();
         self.scenario.rewards(&self.world, out.rewards);
+        self.scenario.add_metrics(&self.world, &mut self.metrics);
         self.steps += 1;
         let truncated = self.steps >= self.max_cycles;
         self.done = truncated;
@@ -305,6 +319,7 @@ impl<S: Scenario> MultiAgentEnv for ParticleEnv<S> {
         self.world = world;
         self.steps = 0;
         self.done = false;
+        self.metrics.fill(0.0);
         Ok(())
     }
 
@@ -317,6 +332,7 @@ impl<S: Scenario> MultiAgentEnv for ParticleEnv<S> {
         w.f64s(&self.scenario.extra_values());
         w.u64(self.steps as u64);
         w.u64(self.done as u64);
+        w.f64s(&self.metrics);
         w.rng(&self.rng);
         w.finish()
     }
@@ -334,6 +350,8 @@ impl<S: Scenario> MultiAgentEnv for ParticleEnv<S> {
         r.f64s_into(&mut extra)?;
         let steps = r.u64()? as usize;
         let done = r.u64()? != 0;
+        let mut metrics = vec![0.0; self.metrics.len()];
+        r.f64s_into(&mut metrics)?;
         let rng = r.rng()?;
         r.finish()?;
         for i in 0..n {
@@ -344,12 +362,21 @@ impl<S: Scenario> MultiAgentEnv for ParticleEnv<S> {
         self.scenario.set_extra_values(&extra);
         self.steps = steps;
         self.done = done;
+        self.metrics = metrics;
         self.rng = rng;
         Ok(())
     }
 
     fn render_ascii(&self) -> String {
         render_ascii(&self.world, self.steps)
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        self.scenario.metric_names()
+    }
+
+    fn metrics(&self, out: &mut [f64]) {
+        out.copy_from_slice(&self.metrics);
     }
 
     fn render_svg(&self) -> Option<String> {

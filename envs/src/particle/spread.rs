@@ -104,6 +104,26 @@ impl Scenario for Spread {
         }
     }
 
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["collisions", "occupied_landmarks"]
+    }
+
+    /// mpe2's benchmark figures: `collisions`, agent pairs in contact summed over the steps;
+    /// `occupied_landmarks`, landmarks with an agent within 0.1 at the last step.
+    fn add_metrics(&self, world: &World, acc: &mut [f64]) {
+        let n = self.n;
+        for a in 0..n {
+            for b in a + 1..n {
+                if world.is_collision(a, b) {
+                    acc[0] += 1.0;
+                }
+            }
+        }
+        acc[1] = (n..2 * n)
+            .filter(|&l| (0..n).any(|a| world.dist(a, l) < 0.1))
+            .count() as f64;
+    }
+
     fn rewards(&self, world: &World, out: &mut [f64]) {
         let n = self.n;
         let mut global = 0.0;

@@ -159,6 +159,22 @@ impl Scenario for Tag {
         }
     }
 
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["catches"]
+    }
+
+    /// `catches`: adversary-prey contacts summed over the steps (a contact lasting k steps
+    /// counts k times, as the reward does).
+    fn add_metrics(&self, world: &World, acc: &mut [f64]) {
+        for good in self.num_adv..self.n_agents() {
+            for adv in 0..self.num_adv {
+                if world.is_collision(good, adv) {
+                    acc[0] += 1.0;
+                }
+            }
+        }
+    }
+
     fn rewards(&self, world: &World, out: &mut [f64]) {
         let n = self.n_agents();
         let mut caught = 0.0;

@@ -1,0 +1,564 @@
+//! `marl compare CONFIG --baseline ippo`: trains the config and a baseline over several seeds,
+//! evaluates every final policy as `marl eval --greedy` does, and reports per agent group a
+//! table (mean, IQM and bootstrap interval of the final return, area under the evaluation
+//! curve, steps to a threshold, wall time, steps/s) with Welch's t-test and a bootstrap
+//! interval of the difference, plus learning-curve figures (SVG, PNG, CSV).
+//!
+//! Layout: `OUT/<method>/s<seed>/` is a normal run directory (so `marl eval` and `marl plot`
+//! work on it), `OUT/compare.md` and `OUT/compare.json` the results, `OUT/plots/` the figures.
+//! A finished run whose config matches is reused; an interrupted one is resumed.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+use crate::config::{self, RawConfig, TrainConfig};
+use crate::eval::{self, EvalOptions, EvalReport};
+use crate::plot::{self, Curve};
+use crate::stats;
+use crate::trainer::{self, RunOptions, RunRecord};
+
+/// What to compare and how.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// The method's config file.
+    pub config: PathBuf,
+    /// `ippo`, `mappo`, or a config file.
+    pub baseline: String,
+    /// Seeds per method (the config's seed, seed + 1, ...).
+    pub seeds: usize,
+    /// `--set` overrides, applied to both methods.
+    pub set: Vec<String>,
+    /// Output directory (default `<out_dir>/compare-<config>-vs-<baseline>`).
+    pub out: Option<PathBuf>,
+    /// Return that counts as solved, for "steps to threshold" (default: the baseline's mean
+    /// final return, per group).
+    pub threshold: Option<f64>,
+    /// Episodes of each final evaluation.
+    pub episodes: usize,
+    /// Runs trained at once (each on its own thread).
+    pub jobs: usize,
+}
+
+/// One method: a label and its resolved config (seed not yet set).
+#[derive(Debug, Clone)]
+struct Method {
+    label: String,
+    raw: RawConfig,
+}
+
+/// A finished run with its evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// Method label.
+    pub method: String,
+    /// Seed.
+    pub seed: u64,
+    /// Run directory.
+    pub run_dir: PathBuf,
+    /// What `marl eval RUN --greedy --episodes E --seed 0` reports.
+    pub eval: EvalReport,
+    /// Training wall time and speed.
+    pub record: RunRecord,
+}
+
+/// One row of a group's table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Method label.
+    pub method: String,
+    /// Final evaluation return (per-agent mean of the group), one per seed.
+    pub finals: Vec<f64>,
+    /// Their mean.
+    pub mean: f64,
+    /// Their interquartile mean.
+    pub iqm: f64,
+    /// 95% bootstrap interval of the mean.
+    pub ci95: (f64, f64),
+    /// Mean over seeds of the area under the evaluation curve divided by its length.
+    pub auc: f64,
+    /// Mean over the seeds that reached the threshold of the first evaluation step at or above
+    /// it, and how many did.
+    pub steps_to_threshold: Option<f64>,
+    /// Seeds that reached the threshold.
+    pub reached: usize,
+    /// Mean wall time of a run.
+    pub wall_s: f64,
+    /// Mean environment steps per second.
+    pub sps: f64,
+}
+
+/// A group's table and test.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupTable {
+    /// Group name (`all` for the per-agent mean over every agent).
+    pub group: String,
+    /// The threshold used.
+    pub threshold: f64,
+    /// Method first, baseline second.
+    pub rows: Vec<Row>,
+    /// Welch's t-test of method vs baseline final returns.
+    pub welch: stats::Welch,
+    /// 95% bootstrap interval of mean(method) - mean(baseline).
+    pub diff_ci95: (f64, f64),
+}
+
+/// Everything a comparison found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Every run.
+    pub runs: Vec<RunResult>,
+    /// One table per group, then `all`.
+    pub tables: Vec<GroupTable>,
+    /// Figures written.
+    pub figures: Vec<PathBuf>,
+}
+
+fn methods(opts: &CompareOptions) -> Result<(Method, Method)> {
+    let raw = config::load(&opts.config, &opts.set)?;
+    TrainConfig::resolve(raw.clone()).with_context(|| opts.config.display().to_string())?;
+    let stem = |p: &Path| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("config")
+            .to_string()
+    };
+    let algo = |r: &RawConfig| {
+        if r.algo.centralized_training {
+            "MAPPO"
+        } else {
+            "IPPO"
+        }
+    };
+    let base = match opts.baseline.as_str() {
+        "ippo" | "mappo" => {
+            let central = opts.baseline == "mappo";
+            if raw.algo.centralized_training == central {
+                bail!(
+                    "--baseline {}: {} already trains {}; compare it with --baseline {} or a config file",
+                    opts.baseline,
+                    opts.config.display(),
+                    algo(&raw),
+                    if central { "ippo" } else { "mappo" }
+                );
+            }
+            let mut b = raw.clone();
+            b.algo.centralized_training = central;
+            Method {
+                label: opts.baseline.clone(),
+                raw: b,
+            }
+        }
+        other => {
+            let p = Path::new(other);
+            if !(p.extension().is_some_and(|e| e == "toml") || p.is_file()) {
+                bail!("--baseline `{other}`: expected `ippo`, `mappo` or a config file (.toml)");
+            }
+            if !p.is_file() {
+                bail!("--baseline {other}: no such config file");
+            }
+            let b = config::load(p, &opts.set)?;
+            TrainConfig::resolve(b.clone()).with_context(|| p.display().to_string())?;
+            Method {
+                label: stem(p),
+                raw: b,
+            }
+        }
+    };
+    let mut label = stem(&opts.config);
+    if label == base.label {
+        label = format!("{label}-{}", algo(&raw).to_lowercase());
+    }
+    Ok((Method { label, raw }, base))
+}
+
+/// The output directory a comparison writes to when `--out` is not given.
+pub fn default_out(opts: &CompareOptions) -> Result<PathBuf> {
+    let (m, b) = methods(opts)?;
+    Ok(Path::new(&m.raw.out_dir).join(format!("compare-{}-vs-{}", m.label, b.label)))
+}
+
+/// Trains (or reuses) one run and evaluates it.
+fn run_one(
+    method: &Method,
+    seed: u64,
+    dir: &Path,
+    opts: &CompareOptions,
+    stop: &Arc<AtomicBool>,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<RunResult> {
+    let mut raw = method.raw.clone();
+    raw.seed = seed;
+    let cfg = TrainConfig::resolve(raw)?;
+    let wanted = config::to_toml(&cfg.raw)?;
+    let record = RunRecord::read(dir);
+    let existing = std::fs::read_to_string(dir.join("config.toml")).ok();
+    if let Some(text) = &existing {
+        if text != &wanted {
+            bail!(
+                "{} holds a run of another config; remove it or choose another --out",
+                dir.display()
+            );
+        }
+    }
+    let record = match record {
+        Some(r) if r.finished && existing.is_some() => {
+            log(&format!(
+                "{} seed {seed}: reusing {}",
+                method.label,
+                dir.display()
+            ));
+            r
+        }
+        _ => {
+            let resume = dir.join("checkpoints").join("latest").is_file() && existing.is_some();
+            log(&format!(
+                "{} seed {seed}: {} {}",
+                method.label,
+                if resume { "resuming" } else { "training" },
+                dir.display()
+            ));
+            let run_opts = RunOptions {
+                config_name: method.label.clone(),
+                resume: resume.then(|| dir.to_path_buf()),
+                run_dir: (!resume).then(|| dir.to_path_buf()),
+            };
+            let s = trainer::train(cfg, &run_opts, &mut trainer::Quiet, stop.clone())
+                .with_context(|| format!("training {} seed {seed}", method.label))?;
+            if s.interrupted {
+                bail!("stopped on request; run the same command again to resume");
+            }
+            RunRecord::read(dir)
+                .ok_or_else(|| anyhow!("{}: no summary.json after training", dir.display()))?
+        }
+    };
+    let eval = eval::evaluate(
+        dir,
+        &EvalOptions {
+            episodes: opts.episodes,
+            greedy: true,
+            seed: 0,
+            ..EvalOptions::default()
+        },
+    )?;
+    let eval_dir = dir.join("eval");
+    std::fs::create_dir_all(&eval_dir)
+        .with_context(|| format!("cannot create {}", eval_dir.display()))?;
+    crate::checkpoint::write_atomic(
+        &eval_dir.join("final.json"),
+        serde_json::to_string_pretty(&eval)?.as_bytes(),
+    )?;
+    log(&format!(
+        "{} seed {seed}: final greedy return {:.3} per agent ({:.0} s, {:.0} steps/s)",
+        method.label, eval.return_per_agent.mean, record.wall_s, record.sps
+    ));
+    Ok(RunResult {
+        method: method.label.clone(),
+        seed,
+        run_dir: dir.to_path_buf(),
+        eval,
+        record,
+    })
+}
+
+/// Runs the comparison.
+pub fn compare(
+    opts: &CompareOptions,
+    stop: Arc<AtomicBool>,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<Comparison> {
+    if opts.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let (method, baseline) = methods(opts)?;
+    let out = match &opts.out {
+        Some(o) => o.clone(),
+        None => default_out(opts)?,
+    };
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let first_seed = method.raw.seed;
+    let jobs_list: Vec<(usize, &Method, u64)> = [&method, &baseline]
+        .into_iter()
+        .enumerate()
+        .flat_map(|(mi, m)| (0..opts.seeds as u64).map(move |k| (mi, m, first_seed + k)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<RunResult>>>> =
+        Mutex::new((0..jobs_list.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.clamp(1, jobs_list.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&(_, m, seed)) = jobs_list.get(i) else {
+                    break;
+                };
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let dir = out.join(&m.label).join(format!("s{seed}"));
+                let r = run_one(m, seed, &dir, opts, &stop, log);
+                if let Ok(mut v) = results.lock() {
+                    v[i] = Some(r);
+                }
+            });
+        }
+    });
+    let mut runs = Vec::new();
+    for r in results
+        .into_inner()
+        .map_err(|_| anyhow!("a training thread panicked"))?
+    {
+        match r {
+            Some(r) => runs.push(r?),
+            None => bail!("stopped on request; run the same command again to resume"),
+        }
+    }
+    let tables = tables(&method, &baseline, &runs, opts.threshold)?;
+    let figures = figures(&out, &method, &baseline, &runs)?;
+    let c = Comparison {
+        out: out.clone(),
+        runs,
+        tables,
+        figures,
+    };
+    crate::checkpoint::write_atomic(
+        &out.join("compare.json"),
+        serde_json::to_string_pretty(&c)?.as_bytes(),
+    )?;
+    crate::checkpoint::write_atomic(&out.join("compare.md"), markdown(&c, opts).as_bytes())?;
+    Ok(c)
+}
+
+/// The groups of the comparison: every group of the method's config, then `all`.
+fn group_names(runs: &[RunResult]) -> Vec<String> {
+    let mut names: Vec<String> = runs
+        .first()
+        .map(|r| r.eval.groups.iter().map(|g| g.0.clone()).collect())
+        .unwrap_or_default();
+    if names.len() != 1 {
+        names.push("all".into());
+    }
+    names
+}
+
+/// The metrics.csv column of a group's evaluation curve.
+fn curve_column(group: &str, single: bool) -> String {
+    if group == "all" || single {
+        "eval/return".into()
+    } else {
+        format!("{group}/eval_return")
+    }
+}
+
+fn final_return(r: &RunResult, group: &str) -> f64 {
+    if group == "all" {
+        return r.eval.return_per_agent.mean;
+    }
+    r.eval
+        .groups
+        .iter()
+        .find(|g| g.0 == group)
+        .map_or(f64::NAN, |g| g.1.mean)
+}
+
+fn tables(
+    method: &Method,
+    baseline: &Method,
+    runs: &[RunResult],
+    threshold: Option<f64>,
+) -> Result<Vec<GroupTable>> {
+    let names = group_names(runs);
+    let single = names.len() == 1;
+    let mut out = Vec::new();
+    for group in &names {
+        let column = curve_column(group, single);
+        let of = |m: &Method| -> Vec<&RunResult> {
+            runs.iter().filter(|r| r.method == m.label).collect()
+        };
+        let finals =
+            |m: &Method| -> Vec<f64> { of(m).iter().map(|r| final_return(r, group)).collect() };
+        let (fa, fb) = (finals(method), finals(baseline));
+        let thr = threshold.unwrap_or_else(|| stats::mean(&fb));
+        let mut rows = Vec::new();
+        for m in [method, baseline] {
+            let rs = of(m);
+            let fs = finals(m);
+            let mut aucs = Vec::new();
+            let mut hits = Vec::new();
+            for r in &rs {
+                let curve = plot::read_curve(&r.run_dir, &column)?;
+                aucs.push(stats::normalized_auc(&curve));
+                if let Some(s) = stats::steps_to(&curve, thr) {
+                    hits.push(s);
+                }
+            }
+            rows.push(Row {
+                method: m.label.clone(),
+                mean: stats::mean(&fs),
+                iqm: stats::iqm(&fs),
+                ci95: stats::bootstrap_ci(&fs, stats::mean, 10_000, 0),
+                auc: stats::mean(&aucs),
+                steps_to_threshold: (!hits.is_empty()).then(|| stats::mean(&hits)),
+                reached: hits.len(),
+                wall_s: stats::mean(&rs.iter().map(|r| r.record.wall_s).collect::<Vec<_>>()),
+                sps: stats::mean(&rs.iter().map(|r| r.record.sps).collect::<Vec<_>>()),
+                finals: fs,
+            });
+        }
+        out.push(GroupTable {
+            group: group.clone(),
+            threshold: thr,
+            rows,
+            welch: stats::welch(&fa, &fb),
+            diff_ci95: stats::bootstrap_diff_ci(&fa, &fb, 10_000, 1),
+        });
+    }
+    Ok(out)
+}
+
+fn figures(
+    out: &Path,
+    method: &Method,
+    baseline: &Method,
+    runs: &[RunResult],
+) -> Result<Vec<PathBuf>> {
+    let names = group_names(runs);
+    let single = names.len() == 1;
+    let env = runs.first().map(|r| r.eval.env.clone()).unwrap_or_default();
+    let mut files = Vec::new();
+    for group in &names {
+        let column = curve_column(group, single);
+        let mut curves = Vec::new();
+        for m in [method, baseline] {
+            let mut c = Curve {
+                label: m.label.clone(),
+                runs: Vec::new(),
+            };
+            for r in runs.iter().filter(|r| r.method == m.label) {
+                c.runs.push(plot::read_curve(&r.run_dir, &column)?);
+            }
+            let n = c.runs.len();
+            c.label = format!("{} ({n} seeds)", c.label);
+            curves.push(c);
+        }
+        let (stem, ylabel) = if group == "all" || single {
+            (
+                "eval_return".to_string(),
+                "greedy return per agent".to_string(),
+            )
+        } else {
+            (
+                format!("eval_return_{group}"),
+                format!("greedy return per agent ({group})"),
+            )
+        };
+        files.extend(plot::write_figure(
+            &out.join("plots"),
+            &stem,
+            &env,
+            &ylabel,
+            &curves,
+        )?);
+    }
+    Ok(files)
+}
+
+fn fmt(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "-".into()
+    }
+}
+
+/// The tables as Markdown (what `marl compare` prints and writes to compare.md).
+pub fn markdown(c: &Comparison, opts: &CompareOptions) -> String {
+    let mut s = String::new();
+    let env = c.runs.first().map(|r| r.eval.env.as_str()).unwrap_or("");
+    let _ = writeln!(
+        s,
+        "# {} vs {} on {env}, {} seeds each\n\nFinal return: `marl eval RUN --greedy --episodes {} --seed 0` \
+         (per-agent mean return of the group). Interval: 95% bootstrap of the mean over seeds. \
+         AUC: the evaluation curve's mean over training. Steps: first evaluation at or above \
+         the threshold (mean over the seeds that reached it).\n",
+        c.tables.first().map_or("", |t| t.rows[0].method.as_str()),
+        c.tables.first().map_or("", |t| t.rows[1].method.as_str()),
+        opts.seeds,
+        opts.episodes
+    );
+    for t in &c.tables {
+        let _ = writeln!(
+            s,
+            "## group `{}` (threshold {})\n",
+            t.group,
+            fmt(t.threshold)
+        );
+        let _ = writeln!(
+            s,
+            "| method | final return | IQM | 95% CI | AUC | steps to threshold | wall time | steps/s |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        for r in &t.rows {
+            let steps = match r.steps_to_threshold {
+                Some(x) => format!("{:.0} ({}/{})", x, r.reached, r.finals.len()),
+                None => format!("never (0/{})", r.finals.len()),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | [{}, {}] | {} | {} | {:.1} s | {:.0} |",
+                r.method,
+                fmt(r.mean),
+                fmt(r.iqm),
+                fmt(r.ci95.0),
+                fmt(r.ci95.1),
+                fmt(r.auc),
+                steps,
+                r.wall_s,
+                r.sps
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\ndifference {} - {}: {} (95% bootstrap CI [{}, {}]); Welch's t = {}, df = {}, p = {}\n",
+            t.rows[0].method,
+            t.rows[1].method,
+            fmt(t.rows[0].mean - t.rows[1].mean),
+            fmt(t.diff_ci95.0),
+            fmt(t.diff_ci95.1),
+            fmt(t.welch.t),
+            fmt(t.welch.df),
+            fmt(t.welch.p)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "Per run:\n\n| method | seed | final return | run |\n|---|---|---|---|"
+    );
+    for r in &c.runs {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            r.method,
+            r.seed,
+            fmt(r.eval.return_per_agent.mean),
+            r.run_dir.display()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nFigures: {}",
+        c.figures
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    s
+}
