@@ -5,10 +5,12 @@
 #
 #   scripts/bench-update.sh                 # installs torch into .venv-torch on first use
 #   ROUNDS=5 BATCHES="4800" ARCHS=mappo scripts/bench-update.sh
+#   IMPL=manual ARCHS=plain scripts/bench-update.sh   # the hand-written CPU path (nn/cpu_mlp.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 ARCHS=${ARCHS:-"plain mappo"}
+IMPL=${IMPL:-candle}
 BATCHES=${BATCHES:-"1200 4800 9600"}
 REF=${TORCH_REF:-../shared/bench/torch_ppo_update.py}
 [ -f "$REF" ] || { echo "no reference script at $REF (set TORCH_REF)"; exit 2; }
@@ -18,13 +20,13 @@ if [ ! -x .venv-torch/bin/python ]; then
 fi
 cargo build --release -q
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf "%-6s %6s %10s %10s %7s\n" arch batch torch_ms marl_ms ratio
+printf "%-6s %6s %10s %10s %7s   (marl: --impl %s)\n" arch batch torch_ms marl_ms ratio "$IMPL"
 for arch in $ARCHS; do
   for b in $BATCHES; do
     t=(); m=()
     for _ in $(seq "$ROUNDS"); do
       t+=("$(taskset -c 0 .venv-torch/bin/python "$REF" --arch "$arch" --batch "$b" --threads 1 | sed 's/.*median_ms=\([0-9.]*\).*/\1/')")
-      m+=("$(taskset -c 0 ./target/release/marl bench update --arch "$arch" --batch "$b" | sed 's/.*median_ms=\([0-9.]*\).*/\1/')")
+      m+=("$(taskset -c 0 ./target/release/marl bench update --impl "$IMPL" --arch "$arch" --batch "$b" | sed 's/.*median_ms=\([0-9.]*\).*/\1/')")
     done
     tm=$(printf "%s\n" "${t[@]}" | median); mm=$(printf "%s\n" "${m[@]}" | median)
     printf "%-6s %6d %10.2f %10.2f %7.2f\n" "$arch" "$b" "$tm" "$mm" "$(echo "$mm / $tm" | bc -l)"

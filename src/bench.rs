@@ -19,6 +19,94 @@ use crate::config::{Activation, ValueLoss};
 use crate::nn::{dist, init::normal, mlp::Mlp};
 use crate::optim::{clip_grad_norm, Adam};
 
+/// Median and minimum milliseconds per update of the hand-written CPU path
+/// ([`crate::nn::cpu_mlp`]) on the `plain` workload: the same arithmetic as the candle path
+/// (forward, log-prob, entropy, clipped surrogate, 0.5 x MSE value loss, backward, global
+/// clip 0.5, Adam), on preallocated buffers.
+pub fn update_manual(arch: &str, batch: usize, reps: usize) -> Result<(f64, f64)> {
+    use crate::algo::ppo_cpu::{policy_grad, value_grad, PolicyInputs};
+    use crate::nn::cpu_mlp::{clip_global_norm, CpuMlp, FlatAdam};
+    anyhow::ensure!(
+        arch == "plain",
+        "--impl manual: only --arch plain (no LayerNorm) is written by hand so far"
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let net = |dims: &[usize], rng: &mut ChaCha8Rng| {
+        let layers: Vec<(Vec<f32>, Vec<f32>)> = dims
+            .windows(2)
+            .map(|d| {
+                let w = (0..d[0] * d[1])
+                    .map(|_| (normal(rng) / (d[0] as f64).sqrt()) as f32)
+                    .collect();
+                (w, vec![0.0; d[1]])
+            })
+            .collect();
+        CpuMlp::from_layers(dims, &layers, false)
+    };
+    let mut actor = net(&[18, 64, 64, 5], &mut rng);
+    let mut critic = net(&[54, 64, 64, 1], &mut rng);
+    let b = batch;
+    let uni = |n: usize, rng: &mut ChaCha8Rng| {
+        (0..n)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect::<Vec<_>>()
+    };
+    let gauss =
+        |n: usize, rng: &mut ChaCha8Rng| (0..n).map(|_| normal(rng) as f32).collect::<Vec<_>>();
+    let obs = uni(b * 18, &mut rng);
+    let cobs = uni(b * 54, &mut rng);
+    let act: Vec<f32> = (0..b).map(|_| rng.random_range(0..5u32) as f32).collect();
+    let old_logp: Vec<f32> = (0..b).map(|_| -1.6 + 0.1 * rng.random::<f32>()).collect();
+    let adv = gauss(b, &mut rng);
+    let ret = gauss(b, &mut rng);
+    let old_v = gauss(b, &mut rng);
+    let active = vec![1.0f32; b];
+    let loss_cfg = ppo::LossConfig {
+        clip_epsilon: 0.2,
+        clip_value_loss: false,
+        value_loss: ValueLoss::Mse,
+        huber_delta: 10.0,
+    };
+    let mut opt_a = FlatAdam::new(actor.params.len(), 2.5e-4, 1e-5);
+    let mut opt_c = FlatAdam::new(critic.params.len(), 2.5e-4, 1e-5);
+    let mut d_logits = vec![0.0f32; b * 5];
+    let mut d_v = vec![0.0f32; b];
+    let mut step = || {
+        let logits = actor.forward(&obs, b);
+        let inp = PolicyInputs {
+            logits,
+            mask_bias: None,
+            n: 5,
+            actions: &act,
+            old_logp: &old_logp,
+            advantages: &adv,
+            active: &active,
+        };
+        policy_grad(&inp, 0.2, 0.01, &mut d_logits);
+        actor.backward(&obs, &d_logits);
+        let v = critic.forward(&cobs, b);
+        value_grad(v, &old_v, &ret, &active, &loss_cfg, 0.5, &mut d_v);
+        critic.backward(&cobs, &d_v);
+        clip_global_norm(&mut [&mut actor.grads, &mut critic.grads], 0.5);
+        opt_a.step(&mut actor.params, &actor.grads);
+        opt_c.step(&mut critic.params, &critic.grads);
+    };
+    let iters = (60_000 / b).max(5);
+    for _ in 0..iters {
+        step();
+    }
+    let mut per = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        for _ in 0..iters {
+            step();
+        }
+        per.push(t.elapsed().as_secs_f64() * 1e3 / iters as f64);
+    }
+    per.sort_by(|a, b| a.total_cmp(b));
+    Ok((per[per.len() / 2], per[0]))
+}
+
 /// Median and minimum milliseconds per update.
 pub fn update(arch: &str, batch: usize, reps: usize) -> Result<(f64, f64)> {
     let dev = Device::Cpu;

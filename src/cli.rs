@@ -189,6 +189,10 @@ pub enum BenchCommand {
         /// Timed repetitions.
         #[arg(long, default_value_t = 9)]
         reps: usize,
+        /// `candle` (autograd; what training uses) or `manual` (the hand-written CPU forward
+        /// and backward of nn::cpu_mlp; plain only).
+        #[arg(long = "impl", default_value = "candle")]
+        implementation: String,
     },
 }
 
@@ -260,10 +264,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Bench {
-            action: BenchCommand::Update { arch, batch, reps },
+            action:
+                BenchCommand::Update {
+                    arch,
+                    batch,
+                    reps,
+                    implementation,
+                },
         } => {
-            let (median, min) = crate::bench::update(&arch, batch, reps.max(1))?;
-            println!("marl_update arch={arch} batch={batch} threads=1 median_ms={median:.2} min_ms={min:.2} reps={reps}");
+            let (median, min) = match implementation.as_str() {
+                "candle" => crate::bench::update(&arch, batch, reps.max(1))?,
+                "manual" => crate::bench::update_manual(&arch, batch, reps.max(1))?,
+                other => bail!("--impl {other}: expected candle or manual"),
+            };
+            let tag = if implementation == "candle" {
+                "marl_update"
+            } else {
+                "marl_update_manual"
+            };
+            println!("{tag} arch={arch} batch={batch} threads=1 median_ms={median:.2} min_ms={min:.2} reps={reps}");
             return Ok(ExitCode::SUCCESS);
         }
         Command::Envs { action } => action,

@@ -16,6 +16,8 @@ use crate::optim::clip_grad_norm;
 use crate::policy::GroupPolicy;
 use crate::rollout::EnvPool;
 
+mod cpu;
+
 /// Episode statistics gathered during a rollout.
 #[derive(Debug, Clone, Default)]
 pub struct EpisodeStats {
@@ -80,6 +82,8 @@ pub struct Learner {
     agent_dead: Vec<bool>,
     scratch_actor: Vec<Vec<f32>>,
     scratch_critic: Vec<Vec<f32>>,
+    /// Per group, the hand-written CPU update where it fits (see [`cpu`]).
+    cpu: Vec<Option<cpu::CpuGroup>>,
 }
 
 fn spec_masked(spec: &EnvSpec) -> bool {
@@ -110,7 +114,21 @@ impl Learner {
         }
         let n = cfg.raw.env.n_envs;
         let spec = cfg.spec.clone();
+        let (p, lg) = (&cfg.raw.ppo, &cfg.raw.logging);
+        let cpu = policies
+            .iter()
+            .map(|pol| {
+                let fits =
+                    cfg.raw.network.cpu_fast_path && cpu::fits(pol, p, lg.log_agent_metrics, &dev);
+                if fits {
+                    cpu::CpuGroup::new(pol, p)
+                } else {
+                    None
+                }
+            })
+            .collect();
         Ok(Self {
+            cpu,
             scratch_actor: layouts
                 .iter()
                 .map(|l| vec![0.0; l.rows() * l.actor_in])
@@ -447,12 +465,22 @@ impl Learner {
         lr
     }
 
+    /// Whether group `gi` is updated by the hand-written CPU path ([`cpu`]).
+    pub fn cpu_path(&self, gi: usize) -> bool {
+        self.cpu.get(gi).is_some_and(Option::is_some)
+    }
+
     /// PPO epochs over the collected batch, every group; returns per-group statistics.
     pub fn update(&mut self, entropy_coef: f64) -> Result<Vec<GroupStats>> {
         let p = self.cfg.raw.ppo.clone();
         let mut all = Vec::new();
         for gi in 0..self.policies.len() {
-            all.push(self.update_group(gi, &p, entropy_coef)?);
+            let st = if self.cpu[gi].is_some() {
+                self.update_group_cpu(gi, &p, entropy_coef)?
+            } else {
+                self.update_group(gi, &p, entropy_coef)?
+            };
+            all.push(st);
         }
         Ok(all)
     }
@@ -664,16 +692,7 @@ impl Learner {
         for (s, n) in st.agent_policy_loss.iter_mut().zip(&agent_counts) {
             *s = if *n > 0.0 { *s / n } else { f64::NAN };
         }
-        // Explained variance in the reward scale.
-        let b = &self.bufs[gi];
-        let vn = &self.policies[gi].value_norm;
-        let vals: Vec<f64> = b
-            .values
-            .iter()
-            .map(|&v| f64::from(if p.value_norm { vn.denormalize(v) } else { v }))
-            .collect();
-        let rets: Vec<f64> = b.returns.iter().map(|&x| f64::from(x)).collect();
-        st.explained_variance = explained_variance(&vals, &rets);
+        st.explained_variance = explained_variance_of(&self.bufs[gi], &self.policies[gi], p);
         Ok(st)
     }
 
@@ -741,6 +760,18 @@ impl Learner {
         }
         Ok(results.into_iter().flatten().collect())
     }
+}
+
+/// Explained variance of the collected values for the returns, in the reward scale.
+fn explained_variance_of(b: &GroupBuffer, pol: &GroupPolicy, p: &crate::config::PpoConfig) -> f64 {
+    let vn = &pol.value_norm;
+    let vals: Vec<f64> = b
+        .values
+        .iter()
+        .map(|&v| f64::from(if p.value_norm { vn.denormalize(v) } else { v }))
+        .collect();
+    let rets: Vec<f64> = b.returns.iter().map(|&x| f64::from(x)).collect();
+    explained_variance(&vals, &rets)
 }
 
 /// One finished evaluation episode.

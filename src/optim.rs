@@ -66,6 +66,22 @@ impl Adam {
         Ok(())
     }
 
+    /// The first and second moments of variable `i`.
+    pub fn moments(&self, i: usize) -> (&Tensor, &Tensor) {
+        (&self.m[i], &self.v[i])
+    }
+
+    /// Replaces the moments of variable `i` (same shape as the variable).
+    pub fn set_moments(&mut self, i: usize, m: Tensor, v: Tensor) -> Result<()> {
+        anyhow::ensure!(
+            m.dims() == self.vars[i].dims() && v.dims() == self.vars[i].dims(),
+            "Adam moments of the wrong shape"
+        );
+        self.m[i] = m;
+        self.v[i] = v;
+        Ok(())
+    }
+
     /// The moments as named tensors (`{prefix}.{i}.m`, `{prefix}.{i}.v`).
     pub fn export(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) {
         for i in 0..self.vars.len() {

@@ -23,6 +23,16 @@ pub struct Net {
 }
 
 impl Net {
+    /// The MLP.
+    pub fn mlp(&self) -> &Mlp {
+        &self.mlp
+    }
+
+    /// Whether a learned agent embedding is appended to the input.
+    pub fn has_embedding(&self) -> bool {
+        self.embedding.is_some()
+    }
+
     fn forward(&self, x: &Tensor, ids: Option<&Tensor>) -> Result<Tensor> {
         match (&self.embedding, ids) {
             (Some(e), Some(ids)) => {

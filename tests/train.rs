@@ -106,27 +106,35 @@ fn a_run_writes_config_metrics_and_checkpoints() {
     config::load(&dir.join("config.toml"), &[]).expect("config.toml of a run parses");
 }
 
+/// The candle path (LayerNorms, smoke's default) and the hand-written CPU path (plain MLPs).
+const PATHS: [&str; 2] = ["network.layer_norm=true", "network.layer_norm=false"];
+
 #[test]
 fn same_numbers_with_0_1_and_2_worker_threads() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let runs: Vec<_> = [0, 1, 2]
-        .iter()
-        .map(|w| {
-            numbers(&run(
-                smoke(&[&format!("num_workers={w}")]),
-                &tmp.path().join(format!("w{w}")),
-            ))
-        })
-        .collect();
-    assert_eq!(runs[0], runs[1], "num_workers 0 vs 1");
-    assert_eq!(runs[0], runs[2], "num_workers 0 vs 2");
-    let again = numbers(&run(smoke(&["num_workers=0"]), &tmp.path().join("again")));
-    assert_eq!(runs[0], again, "same seed, same numbers");
-    let other = numbers(&run(
-        smoke(&["num_workers=0", "seed=8"]),
-        &tmp.path().join("seed8"),
-    ));
-    assert_ne!(runs[0], other, "another seed gives other numbers");
+    for (k, path) in PATHS.iter().enumerate() {
+        let runs: Vec<_> = [0, 1, 2]
+            .iter()
+            .map(|w| {
+                numbers(&run(
+                    smoke(&[&format!("num_workers={w}"), path]),
+                    &tmp.path().join(format!("p{k}w{w}")),
+                ))
+            })
+            .collect();
+        assert_eq!(runs[0], runs[1], "{path}: num_workers 0 vs 1");
+        assert_eq!(runs[0], runs[2], "{path}: num_workers 0 vs 2");
+        let again = numbers(&run(
+            smoke(&["num_workers=0", path]),
+            &tmp.path().join(format!("p{k}again")),
+        ));
+        assert_eq!(runs[0], again, "{path}: same seed, same numbers");
+        let other = numbers(&run(
+            smoke(&["num_workers=0", "seed=8", path]),
+            &tmp.path().join(format!("p{k}seed8")),
+        ));
+        assert_ne!(runs[0], other, "{path}: another seed gives other numbers");
+    }
 }
 
 /// Stops the run after a given update, as Ctrl-C does.
@@ -144,58 +152,145 @@ impl Reporter for StopAt {
 #[test]
 fn a_resumed_run_gives_the_numbers_of_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let whole = numbers(&run(smoke(&[]), &tmp.path().join("whole")));
+    for (k, path) in PATHS.iter().enumerate() {
+        let whole = numbers(&run(smoke(&[path]), &tmp.path().join(format!("whole{k}"))));
+        let dir = tmp.path().join(format!("stopped{k}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let opts = RunOptions {
+            config_name: "smoke".into(),
+            resume: None,
+            run_dir: Some(dir.clone()),
+        };
+        let s = trainer::train(smoke(&[path]), &opts, &mut StopAt(4, stop.clone()), stop)
+            .expect("train");
+        assert!(
+            s.interrupted && s.updates == 4,
+            "stopped after update 4, checkpointed"
+        );
+        let cfg = TrainConfig::resolve(config::load(&dir.join("config.toml"), &[]).expect("cfg"))
+            .expect("resolve");
+        let opts = RunOptions {
+            config_name: String::new(),
+            resume: Some(dir.clone()),
+            run_dir: None,
+        };
+        trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume");
+        assert_eq!(numbers(&dir), whole, "{path}: resume must continue exactly");
+    }
+}
 
-    let dir = tmp.path().join("stopped");
-    let stop = Arc::new(AtomicBool::new(false));
-    let opts = RunOptions {
-        config_name: "smoke".into(),
-        resume: None,
-        run_dir: Some(dir.clone()),
-    };
-    let s = trainer::train(smoke(&[]), &opts, &mut StopAt(4, stop.clone()), stop).expect("train");
-    assert!(
-        s.interrupted && s.updates == 4,
-        "stopped after update 4, checkpointed"
-    );
-    let cfg = TrainConfig::resolve(config::load(&dir.join("config.toml"), &[]).expect("cfg"))
-        .expect("resolve");
-    let opts = RunOptions {
-        config_name: String::new(),
-        resume: Some(dir.clone()),
-        run_dir: None,
-    };
-    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume");
-    assert_eq!(numbers(&dir), whole, "resume must continue exactly");
+/// One update by the hand-written CPU path and by candle's autograd from the same weights and
+/// data: the same losses and (to float rounding, amplified a little by Adam) the same weights,
+/// for the loss and optimizer variants the CPU path takes.
+#[test]
+fn the_hand_written_update_matches_candle_autograd() {
+    let variants: [&[&str]; 4] = [
+        // MAPPO: clipped Huber on normalized values, separate Adams, batch advantage norm.
+        &["ppo.clip_value_loss=true"],
+        // IPPO (JaxMARL): MSE, one joint Adam, per-minibatch advantage norm, no value norm.
+        &[
+            "algo.centralized_training=false",
+            "ppo.optimizer=\"joint\"",
+            "ppo.value_loss=\"mse\"",
+            "ppo.advantage_norm=\"minibatch\"",
+            "ppo.value_norm=false",
+            "ppo.max_grad_norm=0.5",
+        ],
+        // Action masks (LBF) and ReLU.
+        &[
+            "env.id=\"lbf/Foraging-5x5-2p-1f-coop-v3\"",
+            "network.activation=\"relu\"",
+        ],
+        // Two groups (tag: adversaries and prey).
+        &["env.id=\"mpe/simple_tag_v3\""],
+    ];
+    for sets in variants {
+        let mut all = vec!["network.layer_norm=false", "ppo.ppo_epochs=2"];
+        all.extend_from_slice(sets);
+        let one_update = |fast: bool| {
+            let mut s = all.clone();
+            let flag = format!("network.cpu_fast_path={fast}");
+            s.push(&flag);
+            let cfg = smoke(&s);
+            let mut l =
+                trainer::build_learner(cfg.clone(), candle_core::Device::Cpu).expect("learner");
+            for gi in 0..cfg.groups.len() {
+                assert_eq!(l.cpu_path(gi), fast, "{sets:?}: group {gi} path");
+            }
+            l.pool.reset(cfg.raw.seed).expect("reset");
+            let mut stats = marl::learner::EpisodeStats {
+                agent_return_sum: vec![0.0; cfg.spec.num_agents()],
+                ..Default::default()
+            };
+            l.collect(&mut stats).expect("collect");
+            l.advantages();
+            let st = l.update(0.01).expect("update");
+            let ck = trainer::checkpoint_of(&mut l, 1, 200, 0).expect("ck");
+            (st, ck.model)
+        };
+        let (sa, ma) = one_update(true);
+        let (sb, mb) = one_update(false);
+        for (a, b) in sa.iter().zip(&sb) {
+            for (what, x, y) in [
+                ("policy", a.policy_loss, b.policy_loss),
+                ("value", a.value_loss, b.value_loss),
+                ("entropy", a.entropy, b.entropy),
+                ("kl", a.approx_kl, b.approx_kl),
+            ] {
+                assert!(
+                    (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                    "{sets:?} {what}: {x} vs {y}"
+                );
+            }
+        }
+        assert_eq!(ma.len(), mb.len());
+        for ((na, ta), (nb, tb)) in ma.iter().zip(&mb) {
+            assert_eq!(na, nb);
+            let a: Vec<f32> = ta.flatten_all().expect("t").to_vec1().expect("v");
+            let b: Vec<f32> = tb.flatten_all().expect("t").to_vec1().expect("v");
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-4, "{sets:?} {na}: weights differ by {worst}");
+        }
+    }
 }
 
 #[test]
 fn non_finite_losses_stop_training_and_keep_the_last_checkpoint() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().join("nan");
-    let cfg = smoke(&[
-        "ppo.learning_rate=1e30",
-        "ppo.critic_learning_rate=1e30",
-        "logging.checkpoint_interval=200",
-        "ppo.max_grad_norm=0",
-    ]);
-    let opts = RunOptions {
-        config_name: "smoke".into(),
-        resume: None,
-        run_dir: Some(dir.clone()),
-    };
-    let err = trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
-        .expect_err("must stop");
-    assert!(format!("{err:#}").contains("non-finite loss"), "{err:#}");
-    let latest =
-        std::fs::read_to_string(dir.join("checkpoints/latest")).expect("a good checkpoint is kept");
-    let state = std::fs::read_to_string(
-        dir.join("checkpoints")
-            .join(latest.trim())
-            .join("state.json"),
-    )
-    .expect("state");
-    assert!(state.contains("\"update\""));
+    for (k, path) in PATHS.iter().enumerate() {
+        let dir = tmp.path().join(format!("nan{k}"));
+        let cfg = smoke(&[
+            "ppo.learning_rate=1e30",
+            "ppo.critic_learning_rate=1e30",
+            "logging.checkpoint_interval=200",
+            "ppo.max_grad_norm=0",
+            path,
+        ]);
+        let opts = RunOptions {
+            config_name: "smoke".into(),
+            resume: None,
+            run_dir: Some(dir.clone()),
+        };
+        let err = trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+            .expect_err("must stop");
+        assert!(
+            format!("{err:#}").contains("non-finite loss"),
+            "{path}: {err:#}"
+        );
+        let latest = std::fs::read_to_string(dir.join("checkpoints/latest"))
+            .expect("a good checkpoint is kept");
+        let state = std::fs::read_to_string(
+            dir.join("checkpoints")
+                .join(latest.trim())
+                .join("state.json"),
+        )
+        .expect("state");
+        assert!(state.contains("\"update\""));
+    }
 }
 
 fn marl(args: &[&str]) -> (i32, String) {

@@ -3,4 +3,5 @@
 
 pub mod gae;
 pub mod ppo;
+pub mod ppo_cpu;
 pub mod value_norm;
