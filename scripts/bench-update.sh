@@ -5,12 +5,12 @@
 #
 #   scripts/bench-update.sh                 # installs torch into .venv-torch on first use
 #   ROUNDS=5 BATCHES="4800" ARCHS=mappo scripts/bench-update.sh
-#   IMPL=manual ARCHS=plain scripts/bench-update.sh   # the hand-written CPU path (nn/cpu_mlp.rs)
+#   IMPL=candle scripts/bench-update.sh   # candle's autograd instead of the hand-written CPU path
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 ARCHS=${ARCHS:-"plain mappo"}
-IMPL=${IMPL:-candle}
+IMPL=${IMPL:-manual}
 BATCHES=${BATCHES:-"1200 4800 9600"}
 REF=${TORCH_REF:-../shared/bench/torch_ppo_update.py}
 [ -f "$REF" ] || { echo "no reference script at $REF (set TORCH_REF)"; exit 2; }

@@ -20,28 +20,23 @@ use crate::nn::{dist, init::normal, mlp::Mlp};
 use crate::optim::{clip_grad_norm, Adam};
 
 /// Median and minimum milliseconds per update of the hand-written CPU path
-/// ([`crate::nn::cpu_mlp`]) on the `plain` workload: the same arithmetic as the candle path
-/// (forward, log-prob, entropy, clipped surrogate, 0.5 x MSE value loss, backward, global
-/// clip 0.5, Adam), on preallocated buffers.
+/// ([`crate::nn::cpu_mlp`], [`crate::algo::ppo_cpu`]) on the same workloads and arithmetic as
+/// [`update`], on buffers kept between updates.
 pub fn update_manual(arch: &str, batch: usize, reps: usize) -> Result<(f64, f64)> {
     use crate::algo::ppo_cpu::{policy_grad, value_grad, PolicyInputs};
     use crate::nn::cpu_mlp::{clip_global_norm, CpuMlp, FlatAdam};
-    anyhow::ensure!(
-        arch == "plain",
-        "--impl manual: only --arch plain (no LayerNorm) is written by hand so far"
-    );
+    let ln = match arch {
+        "plain" => false,
+        "mappo" => true,
+        other => anyhow::bail!("--arch {other}: expected plain or mappo"),
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let net = |dims: &[usize], rng: &mut ChaCha8Rng| {
-        let layers: Vec<(Vec<f32>, Vec<f32>)> = dims
-            .windows(2)
-            .map(|d| {
-                let w = (0..d[0] * d[1])
-                    .map(|_| (normal(rng) / (d[0] as f64).sqrt()) as f32)
-                    .collect();
-                (w, vec![0.0; d[1]])
-            })
-            .collect();
-        CpuMlp::from_layers(dims, &layers, false)
+        let mut n = CpuMlp::new(dims, false, ln);
+        for p in n.params.iter_mut() {
+            *p = (normal(rng) * 0.15) as f32;
+        }
+        n
     };
     let mut actor = net(&[18, 64, 64, 5], &mut rng);
     let mut critic = net(&[54, 64, 64, 1], &mut rng);
@@ -63,14 +58,21 @@ pub fn update_manual(arch: &str, batch: usize, reps: usize) -> Result<(f64, f64)
     let active = vec![1.0f32; b];
     let loss_cfg = ppo::LossConfig {
         clip_epsilon: 0.2,
-        clip_value_loss: false,
-        value_loss: ValueLoss::Mse,
+        clip_value_loss: ln,
+        value_loss: if ln { ValueLoss::Huber } else { ValueLoss::Mse },
         huber_delta: 10.0,
     };
-    let mut opt_a = FlatAdam::new(actor.params.len(), 2.5e-4, 1e-5);
-    let mut opt_c = FlatAdam::new(critic.params.len(), 2.5e-4, 1e-5);
+    let (lr, vcoef, clip) = if ln {
+        (7e-4, 1.0, 10.0)
+    } else {
+        (2.5e-4, 0.5, 0.5)
+    };
+    let mut opt_a = FlatAdam::new(actor.params.len(), lr, 1e-5);
+    let mut opt_c = FlatAdam::new(critic.params.len(), lr, 1e-5);
     let mut d_logits = vec![0.0f32; b * 5];
     let mut d_v = vec![0.0f32; b];
+    // One thread, as the reference: the learner also runs the critic's pass on the second
+    // core, which this figure leaves out.
     let mut step = || {
         let logits = actor.forward(&obs, b);
         let inp = PolicyInputs {
@@ -85,13 +87,25 @@ pub fn update_manual(arch: &str, batch: usize, reps: usize) -> Result<(f64, f64)
         policy_grad(&inp, 0.2, 0.01, &mut d_logits);
         actor.backward(&obs, &d_logits);
         let v = critic.forward(&cobs, b);
-        value_grad(v, &old_v, &ret, &active, &loss_cfg, 0.5, &mut d_v);
+        value_grad(v, &old_v, &ret, &active, &loss_cfg, vcoef, &mut d_v);
         critic.backward(&cobs, &d_v);
-        clip_global_norm(&mut [&mut actor.grads, &mut critic.grads], 0.5);
+        if ln {
+            // on-policy: each network clipped on its own.
+            clip_global_norm(&mut [&mut actor.grads], clip);
+            clip_global_norm(&mut [&mut critic.grads], clip);
+        } else {
+            clip_global_norm(&mut [&mut actor.grads, &mut critic.grads], clip);
+        }
         opt_a.step(&mut actor.params, &actor.grads);
         opt_c.step(&mut critic.params, &critic.grads);
     };
-    let iters = (60_000 / b).max(5);
+    time_it(batch, reps, &mut step)
+}
+
+/// Warms up, then times `reps` rounds of a batch-dependent number of calls; median and
+/// minimum milliseconds per call.
+fn time_it(batch: usize, reps: usize, step: &mut dyn FnMut()) -> Result<(f64, f64)> {
+    let iters = (60_000 / batch).max(5);
     for _ in 0..iters {
         step();
     }
@@ -190,18 +204,15 @@ pub fn update(arch: &str, batch: usize, reps: usize) -> Result<(f64, f64)> {
         }
         Ok(())
     };
-    let iters = (60_000 / b).max(5);
-    for _ in 0..iters {
-        step()?;
-    }
-    let mut per = Vec::new();
-    for _ in 0..reps {
-        let t = Instant::now();
-        for _ in 0..iters {
-            step()?;
+    let mut err = None;
+    let mut run = || {
+        if err.is_none() {
+            err = step().err();
         }
-        per.push(t.elapsed().as_secs_f64() * 1e3 / iters as f64);
+    };
+    let r = time_it(b, reps, &mut run)?;
+    match err {
+        Some(e) => Err(e),
+        None => Ok(r),
     }
-    per.sort_by(|a, b| a.total_cmp(b));
-    Ok((per[per.len() / 2], per[0]))
 }

@@ -178,7 +178,7 @@ pub struct PlotArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// One PPO minibatch update (forward, log-prob, entropy, losses, backward, clip, Adam) on
-    /// random data, as shared/bench/torch_ppo_update.py measures PyTorch.
+    /// random data, as shared/bench/torch_ppo_update.py measures PyTorch; one thread.
     Update {
         /// `plain` (JaxMARL/CleanRL) or `mappo` (on-policy, LayerNorms).
         #[arg(long, default_value = "plain")]
@@ -189,9 +189,10 @@ pub enum BenchCommand {
         /// Timed repetitions.
         #[arg(long, default_value_t = 9)]
         reps: usize,
-        /// `candle` (autograd; what training uses) or `manual` (the hand-written CPU forward
-        /// and backward of nn::cpu_mlp; plain only).
-        #[arg(long = "impl", default_value = "candle")]
+        /// `manual` (the hand-written CPU forward and backward of nn::cpu_mlp: what training
+        /// uses on the CPU) or `candle` (autograd: what it uses on CUDA, or with
+        /// network.cpu_fast_path = false).
+        #[arg(long = "impl", default_value = "manual")]
         implementation: String,
     },
 }

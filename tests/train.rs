@@ -106,8 +106,8 @@ fn a_run_writes_config_metrics_and_checkpoints() {
     config::load(&dir.join("config.toml"), &[]).expect("config.toml of a run parses");
 }
 
-/// The candle path (LayerNorms, smoke's default) and the hand-written CPU path (plain MLPs).
-const PATHS: [&str; 2] = ["network.layer_norm=true", "network.layer_norm=false"];
+/// The two learners: candle's autograd, and the hand-written CPU path.
+const PATHS: [&str; 2] = ["network.cpu_fast_path=false", "network.cpu_fast_path=true"];
 
 #[test]
 fn same_numbers_with_0_1_and_2_worker_threads() {
@@ -184,9 +184,11 @@ fn a_resumed_run_gives_the_numbers_of_an_uninterrupted_one() {
 /// for the loss and optimizer variants the CPU path takes.
 #[test]
 fn the_hand_written_update_matches_candle_autograd() {
-    let variants: [&[&str]; 4] = [
+    let variants: [&[&str]; 5] = [
         // MAPPO: clipped Huber on normalized values, separate Adams, batch advantage norm.
-        &["ppo.clip_value_loss=true"],
+        &["ppo.clip_value_loss=true", "network.layer_norm=false"],
+        // on-policy's MLP with LayerNorms.
+        &["network.layer_norm=true"],
         // IPPO (JaxMARL): MSE, one joint Adam, per-minibatch advantage norm, no value norm.
         &[
             "algo.centralized_training=false",
@@ -206,6 +208,7 @@ fn the_hand_written_update_matches_candle_autograd() {
     ];
     for sets in variants {
         let mut all = vec!["network.layer_norm=false", "ppo.ppo_epochs=2"];
+        // Later sets win: a variant may turn the LayerNorms back on.
         all.extend_from_slice(sets);
         let one_update = |fast: bool| {
             let mut s = all.clone();

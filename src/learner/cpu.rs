@@ -4,7 +4,7 @@
 //! autograd on the same arithmetic (`marl bench update --impl manual`, README Performance).
 //!
 //! It serves the groups it fits ([`fits`]): CPU, discrete actions, one shared actor and one
-//! shared critic, plain MLPs (no LayerNorm), no learned agent embedding, no gradient
+//! shared critic (with or without LayerNorms), no learned agent embedding, no gradient
 //! accumulation, no per-agent loss logging. Everything else takes the candle path. The candle
 //! variables and Adam moments stay the source of truth between updates: the update reads them
 //! in and writes them back (a few tens of thousands of floats), so acting, checkpoints, resume
@@ -18,7 +18,7 @@ use super::{explained_variance_of, normalize_masked, GroupStats, Learner};
 use crate::algo::ppo::LossConfig;
 use crate::algo::ppo_cpu::{policy_grad, value_grad, PolicyInputs};
 use crate::config::{AdvantageNorm, OptimizerKind, PpoConfig};
-use crate::nn::cpu_mlp::{clip_global_norm, CpuMlp, FlatAdam};
+use crate::nn::cpu_mlp::{clip_global_norm, fold, unfold, CpuMlp, FlatAdam};
 use crate::optim::Adam;
 use crate::policy::GroupPolicy;
 use marl_envs::ActionSpace;
@@ -32,8 +32,6 @@ pub fn fits(pol: &GroupPolicy, p: &PpoConfig, log_agent_metrics: bool, dev: &Dev
         && pol.log_std.is_empty()
         && !pol.actors[0].has_embedding()
         && !pol.critics[0].has_embedding()
-        && pol.actors[0].mlp().plain_shape().is_some()
-        && pol.critics[0].mlp().plain_shape().is_some()
         && p.grad_accum_steps == 1
         && !log_agent_metrics
 }
@@ -58,43 +56,6 @@ pub struct CpuGroup {
     idx: Vec<usize>,
 }
 
-/// `[out, in + 1]` matrices (bias last column), one per layer, to the flat plain layout of
-/// `CpuMlp` (per layer: weight `[out, in]`, then bias).
-fn unfold(dims: &[usize], folded: &[Vec<f32>], flat: &mut Vec<f32>) {
-    flat.clear();
-    for (l, f) in folded.iter().enumerate() {
-        let (i, o) = (dims[l], dims[l + 1]);
-        for r in 0..o {
-            flat.extend_from_slice(&f[r * (i + 1)..r * (i + 1) + i]);
-        }
-        flat.extend((0..o).map(|r| f[r * (i + 1) + i]));
-    }
-}
-
-/// The inverse of [`unfold`], as tensors of the variables' shapes.
-fn fold(dims: &[usize], flat: &[f32], dev: &Device) -> Result<Vec<Tensor>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    for l in 0..dims.len() - 1 {
-        let (i, o) = (dims[l], dims[l + 1]);
-        let (w, b) = (&flat[at..at + i * o], &flat[at + i * o..at + i * o + o]);
-        let mut f = Vec::with_capacity(o * (i + 1));
-        for r in 0..o {
-            f.extend_from_slice(&w[r * i..(r + 1) * i]);
-            f.push(b[r]);
-        }
-        out.push(Tensor::from_vec(f, (o, i + 1), dev)?);
-        at += i * o + o;
-    }
-    Ok(out)
-}
-
-fn values_of(ts: &[&Tensor]) -> Result<Vec<Vec<f32>>> {
-    ts.iter()
-        .map(|t| Ok(t.flatten_all()?.to_vec1::<f32>()?))
-        .collect()
-}
-
 /// Loads a network's parameters and its slice of an optimizer's moments.
 fn pull(
     net: &mut CpuMlp,
@@ -103,14 +64,17 @@ fn pull(
     opt: &Adam,
     first: usize,
 ) -> Result<()> {
-    let dims = net.dims().to_vec();
     let tensors: Vec<&Tensor> = vars.iter().map(|v| v.as_tensor()).collect();
-    unfold(&dims, &values_of(&tensors)?, &mut net.params);
+    unfold(&tensors, &mut net.params)?;
+    anyhow::ensure!(
+        net.params.len() == net.grads.len(),
+        "CPU network and candle network differ in size"
+    );
     let m: Vec<&Tensor> = (0..vars.len()).map(|k| opt.moments(first + k).0).collect();
     let v: Vec<&Tensor> = (0..vars.len()).map(|k| opt.moments(first + k).1).collect();
     let (fm, fv) = adam.moments_mut();
-    unfold(&dims, &values_of(&m)?, fm);
-    unfold(&dims, &values_of(&v)?, fv);
+    unfold(&m, fm)?;
+    unfold(&v, fv)?;
     adam.t = opt.t;
     adam.lr = opt.lr;
     Ok(())
@@ -118,14 +82,15 @@ fn pull(
 
 /// Writes a network's parameters and moments back.
 fn push(net: &CpuMlp, adam: &FlatAdam, vars: &[Var], opt: &mut Adam, first: usize) -> Result<()> {
-    let dims = net.dims();
     let dev = vars[0].device().clone();
-    for (var, t) in vars.iter().zip(fold(dims, &net.params, &dev)?) {
+    let like: Vec<&Tensor> = vars.iter().map(|v| v.as_tensor()).collect();
+    let params = fold(&like, &net.params, &dev)?;
+    let (fm, fv) = adam.moments();
+    let ms = fold(&like, fm, &dev)?;
+    let vs = fold(&like, fv, &dev)?;
+    for (var, t) in vars.iter().zip(params) {
         var.set(&t)?;
     }
-    let (fm, fv) = adam.moments();
-    let ms = fold(dims, fm, &dev)?;
-    let vs = fold(dims, fv, &dev)?;
     for (k, (m, v)) in ms.into_iter().zip(vs).enumerate() {
         opt.set_moments(first + k, m, v)?;
     }
@@ -136,15 +101,10 @@ fn push(net: &CpuMlp, adam: &FlatAdam, vars: &[Var], opt: &mut Adam, first: usiz
 impl CpuGroup {
     /// The hand-written twin of a group's networks (weights are read at each update).
     pub fn new(pol: &GroupPolicy, p: &PpoConfig) -> Option<Self> {
-        let (ad, arelu) = pol.actors[0].mlp().plain_shape()?;
-        let (cd, crelu) = pol.critics[0].mlp().plain_shape()?;
-        let zeros = |dims: &[usize]| -> Vec<(Vec<f32>, Vec<f32>)> {
-            dims.windows(2)
-                .map(|d| (vec![0.0; d[0] * d[1]], vec![0.0; d[1]]))
-                .collect()
-        };
-        let actor = CpuMlp::from_layers(&ad, &zeros(&ad), arelu);
-        let critic = CpuMlp::from_layers(&cd, &zeros(&cd), crelu);
+        let (ad, arelu, aln) = pol.actors[0].mlp().cpu_shape();
+        let (cd, crelu, cln) = pol.critics[0].mlp().cpu_shape();
+        let actor = CpuMlp::new(&ad, arelu, aln);
+        let critic = CpuMlp::new(&cd, crelu, cln);
         Some(Self {
             actor_adam: FlatAdam::new(actor.params.len(), p.learning_rate, p.adam_eps),
             critic_adam: FlatAdam::new(critic.params.len(), p.critic_learning_rate, p.adam_eps),

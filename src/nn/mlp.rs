@@ -207,16 +207,15 @@ impl Mlp {
         self.head.forward(&h)
     }
 
-    /// Layer widths `[in, hidden..., out]` and whether hidden layers are ReLU, when the network
-    /// is plain (no LayerNorm): the shape [`super::cpu_mlp::CpuMlp`] computes by hand.
-    pub fn plain_shape(&self) -> Option<(Vec<usize>, bool)> {
-        if self.input_norm.is_some() || self.hidden.iter().any(|(_, n)| n.is_some()) {
-            return None;
-        }
+    /// Layer widths `[in, hidden..., out]`, whether hidden layers are ReLU, and whether the
+    /// network has on-policy's LayerNorms: the shape [`super::cpu_mlp::CpuMlp`] computes by
+    /// hand.
+    pub fn cpu_shape(&self) -> (Vec<usize>, bool, bool) {
         let mut dims: Vec<usize> = self.hidden.iter().map(|(l, _)| l.in_dim).collect();
         dims.push(self.head.in_dim);
         dims.push(self.head.out_dim);
-        Some((dims, self.activation == Activation::Relu))
+        let ln = self.input_norm.is_some();
+        (dims, self.activation == Activation::Relu, ln)
     }
 
     /// Every trainable variable, in a fixed order.
