@@ -445,7 +445,16 @@ fn figures(
                 c.runs.push(plot::read_curve(&r.run_dir, &column)?);
             }
             let n = c.runs.len();
-            c.label = format!("{} ({n} seeds)", c.label);
+            let algo = if m.raw.algo.centralized_training {
+                "MAPPO"
+            } else {
+                "IPPO"
+            };
+            c.label = if c.label.eq_ignore_ascii_case(algo) {
+                format!("{algo} ({n} seeds)")
+            } else {
+                format!("{}: {algo} ({n} seeds)", c.label)
+            };
             curves.push(c);
         }
         let (stem, ylabel) = if group == "all" || single {

@@ -304,7 +304,11 @@ fn compare_reports_what_eval_reports_and_reuses_finished_runs() {
         b"\x89PNG"
     );
     let svg = std::fs::read_to_string(out.join("plots/eval_return.svg")).expect("svg");
-    assert!(svg.contains("environment steps") && svg.contains("ippo (2 seeds)"));
+    assert!(
+        svg.contains("environment steps")
+            && svg.contains("IPPO (2 seeds)")
+            && svg.contains("smoke: MAPPO (2 seeds)")
+    );
 
     // Again: every run is reused (same numbers), none retrained.
     let mtime = |p: &Path| {
