@@ -114,6 +114,10 @@ pub struct EvalArgs {
     /// Evaluate under a changed environment parameter: `--env-set max_cycles=50`.
     #[arg(long = "env-set", value_name = "KEY=VALUE")]
     pub env_set: Vec<String>,
+    /// Evaluate in another environment with the same spaces (its parameters from --env-set):
+    /// `--env python --env-set factory='"mpe2.simple_spread_v3:parallel_env"' ...`.
+    #[arg(long = "env", value_name = "ID")]
+    pub env_id: Option<String>,
     /// Worker threads stepping the environments (default: the run's num_workers); the
     /// numbers do not depend on it.
     #[arg(long)]
@@ -222,6 +226,28 @@ pub enum EnvsCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Replay MPE traces (marl-parity-v1) through the Python bridge with the reference env
+    /// itself (mpe2 in the given interpreter's environment): PASS or the first mismatch.
+    CheckBridge {
+        /// Trace files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The Python interpreter with mpe2 installed (scripts/setup-reference.sh makes .venv).
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: String,
+    },
+    /// Environment steps per second of any environment (Python ones included) under uniform
+    /// random actions, one environment, on this thread.
+    Bench {
+        /// Environment id.
+        id: String,
+        /// Environment parameter, as TOML: `--param factory="m:f"`.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Steps to time.
+        #[arg(long, default_value_t = 20_000)]
+        steps: usize,
+    },
     /// Play an episode with random (masked) actions, print ASCII frames, and optionally write
     /// an SVG picture of the state after each step.
     Render {
@@ -291,6 +317,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match action {
         None | Some(EnvsCommand::List) => list_envs(),
         Some(EnvsCommand::CheckParity { files }) => check_parity(&files),
+        Some(EnvsCommand::CheckBridge { files, python }) => check_bridge(&files, &python),
+        Some(EnvsCommand::Bench { id, params, steps }) => bench_env(&id, &params, steps),
         Some(EnvsCommand::Render {
             id,
             params,
@@ -327,6 +355,11 @@ fn list_envs() -> Result<ExitCode> {
             entry.summary
         )?;
     }
+    writeln!(
+        out,
+        "{:<34} any environment written in Python (params: factory = \"module:function\", api = \"marl\" | \"pettingzoo\"; README)",
+        marl_envs::python::ID
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -355,6 +388,70 @@ fn check_parity(files: &[PathBuf]) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn check_bridge(files: &[PathBuf], python: &str) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let (mut passed, mut failed) = (0, 0);
+    for f in files {
+        match parity::check_bridge_file(f, python) {
+            Ok(report) => {
+                if report.passed() {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                }
+                writeln!(out, "{report}")?;
+            }
+            Err(e) => {
+                failed += 1;
+                writeln!(out, "ERROR {e}")?;
+            }
+        }
+    }
+    writeln!(out, "{passed} passed, {failed} failed")?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn bench_env(id: &str, params: &[String], steps: usize) -> Result<ExitCode> {
+    let params = parse_key_values(params, "--param")?;
+    let mut env = registry::make(id, &params)?;
+    let spec = env.spec().clone();
+    let n = spec.num_agents();
+    let mut obs = vec![0.0; spec.obs_len()];
+    let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    // Actions drawn up front, so the timing is the environment's alone.
+    let mut all = vec![0.0; steps.max(1) * spec.action_len()];
+    for a in all.chunks_exact_mut(spec.action_len().max(1)) {
+        random_actions(env.as_ref(), &mut rng, a);
+    }
+    env.reset(Some(0), &mut obs);
+    let t0 = std::time::Instant::now();
+    for k in 0..steps {
+        let a = &all[k * spec.action_len()..(k + 1) * spec.action_len()];
+        let step = StepOut {
+            obs: &mut obs,
+            rewards: &mut r,
+            terminated: &mut te,
+            truncated: &mut tr,
+        };
+        env.step(a, step)?;
+        if te.iter().zip(&tr).all(|(&a, &b)| a || b) {
+            env.reset(None, &mut obs);
+        }
+    }
+    let s = t0.elapsed().as_secs_f64();
+    println!(
+        "{id}: {steps} steps in {s:.3} s, {:.0} env-steps/s, {:.1} us/step (resets included)",
+        steps as f64 / s,
+        1e6 * s / steps.max(1) as f64
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Parses `KEY=VALUE` pairs (values in TOML syntax; bare words are strings) into a table.
@@ -531,6 +628,7 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
         seed: args.seed,
         random_groups,
         env_set: parse_key_values(&args.env_set, "--env-set")?,
+        env_id: args.env_id.clone(),
         num_workers: args.workers,
     };
     if let Some(r) = &args.render {

@@ -34,6 +34,9 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Groups that act uniformly at random instead of by their policy.
     pub random_groups: Vec<String>,
+    /// Another environment id to evaluate in (`--env`; its parameters then start empty and
+    /// come from `env_set`), e.g. the reference env through the Python bridge.
+    pub env_id: Option<String>,
     /// Environment parameters changed from the run's (`--env-set`).
     pub env_set: toml::Table,
     /// Worker threads stepping the environments (None: the run's `num_workers`).
@@ -104,6 +107,10 @@ fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
     }
     let mut raw = config::load(&cfg_path, &[])
         .with_context(|| format!("the run's config {}", cfg_path.display()))?;
+    if let Some(id) = &opts.env_id {
+        raw.env.id = id.clone();
+        raw.env.params = toml::Table::new();
+    }
     for (k, v) in &opts.env_set {
         raw.env.params.insert(k.clone(), v.clone());
     }
@@ -114,10 +121,10 @@ fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
         .total_timesteps
         .max((raw.env.n_envs * raw.env.rollout_length) as u64);
     let cfg = TrainConfig::resolve(raw).with_context(|| {
-        if opts.env_set.is_empty() {
+        if opts.env_set.is_empty() && opts.env_id.is_none() {
             format!("{}", cfg_path.display())
         } else {
-            format!("{} with --env-set", cfg_path.display())
+            format!("{} with --env / --env-set", cfg_path.display())
         }
     })?;
     let random: Vec<bool> = cfg

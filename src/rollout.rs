@@ -157,6 +157,14 @@ pub struct EnvPool {
 }
 
 fn make_shard(id: &str, params: &toml::Table, first: usize, n: usize) -> Result<VecEnv> {
+    if id == marl_envs::python::ID {
+        // One Python process serves the whole shard.
+        let envs = marl_envs::python::make_envs(params, n)?
+            .into_iter()
+            .map(|e| Box::new(e) as Box<dyn marl_envs::MultiAgentEnv>)
+            .collect();
+        return Ok(VecEnv::new(envs, first as u64)?);
+    }
     Ok(VecEnv::from_fn(n, first as u64, || {
         registry::make(id, params)
     })?)

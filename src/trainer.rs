@@ -199,8 +199,10 @@ pub fn checkpoint_of(
 
 /// Loads a checkpoint's networks (and, with `full`, optimizer, generator and environments).
 pub fn restore(l: &mut Learner, ck: &Checkpoint, full: bool) -> Result<()> {
+    // Evaluation may run a policy in another env of the same spaces (`marl eval --env`): the
+    // tensor shapes are checked below. Resuming needs the very same env.
     anyhow::ensure!(
-        ck.state.env_id == l.cfg.spec.id,
+        !full || ck.state.env_id == l.cfg.spec.id,
         "the checkpoint is of `{}`, the config names `{}`",
         ck.state.env_id,
         l.cfg.spec.id

@@ -16,6 +16,7 @@ pub mod error;
 pub mod grid;
 pub mod parity;
 pub mod particle;
+pub mod python;
 pub mod registry;
 pub mod snapshot;
 pub mod testing;

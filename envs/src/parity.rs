@@ -142,6 +142,8 @@ pub fn check_str(text: &str, file: &str) -> Result<ParityReport, TraceError> {
 struct MpeTrace {
     scenario: String,
     #[serde(default)]
+    seed: u64,
+    #[serde(default)]
     env_kwargs: serde_json::Map<String, Value>,
     agents: Vec<String>,
     #[serde(default)]
@@ -271,6 +273,90 @@ fn replay_mpe(trace: &MpeTrace, file: &str) -> Result<ParityReport, String> {
             .or_else(|| compare_each(t, "terminated", &step.terminations, &terminated, &agent))
             .or_else(|| compare_each(t, "truncated", &step.truncations, &truncated, &agent))
             .or_else(|| compare_physics(t, &*env, &step.state, &agent));
+        if let Some(m) = first {
+            report.mismatch = Some(m);
+            return Ok(report);
+        }
+    }
+    Ok(report)
+}
+
+/// Replays a marl-parity-v1 (MPE) trace through the Python bridge: the reference env itself
+/// (`mpe2.<scenario>:parallel_env`, run by `python`) reset with the trace's seed and stepped
+/// with its actions must give its observations, rewards, terminations and truncations. With
+/// [`check_file`] passing on the same trace for the built-in env, the bridge and the built-in
+/// env agree for the same initial state and actions.
+pub fn check_bridge_file(path: &Path, python: &str) -> Result<ParityReport, TraceError> {
+    let file = path.display().to_string();
+    let fail = |message: String| TraceError {
+        file: file.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let trace: MpeTrace = serde_json::from_str(&text)
+        .map_err(|e| fail(format!("not a marl-parity-v1 (MPE) trace: {e}")))?;
+    let kwargs: toml::Table = trace
+        .env_kwargs
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            toml::Value::deserialize(v.clone())
+                .map(|tv| (k.clone(), tv))
+                .map_err(|e| fail(format!("env_kwargs.{k}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut params = toml::Table::new();
+    params.insert(
+        "factory".into(),
+        format!("mpe2.{}:parallel_env", trace.scenario).into(),
+    );
+    params.insert("kwargs".into(), toml::Value::Table(kwargs));
+    params.insert("api".into(), "pettingzoo".into());
+    params.insert("python".into(), python.into());
+    let mut env = registry::make(crate::python::ID, &params).map_err(|e| fail(e.to_string()))?;
+    let spec = env.spec().clone();
+    let names: Vec<&str> = spec.agents.iter().map(|a| a.name.as_str()).collect();
+    if names != trace.agents {
+        return Err(fail(format!(
+            "trace agents {:?} differ from the bridge's {names:?}",
+            trace.agents
+        )));
+    }
+    let mut report = ParityReport {
+        file: file.clone(),
+        env_id: format!("python: mpe2.{}", trace.scenario),
+        steps: 0,
+        mismatch: None,
+    };
+    let n = spec.num_agents();
+    let mut obs = vec![0.0f32; spec.obs_len()];
+    env.reset(Some(trace.seed), &mut obs);
+    let agent = |i: usize| Some((i, spec.agents[i].name.clone()));
+    if let Some(m) = compare_obs(0, &spec, &obs, &trace.initial_obs).map_err(&fail)? {
+        report.mismatch = Some(m);
+        return Ok(report);
+    }
+    let mut actions = vec![0.0f32; spec.action_len()];
+    let (mut rewards, mut terminated, mut truncated) =
+        (vec![0.0f64; n], vec![false; n], vec![false; n]);
+    for (k, step) in trace.steps.iter().enumerate() {
+        encode_actions(&spec, &step.actions, &mut actions)
+            .map_err(|e| fail(format!("steps[{k}]: {e}")))?;
+        let out = StepOut {
+            obs: &mut obs,
+            rewards: &mut rewards,
+            terminated: &mut terminated,
+            truncated: &mut truncated,
+        };
+        env.step(&actions, out)
+            .map_err(|e| fail(format!("steps[{k}]: {e}")))?;
+        let t = step.t;
+        report.steps = t;
+        let first = compare_obs(t, &spec, &obs, &step.obs)
+            .map_err(&fail)?
+            .or_else(|| compare_each(t, "reward", &step.rewards, &rewards, &agent))
+            .or_else(|| compare_each(t, "terminated", &step.terminations, &terminated, &agent))
+            .or_else(|| compare_each(t, "truncated", &step.truncations, &truncated, &agent));
         if let Some(m) = first {
             report.mismatch = Some(m);
             return Ok(report);

@@ -140,6 +140,9 @@ pub fn lookup(id: &str) -> Result<&'static EnvEntry, EnvError> {
 /// Besides the registered ids, every lbforaging task id
 /// (`Foraging{-2s}-{S}x{S}-{P}p-{F}f{-coop}-v3`, 1,920 of them and more) is understood.
 pub fn make(id: &str, params: &toml::Table) -> Result<Box<dyn MultiAgentEnv>, EnvError> {
+    if id == crate::python::ID {
+        return crate::python::make(params);
+    }
     match lookup(id) {
         Ok(entry) => (entry.make)(params),
         Err(_) if grid::foraging::task_params(id).is_some() => {
