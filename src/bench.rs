@@ -19,6 +19,38 @@ use crate::config::{Activation, ValueLoss};
 use crate::nn::{dist, init::normal, mlp::Mlp};
 use crate::optim::{clip_grad_norm, Adam};
 
+/// A random minibatch of the benchmark's shapes (observations 18, critic inputs 54, 5 actions).
+struct Data {
+    obs: Vec<f32>,
+    cobs: Vec<f32>,
+    act: Vec<f32>,
+    old_logp: Vec<f32>,
+    adv: Vec<f32>,
+    ret: Vec<f32>,
+    old_v: Vec<f32>,
+}
+
+impl Data {
+    fn new(b: usize, rng: &mut ChaCha8Rng) -> Self {
+        let mut uni =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+        let (obs, cobs) = (uni(b * 18), uni(b * 54));
+        let act = (0..b).map(|_| rng.random_range(0..5u32) as f32).collect();
+        let old_logp = (0..b).map(|_| -1.6 + 0.1 * rng.random::<f32>()).collect();
+        let mut gauss = || -> Vec<f32> { (0..b).map(|_| normal(rng) as f32).collect() };
+        let (adv, ret, old_v) = (gauss(), gauss(), gauss());
+        Self {
+            obs,
+            cobs,
+            act,
+            old_logp,
+            adv,
+            ret,
+            old_v,
+        }
+    }
+}
+
 /// Median and minimum milliseconds per update of the hand-written CPU path
 /// ([`crate::nn::cpu_mlp`], [`crate::algo::ppo_cpu`]) on the same workloads and arithmetic as
 /// [`update`], on buffers kept between updates.
@@ -41,20 +73,15 @@ pub fn update_manual(arch: &str, batch: usize, reps: usize) -> Result<(f64, f64)
     let mut actor = net(&[18, 64, 64, 5], &mut rng);
     let mut critic = net(&[54, 64, 64, 1], &mut rng);
     let b = batch;
-    let uni = |n: usize, rng: &mut ChaCha8Rng| {
-        (0..n)
-            .map(|_| rng.random_range(-1.0f32..1.0))
-            .collect::<Vec<_>>()
-    };
-    let gauss =
-        |n: usize, rng: &mut ChaCha8Rng| (0..n).map(|_| normal(rng) as f32).collect::<Vec<_>>();
-    let obs = uni(b * 18, &mut rng);
-    let cobs = uni(b * 54, &mut rng);
-    let act: Vec<f32> = (0..b).map(|_| rng.random_range(0..5u32) as f32).collect();
-    let old_logp: Vec<f32> = (0..b).map(|_| -1.6 + 0.1 * rng.random::<f32>()).collect();
-    let adv = gauss(b, &mut rng);
-    let ret = gauss(b, &mut rng);
-    let old_v = gauss(b, &mut rng);
+    let Data {
+        obs,
+        cobs,
+        act,
+        old_logp,
+        adv,
+        ret,
+        old_v,
+    } = Data::new(b, &mut rng);
     let active = vec![1.0f32; b];
     let loss_cfg = ppo::LossConfig {
         clip_epsilon: 0.2,
@@ -146,32 +173,14 @@ pub fn update(arch: &str, batch: usize, reps: usize) -> Result<(f64, f64)> {
         (vec![Adam::new(all, 2.5e-4, 1e-5)?], 0.5)
     };
     let b = batch;
-    let uni = |n: usize, rng: &mut ChaCha8Rng| {
-        (0..n)
-            .map(|_| rng.random_range(-1.0f32..1.0))
-            .collect::<Vec<_>>()
-    };
-    let gauss =
-        |n: usize, rng: &mut ChaCha8Rng| (0..n).map(|_| normal(rng) as f32).collect::<Vec<_>>();
-    let obs = Tensor::from_vec(uni(b * 18, &mut rng), (b, 18), &dev)?;
-    let cobs = Tensor::from_vec(uni(b * 54, &mut rng), (b, 54), &dev)?;
-    let act = Tensor::from_vec(
-        (0..b)
-            .map(|_| rng.random_range(0..5u32))
-            .collect::<Vec<_>>(),
-        b,
-        &dev,
-    )?;
-    let old_logp = Tensor::from_vec(
-        (0..b)
-            .map(|_| -1.6 + 0.1 * rng.random::<f32>())
-            .collect::<Vec<_>>(),
-        b,
-        &dev,
-    )?;
-    let adv = Tensor::from_vec(gauss(b, &mut rng), b, &dev)?;
-    let ret = Tensor::from_vec(gauss(b, &mut rng), b, &dev)?;
-    let old_v = Tensor::from_vec(gauss(b, &mut rng), b, &dev)?;
+    let d = Data::new(b, &mut rng);
+    let obs = Tensor::from_vec(d.obs, (b, 18), &dev)?;
+    let cobs = Tensor::from_vec(d.cobs, (b, 54), &dev)?;
+    let act = Tensor::from_vec(d.act.iter().map(|&a| a as u32).collect::<Vec<_>>(), b, &dev)?;
+    let old_logp = Tensor::from_vec(d.old_logp, b, &dev)?;
+    let adv = Tensor::from_vec(d.adv, b, &dev)?;
+    let ret = Tensor::from_vec(d.ret, b, &dev)?;
+    let old_v = Tensor::from_vec(d.old_v, b, &dev)?;
     let active = Tensor::ones(b, candle_core::DType::F32, &dev)?;
     let cfg = ppo::LossConfig {
         clip_epsilon: 0.2,

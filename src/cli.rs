@@ -364,37 +364,22 @@ fn list_envs() -> Result<ExitCode> {
 }
 
 fn check_parity(files: &[PathBuf]) -> Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
-    let (mut passed, mut failed) = (0, 0);
-    for f in files {
-        match parity::check_file(f) {
-            Ok(report) if report.passed() => {
-                passed += 1;
-                writeln!(out, "{report}")?;
-            }
-            Ok(report) => {
-                failed += 1;
-                writeln!(out, "{report}")?;
-            }
-            Err(e) => {
-                failed += 1;
-                writeln!(out, "ERROR {e}")?;
-            }
-        }
-    }
-    writeln!(out, "{passed} passed, {failed} failed")?;
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    report_traces(files, &|f| parity::check_file(f))
 }
 
 fn check_bridge(files: &[PathBuf], python: &str) -> Result<ExitCode> {
+    report_traces(files, &|f| parity::check_bridge_file(f, python))
+}
+
+/// Prints each trace's PASS, first mismatch or error, and the totals; fails if any failed.
+fn report_traces(
+    files: &[PathBuf],
+    check: &dyn Fn(&std::path::Path) -> Result<parity::ParityReport, parity::TraceError>,
+) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let (mut passed, mut failed) = (0, 0);
     for f in files {
-        match parity::check_bridge_file(f, python) {
+        match check(f) {
             Ok(report) => {
                 if report.passed() {
                     passed += 1;

@@ -64,6 +64,36 @@ pub struct GroupStats {
     pub agent_policy_loss: Vec<f64>,
 }
 
+impl GroupStats {
+    /// Adds one minibatch's policy loss, value loss, entropy, approximate KL and clip fraction
+    /// to the sums, or stops training when one is not finite (the last checkpoint is kept).
+    pub fn add_minibatch(&mut self, group: &str, terms: [f64; 5]) -> Result<()> {
+        let [pl, vl, en, kl, cf] = terms;
+        if !terms[..4].iter().all(|x| x.is_finite()) {
+            bail!(
+                "non-finite loss in group `{group}` (policy {pl}, value {vl}, entropy {en}, kl {kl}): \
+                 training stopped; the last good checkpoint is kept"
+            );
+        }
+        self.policy_loss += pl;
+        self.value_loss += vl;
+        self.entropy += en;
+        self.approx_kl += kl;
+        self.clipfrac += cf;
+        Ok(())
+    }
+
+    /// Turns the sums into means over `minibatches`.
+    pub fn average_over(&mut self, minibatches: f64) {
+        let c = minibatches.max(1.0);
+        self.policy_loss /= c;
+        self.value_loss /= c;
+        self.entropy /= c;
+        self.approx_kl /= c;
+        self.clipfrac /= c;
+    }
+}
+
 /// Everything the learner owns: environments, networks, buffers, generator.
 pub struct Learner {
     /// The resolved config.
@@ -619,23 +649,8 @@ impl Learner {
                 let pl = f64::from(terms.policy_loss.to_scalar::<f32>()?);
                 let vl = f64::from(terms.value_loss.to_scalar::<f32>()?);
                 let en = f64::from(terms.entropy.to_scalar::<f32>()?);
-                if !(pl.is_finite()
-                    && vl.is_finite()
-                    && en.is_finite()
-                    && terms.approx_kl.is_finite())
-                {
-                    bail!(
-                        "non-finite loss in group `{}` (policy {pl}, value {vl}, entropy {en}, kl {}): \
-                         training stopped; the last good checkpoint is kept",
-                        l_name(&self.cfg, gi),
-                        terms.approx_kl
-                    );
-                }
-                st.policy_loss += pl;
-                st.value_loss += vl;
-                st.entropy += en;
-                st.approx_kl += terms.approx_kl;
-                st.clipfrac += terms.clipfrac;
+                let name = l_name(&self.cfg, gi);
+                st.add_minibatch(&name, [pl, vl, en, terms.approx_kl, terms.clipfrac])?;
                 count += 1.0;
                 epoch_kl += terms.approx_kl;
                 epoch_mbs += 1.0;
@@ -683,12 +698,7 @@ impl Learner {
                 }
             }
         }
-        let c = f64::max(count, 1.0);
-        st.policy_loss /= c;
-        st.value_loss /= c;
-        st.entropy /= c;
-        st.approx_kl /= c;
-        st.clipfrac /= c;
+        st.average_over(count);
         for (s, n) in st.agent_policy_loss.iter_mut().zip(&agent_counts) {
             *s = if *n > 0.0 { *s / n } else { f64::NAN };
         }

@@ -203,16 +203,7 @@ fn world_state(trace: &MpeTrace) -> Result<WorldState, String> {
 
 fn replay_mpe(trace: &MpeTrace, file: &str) -> Result<ParityReport, String> {
     let env_id = format!("mpe/{}", trace.scenario);
-    let kwargs: toml::Table = trace
-        .env_kwargs
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| {
-            toml::Value::deserialize(v.clone())
-                .map(|tv| (k.clone(), tv))
-                .map_err(|e| format!("env_kwargs.{k}: {e}"))
-        })
-        .collect::<Result<_, _>>()?;
+    let kwargs = trace_kwargs(trace)?;
     let mut env = registry::make(&env_id, &kwargs).map_err(|e| e.to_string())?;
     let spec = env.spec().clone();
     let names: Vec<&str> = spec.agents.iter().map(|a| a.name.as_str()).collect();
@@ -236,18 +227,47 @@ fn replay_mpe(trace: &MpeTrace, file: &str) -> Result<ParityReport, String> {
         steps: 0,
         mismatch: None,
     };
-    let n = spec.num_agents();
     let mut obs = vec![0.0f32; spec.obs_len()];
     env.reset(Some(0), &mut obs);
     env.set_state(&world_state(trace)?)
         .map_err(|e| format!("initial_state: {e}"))?;
     env.observe(&mut obs);
-    let agent = |i: usize| Some((i, spec.agents[i].name.clone()));
     if let Some(m) = compare_obs(0, &spec, &obs, &trace.initial_obs)? {
         report.mismatch = Some(m);
         return Ok(report);
     }
 
+    replay_steps(env.as_mut(), trace, &mut report, true)?;
+    Ok(report)
+}
+
+/// The trace's environment parameters as a params table.
+fn trace_kwargs(trace: &MpeTrace) -> Result<toml::Table, String> {
+    trace
+        .env_kwargs
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            toml::Value::deserialize(v.clone())
+                .map(|tv| (k.clone(), tv))
+                .map_err(|e| format!("env_kwargs.{k}: {e}"))
+        })
+        .collect()
+}
+
+/// Steps `env` with the trace's actions, comparing observations, rewards, terminations,
+/// truncations and (with `physics`) the post-step physical state; the first mismatch goes
+/// into the report.
+fn replay_steps(
+    env: &mut dyn MultiAgentEnv,
+    trace: &MpeTrace,
+    report: &mut ParityReport,
+    physics: bool,
+) -> Result<(), String> {
+    let spec = env.spec().clone();
+    let n = spec.num_agents();
+    let agent = |i: usize| Some((i, spec.agents[i].name.clone()));
+    let mut obs = vec![0.0f32; spec.obs_len()];
     let mut actions = vec![0.0f32; spec.action_len()];
     let mut rewards = vec![0.0f64; n];
     let mut terminated = vec![false; n];
@@ -272,13 +292,17 @@ fn replay_mpe(trace: &MpeTrace, file: &str) -> Result<ParityReport, String> {
             .or_else(|| compare_each(t, "reward", &step.rewards, &rewards, &agent))
             .or_else(|| compare_each(t, "terminated", &step.terminations, &terminated, &agent))
             .or_else(|| compare_each(t, "truncated", &step.truncations, &truncated, &agent))
-            .or_else(|| compare_physics(t, &*env, &step.state, &agent));
+            .or_else(|| {
+                physics
+                    .then(|| compare_physics(t, &*env, &step.state, &agent))
+                    .flatten()
+            });
         if let Some(m) = first {
             report.mismatch = Some(m);
-            return Ok(report);
+            return Ok(());
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Replays a marl-parity-v1 (MPE) trace through the Python bridge: the reference env itself
@@ -295,16 +319,7 @@ pub fn check_bridge_file(path: &Path, python: &str) -> Result<ParityReport, Trac
     let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     let trace: MpeTrace = serde_json::from_str(&text)
         .map_err(|e| fail(format!("not a marl-parity-v1 (MPE) trace: {e}")))?;
-    let kwargs: toml::Table = trace
-        .env_kwargs
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| {
-            toml::Value::deserialize(v.clone())
-                .map(|tv| (k.clone(), tv))
-                .map_err(|e| fail(format!("env_kwargs.{k}: {e}")))
-        })
-        .collect::<Result<_, _>>()?;
+    let kwargs = trace_kwargs(&trace).map_err(&fail)?;
     let mut params = toml::Table::new();
     params.insert(
         "factory".into(),
@@ -328,40 +343,13 @@ pub fn check_bridge_file(path: &Path, python: &str) -> Result<ParityReport, Trac
         steps: 0,
         mismatch: None,
     };
-    let n = spec.num_agents();
     let mut obs = vec![0.0f32; spec.obs_len()];
     env.reset(Some(trace.seed), &mut obs);
-    let agent = |i: usize| Some((i, spec.agents[i].name.clone()));
     if let Some(m) = compare_obs(0, &spec, &obs, &trace.initial_obs).map_err(&fail)? {
         report.mismatch = Some(m);
         return Ok(report);
     }
-    let mut actions = vec![0.0f32; spec.action_len()];
-    let (mut rewards, mut terminated, mut truncated) =
-        (vec![0.0f64; n], vec![false; n], vec![false; n]);
-    for (k, step) in trace.steps.iter().enumerate() {
-        encode_actions(&spec, &step.actions, &mut actions)
-            .map_err(|e| fail(format!("steps[{k}]: {e}")))?;
-        let out = StepOut {
-            obs: &mut obs,
-            rewards: &mut rewards,
-            terminated: &mut terminated,
-            truncated: &mut truncated,
-        };
-        env.step(&actions, out)
-            .map_err(|e| fail(format!("steps[{k}]: {e}")))?;
-        let t = step.t;
-        report.steps = t;
-        let first = compare_obs(t, &spec, &obs, &step.obs)
-            .map_err(&fail)?
-            .or_else(|| compare_each(t, "reward", &step.rewards, &rewards, &agent))
-            .or_else(|| compare_each(t, "terminated", &step.terminations, &terminated, &agent))
-            .or_else(|| compare_each(t, "truncated", &step.truncations, &truncated, &agent));
-        if let Some(m) = first {
-            report.mismatch = Some(m);
-            return Ok(report);
-        }
-    }
+    replay_steps(env.as_mut(), &trace, &mut report, false).map_err(fail)?;
     Ok(report)
 }
 

@@ -301,23 +301,10 @@ impl Learner {
                 };
                 let vl = vl.map_err(|_| anyhow::anyhow!("the critic's update thread panicked"))?;
                 let (pl, en) = (terms.policy_loss, terms.entropy);
-                if !(pl.is_finite()
-                    && vl.is_finite()
-                    && en.is_finite()
-                    && terms.approx_kl.is_finite())
-                {
-                    bail!(
-                        "non-finite loss in group `{}` (policy {pl}, value {vl}, entropy {en}, kl {}): \
-                         training stopped; the last good checkpoint is kept",
-                        self.cfg.groups[gi].name,
-                        terms.approx_kl
-                    );
-                }
-                st.policy_loss += pl;
-                st.value_loss += vl;
-                st.entropy += en;
-                st.approx_kl += terms.approx_kl;
-                st.clipfrac += terms.clipfrac;
+                st.add_minibatch(
+                    &self.cfg.groups[gi].name,
+                    [pl, vl, en, terms.approx_kl, terms.clipfrac],
+                )?;
                 count += 1.0;
                 epoch_kl += terms.approx_kl;
                 epoch_mbs += 1.0;
@@ -340,12 +327,7 @@ impl Learner {
             }
         }
         g.push(&mut self.policies[gi])?;
-        let c = f64::max(count, 1.0);
-        st.policy_loss /= c;
-        st.value_loss /= c;
-        st.entropy /= c;
-        st.approx_kl /= c;
-        st.clipfrac /= c;
+        st.average_over(count);
         st.explained_variance = explained_variance_of(&self.bufs[gi], &self.policies[gi], p);
         Ok(st)
     }
