@@ -157,7 +157,7 @@ impl Learner {
                 }
             })
             .collect();
-        Ok(Self {
+        let mut l = Self {
             cpu,
             scratch_actor: layouts
                 .iter()
@@ -176,7 +176,9 @@ impl Learner {
             layouts,
             bufs,
             rng,
-        })
+        };
+        l.sync_cpu_params()?;
+        Ok(l)
     }
 
     fn n_envs(&self) -> usize {
@@ -201,9 +203,15 @@ impl Learner {
             let rows = l.rows();
             let xs = &mut self.scratch_actor[gi];
             l.actor_rows(&spec, obs, xs);
-            let x = Tensor::from_slice(xs, (rows, l.actor_in), &self.dev)?;
             let chunks = pol.step_chunks();
-            let y = pol.actor_out(&x, &chunks, pol.ids.as_ref())?;
+            // The hand-written path computes the logits on the host, no tensor per step.
+            let y = match &mut self.cpu[gi] {
+                Some(g) => ActorOut::Host(g.actor_forward(xs, rows)),
+                None => {
+                    let x = Tensor::from_slice(xs, (rows, l.actor_in), &self.dev)?;
+                    ActorOut::Tensor(pol.actor_out(&x, &chunks, pol.ids.as_ref())?)
+                }
+            };
             match l.action_space {
                 ActionSpace::Discrete(na) => {
                     let bias = if spec.has_action_masks {
@@ -224,13 +232,21 @@ impl Learner {
                     } else {
                         None
                     };
-                    let logits = match &bias {
-                        Some(b) => (y + Tensor::from_slice(b, (rows, na), &self.dev)?)?,
-                        None => y,
-                    };
-                    let logp_all =
-                        candle_nn::ops::log_softmax(&logits, 1)?.to_device(&Device::Cpu)?;
-                    let lp: Vec<f32> = logp_all.flatten_all()?.to_vec1()?;
+                    let mut lp = Vec::new();
+                    match y {
+                        ActorOut::Host(host) => {
+                            dist::log_softmax_rows(host, bias.as_deref(), na, &mut lp)
+                        }
+                        ActorOut::Tensor(y) => {
+                            let logits = match &bias {
+                                Some(b) => (y + Tensor::from_slice(b, (rows, na), &self.dev)?)?,
+                                None => y,
+                            };
+                            let logp_all =
+                                candle_nn::ops::log_softmax(&logits, 1)?.to_device(&Device::Cpu)?;
+                            lp = logp_all.flatten_all()?.to_vec1()?;
+                        }
+                    }
                     let mut acts = vec![0.0f32; rows];
                     let mut logps = vec![0.0f32; rows];
                     for (k, &agent) in l.agents.iter().enumerate() {
@@ -250,6 +266,9 @@ impl Learner {
                     out.push((acts, logps, bias));
                 }
                 ActionSpace::Box { dim, low, high } => {
+                    let ActorOut::Tensor(y) = y else {
+                        bail!("the CPU learner takes discrete actions only")
+                    };
                     let mean: Vec<f32> = y.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
                     let ls = pol
                         .log_std_rows(&chunks, rows)?
@@ -293,6 +312,10 @@ impl Learner {
             let l = &self.layouts[gi];
             let xs = &mut self.scratch_critic[gi];
             l.critic_rows(&spec, obs, states, joint, xs);
+            if let Some(g) = &mut self.cpu[gi] {
+                out.push(g.critic_forward(xs, l.rows()).to_vec());
+                continue;
+            }
             let x = Tensor::from_slice(xs, (l.rows(), l.critic_in), &self.dev)?;
             let v = pol.values(&x, &pol.step_chunks(), pol.ids.as_ref())?;
             out.push(v.to_device(&Device::Cpu)?.to_vec1()?);
@@ -310,6 +333,7 @@ impl Learner {
             self.cfg.raw.algo.reward_sharing,
             self.cfg.raw.algo.reward_sharing_weight as f32,
         );
+        self.sync_cpu_params()?;
         let mut joint = std::mem::take(&mut self.joint_actions);
         for t in 0..t_len {
             // ── act ──
@@ -493,6 +517,18 @@ impl Learner {
             }
         }
         lr
+    }
+
+    /// Loads the current weights of the candle variables into the hand-written networks:
+    /// after building and after a checkpoint is loaded (and, for safety, before every rollout
+    /// and evaluation: a few tens of thousands of floats).
+    pub fn sync_cpu_params(&mut self) -> Result<()> {
+        for (g, pol) in self.cpu.iter_mut().zip(&self.policies) {
+            if let Some(g) = g {
+                g.pull_params(pol)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether group `gi` is updated by the hand-written CPU path ([`cpu`]).
@@ -743,6 +779,7 @@ impl Learner {
             "evaluation pool must have n_envs environments"
         );
         let na = spec.num_agents();
+        self.sync_cpu_params()?;
         pool.reset(seed)?;
         let nm = pool.metric_names().len();
         let mut results: Vec<Option<Episode>> = vec![None; n];
@@ -770,6 +807,12 @@ impl Learner {
         }
         Ok(results.into_iter().flatten().collect())
     }
+}
+
+/// The actor's output for a step: computed on the host by the hand-written path, or a tensor.
+enum ActorOut<'a> {
+    Host(&'a [f32]),
+    Tensor(Tensor),
 }
 
 /// Explained variance of the collected values for the returns, in the reward scale.

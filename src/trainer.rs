@@ -215,6 +215,7 @@ pub fn restore(l: &mut Learner, ck: &Checkpoint, full: bool) -> Result<()> {
             p.value_norm = crate::algo::value_norm::ValueNorm::from_array(*v);
         }
     }
+    l.sync_cpu_params()?;
     if !full {
         return Ok(());
     }

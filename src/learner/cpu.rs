@@ -147,6 +147,30 @@ impl CpuGroup {
         }
     }
 
+    /// Loads the networks' current weights (not the optimizer): before acting, since a
+    /// checkpoint may have been loaded into the candle variables since the last update.
+    pub fn pull_params(&mut self, pol: &GroupPolicy) -> Result<()> {
+        for (net, mlp) in [
+            (&mut self.actor, pol.actors[0].mlp()),
+            (&mut self.critic, pol.critics[0].mlp()),
+        ] {
+            let vars = mlp.vars();
+            let tensors: Vec<&Tensor> = vars.iter().map(|v| v.as_tensor()).collect();
+            unfold(&tensors, &mut net.params)?;
+        }
+        Ok(())
+    }
+
+    /// The actor's logits for `x` (`[rows, actor_in]`).
+    pub fn actor_forward(&mut self, x: &[f32], rows: usize) -> &[f32] {
+        self.actor.forward(x, rows)
+    }
+
+    /// The critic's values for `x` (`[rows, critic_in]`).
+    pub fn critic_forward(&mut self, x: &[f32], rows: usize) -> &[f32] {
+        self.critic.forward(x, rows)
+    }
+
     fn push(&self, pol: &mut GroupPolicy) -> Result<()> {
         let avars = pol.actors[0].mlp().vars();
         let cvars = pol.critics[0].mlp().vars();

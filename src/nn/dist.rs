@@ -48,6 +48,21 @@ pub fn gaussian(mean: &Tensor, log_std: &Tensor, actions: &Tensor) -> Result<(Te
     Ok((logp, entropy))
 }
 
+/// Row-wise log-softmax of `logits + mask_bias` (`[rows, n]`) on the host, into `out`: what
+/// the CPU learner's rollout uses instead of a candle op per step.
+pub fn log_softmax_rows(logits: &[f32], mask_bias: Option<&[f32]>, n: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend_from_slice(logits);
+    if let Some(b) = mask_bias {
+        out.iter_mut().zip(b).for_each(|(x, &m)| *x += m);
+    }
+    for row in out.chunks_exact_mut(n) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+        let log_sum = row.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
+        row.iter_mut().for_each(|x| *x -= max + log_sum);
+    }
+}
+
 /// Samples an index from one row of log-probabilities (`greedy`: the most likely), returns it
 /// and its log-probability.
 pub fn sample_categorical(logp_row: &[f32], greedy: bool, rng: &mut ChaCha8Rng) -> (usize, f32) {
