@@ -1,6 +1,6 @@
 //! The PPO update of one group by hand on the CPU: `nn::cpu_mlp` forward and backward,
 //! `algo::ppo_cpu` loss gradients, flat Adam, all on buffers kept between updates (nothing is
-//! allocated per minibatch once the first update has sized them). 2.2x faster than candle's
+//! allocated per minibatch once the first update has sized them). 2 to 2.7x faster than candle's
 //! autograd on the same arithmetic (`marl bench update --impl manual`, README Performance).
 //!
 //! It serves the groups it fits ([`fits`]): CPU, discrete actions, one shared actor and one
