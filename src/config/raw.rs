@@ -316,7 +316,7 @@ pub struct NetworkConfig {
     pub layer_norm: bool,
     /// Initial log standard deviation of Gaussian actors.
     pub log_std_init: f64,
-    /// On the CPU, update the groups it fits (discrete actions, shared plain MLPs, no
+    /// On the CPU, update the groups it fits (discrete actions, one shared actor and critic, no
     /// embedding) with the hand-written forward and backward (2 to 2.7x faster than candle's
     /// autograd); false: candle's autograd for every group.
     pub cpu_fast_path: bool,
