@@ -54,6 +54,8 @@ pub struct CpuGroup {
     d_logits: Vec<f32>,
     d_values: Vec<f32>,
     idx: Vec<usize>,
+    /// The batch's advantages (normalized over the batch when so configured).
+    batch_advantages: Vec<f32>,
 }
 
 /// Loads a network's parameters and its slice of an optimizer's moments.
@@ -122,6 +124,7 @@ impl CpuGroup {
             d_logits: Vec::new(),
             d_values: Vec::new(),
             idx: Vec::new(),
+            batch_advantages: Vec::new(),
         })
     }
 
@@ -217,7 +220,9 @@ impl Learner {
             ActionSpace::Discrete(n) => n,
             ActionSpace::Box { .. } => bail!("the CPU learner takes discrete actions only"),
         };
-        let mut adv = self.bufs[gi].advantages.clone();
+        let mut adv = std::mem::take(&mut g.batch_advantages);
+        adv.clear();
+        adv.extend_from_slice(&self.bufs[gi].advantages);
         if p.advantage_norm == AdvantageNorm::Batch {
             normalize_masked(&mut adv, &self.bufs[gi].active);
         }
@@ -350,6 +355,7 @@ impl Learner {
                 }
             }
         }
+        g.batch_advantages = adv;
         g.push(&mut self.policies[gi])?;
         st.average_over(count);
         st.explained_variance = explained_variance_of(&self.bufs[gi], &self.policies[gi], p);
