@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use marl_envs::testing::random_actions;
-use marl_envs::{parity, registry, StepOut};
+use marl_envs::{parity, registry, Episode};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -299,11 +299,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     implementation,
                 },
         } => {
-            let (median, min) = match implementation.as_str() {
-                "candle" => crate::bench::update(&arch, batch, reps.max(1))?,
-                "manual" => crate::bench::update_manual(&arch, batch, reps.max(1))?,
-                other => bail!("--impl {other}: expected candle or manual"),
-            };
+            let kind = crate::bench::kind_of(&implementation)?;
+            let (median, min) = crate::bench::update(kind, &arch, batch, reps.max(1))?;
             let tag = if implementation == "candle" {
                 "marl_update"
             } else {
@@ -403,31 +400,21 @@ fn report_traces(
 }
 
 fn bench_env(id: &str, params: &[String], steps: usize) -> Result<ExitCode> {
-    let params = parse_key_values(params, "--param")?;
+    let params = crate::config::parse_assignments(params, "--param")?;
     let mut env = registry::make(id, &params)?;
     let spec = env.spec().clone();
-    let n = spec.num_agents();
-    let mut obs = vec![0.0; spec.obs_len()];
-    let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     // Actions drawn up front, so the timing is the environment's alone.
     let mut all = vec![0.0; steps.max(1) * spec.action_len()];
     for a in all.chunks_exact_mut(spec.action_len().max(1)) {
         random_actions(env.as_ref(), &mut rng, a);
     }
-    env.reset(Some(0), &mut obs);
+    let mut ep = Episode::start(env.as_mut(), Some(0));
     let t0 = std::time::Instant::now();
     for k in 0..steps {
         let a = &all[k * spec.action_len()..(k + 1) * spec.action_len()];
-        let step = StepOut {
-            obs: &mut obs,
-            rewards: &mut r,
-            terminated: &mut te,
-            truncated: &mut tr,
-        };
-        env.step(a, step)?;
-        if te.iter().zip(&tr).all(|(&a, &b)| a || b) {
-            env.reset(None, &mut obs);
+        if ep.step(env.as_mut(), a)? {
+            ep.restart(env.as_mut(), None);
         }
     }
     let s = t0.elapsed().as_secs_f64();
@@ -439,23 +426,6 @@ fn bench_env(id: &str, params: &[String], steps: usize) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Parses `KEY=VALUE` pairs (values in TOML syntax; bare words are strings) into a table.
-pub fn parse_key_values(pairs: &[String], what: &str) -> Result<toml::Table> {
-    let mut table = toml::Table::new();
-    for pair in pairs {
-        let Some((key, value)) = pair.split_once('=') else {
-            bail!("{what} `{pair}`: expected KEY=VALUE");
-        };
-        let key = key.trim();
-        let parsed: toml::Table = toml::from_str(&format!("v = {value}"))
-            .or_else(|_| toml::from_str(&format!("v = {:?}", value)))
-            .with_context(|| format!("{what} `{pair}`: cannot read the value"))?;
-        let value = parsed.get("v").cloned().context("value")?;
-        table.insert(key.to_string(), value);
-    }
-    Ok(table)
-}
-
 fn render(
     id: &str,
     params: &[String],
@@ -463,16 +433,12 @@ fn render(
     steps: Option<usize>,
     svg: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
-    let params = parse_key_values(params, "--param")?;
+    let params = crate::config::parse_assignments(params, "--param")?;
     let mut env = registry::make(id, &params)?;
     let spec = env.spec().clone();
-    let n = spec.num_agents();
-    let mut obs = vec![0.0; spec.obs_len()];
-    let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
     let mut actions = vec![0.0; spec.action_len()];
-    let mut returns = vec![0.0; n];
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    env.reset(Some(seed), &mut obs);
+    let mut ep = Episode::start(env.as_mut(), Some(seed));
     let write_svg = |env: &dyn marl_envs::MultiAgentEnv, k: Option<usize>| -> Result<()> {
         let Some(path) = svg else { return Ok(()) };
         let Some(picture) = env.render_svg() else {
@@ -492,24 +458,18 @@ fn render(
     write_svg(env.as_ref(), None)?;
     for k in 1..=steps.unwrap_or(spec.max_steps).min(spec.max_steps) {
         random_actions(env.as_ref(), &mut rng, &mut actions);
-        let step = StepOut {
-            obs: &mut obs,
-            rewards: &mut r,
-            terminated: &mut te,
-            truncated: &mut tr,
-        };
-        env.step(&actions, step)?;
-        returns.iter_mut().zip(&r).for_each(|(acc, x)| *acc += x);
+        let ended = ep.step(env.as_mut(), &actions)?;
         writeln!(out, "actions {actions:?}\n{}", env.render_ascii())?;
         write_svg(env.as_ref(), Some(k))?;
-        if te.iter().zip(&tr).all(|(&a, &b)| a || b) {
+        if ended {
             break;
         }
     }
+    let returns = &ep.returns;
     let names: Vec<String> = spec
         .agents
         .iter()
-        .zip(&returns)
+        .zip(returns)
         .map(|(a, r)| format!("{} {r:.3}", a.name))
         .collect();
     writeln!(out, "returns: {}", names.join(", "))?;
@@ -612,7 +572,7 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
         greedy: args.greedy,
         seed: args.seed,
         random_groups,
-        env_set: parse_key_values(&args.env_set, "--env-set")?,
+        env_set: crate::config::parse_assignments(&args.env_set, "--env-set")?,
         env_id: args.env_id.clone(),
         num_workers: args.workers,
     };

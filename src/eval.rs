@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use marl_envs::{derive_seed, registry, StepOut};
+use marl_envs::{derive_seed, registry};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -148,7 +148,7 @@ fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
     let dev = crate::device::parse("cpu")?;
     let ck = checkpoint::load(&ck_dir)?;
     let mut learner = trainer::build_learner(cfg.clone(), dev)?;
-    trainer::restore(&mut learner, &ck, false).with_context(|| {
+    learner.restore(&ck, false).with_context(|| {
         format!(
             "{}: the checkpoint does not fit `{}` with parameters {}",
             ck_dir.display(),
@@ -177,7 +177,7 @@ pub fn evaluate(path: &Path, opts: &EvalOptions) -> Result<EvalReport> {
         random,
         global_step,
     } = load(path, opts, opts.episodes.min(128))?;
-    learner.rng = ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, 7));
+    learner.reseed(derive_seed(opts.seed, 7));
     let mut pool = EnvPool::new(
         &cfg.raw.env.id,
         &cfg.raw.env.params,
@@ -277,19 +277,14 @@ pub fn render(path: &Path, opts: &EvalOptions, target: &RenderTarget) -> Result<
         },
         1,
     )?;
-    learner.rng = ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, 7));
+    learner.reseed(derive_seed(opts.seed, 7));
     let mut env = registry::make(&cfg.raw.env.id, &cfg.raw.env.params)?;
     let spec = env.spec().clone();
-    let n = spec.num_agents();
-    let mut obs = vec![0.0; spec.obs_len()];
-    let mut masks = vec![true; spec.mask_len()];
-    let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
     let mut joint = vec![0.0; spec.action_len()];
-    let mut returns = vec![0.0; n];
     // What EnvPool::reset(derive_seed(seed, 0)) gives environment 0.
     let round_seed = derive_seed(opts.seed, 0);
     let mut rng = ChaCha8Rng::seed_from_u64(round_seed);
-    env.reset(Some(derive_seed(round_seed, 0)), &mut obs);
+    let mut ep = marl_envs::Episode::start(env.as_mut(), Some(derive_seed(round_seed, 0)));
     let draw = |env: &dyn marl_envs::MultiAgentEnv| -> Result<String> {
         match target {
             RenderTarget::Ascii => Ok(env.render_ascii()),
@@ -300,18 +295,17 @@ pub fn render(path: &Path, opts: &EvalOptions, target: &RenderTarget) -> Result<
     };
     let mut frames = vec![draw(env.as_ref())?];
     loop {
-        env.avail_actions(&mut masks);
-        learner.policy_actions(&obs, &masks, opts.greedy, &random, &mut rng, &mut joint)?;
-        let step = StepOut {
-            obs: &mut obs,
-            rewards: &mut r,
-            terminated: &mut te,
-            truncated: &mut tr,
-        };
-        env.step(&joint, step)?;
-        returns.iter_mut().zip(&r).for_each(|(acc, x)| *acc += x);
+        learner.policy_actions(
+            &ep.obs,
+            &ep.masks,
+            opts.greedy,
+            &random,
+            &mut rng,
+            &mut joint,
+        )?;
+        let ended = ep.step(env.as_mut(), &joint)?;
         frames.push(draw(env.as_ref())?);
-        if te.iter().zip(&tr).all(|(&a, &b)| a || b) {
+        if ended {
             break;
         }
     }
@@ -341,5 +335,5 @@ pub fn render(path: &Path, opts: &EvalOptions, target: &RenderTarget) -> Result<
             }
         }
     }
-    Ok(returns)
+    Ok(ep.returns)
 }

@@ -3,6 +3,7 @@
 //! The environments live in the `marl-envs` crate, re-exported here as [`envs`].
 
 pub mod algo;
+pub mod backend;
 pub mod bench;
 pub mod buffer;
 pub mod checkpoint;
@@ -18,9 +19,9 @@ pub mod nn;
 pub mod optim;
 pub mod picture;
 pub mod plot;
-pub mod policy;
 pub mod report;
 pub mod rollout;
+pub mod scalars;
 pub mod stats;
 pub mod trainer;
 

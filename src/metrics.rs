@@ -22,12 +22,19 @@ pub struct MetricsSink {
 
 impl MetricsSink {
     /// Creates the files (or, when `resume_update` is given, keeps the rows up to that update
-    /// and appends after them).
+    /// and appends after them, in the columns the file already has).
     pub fn open(dir: &Path, columns: Vec<String>, resume_update: Option<u64>) -> Result<Self> {
         let csv_path = dir.join("metrics.csv");
         let jsonl_path = dir.join("metrics.jsonl");
-        if let Some(upto) = resume_update {
+        // A run stopped before its first row has no file yet: it starts one.
+        if let Some(upto) = resume_update.filter(|_| csv_path.exists()) {
             truncate_after(&csv_path, upto, true)?;
+            let (header, _) = read_csv(&csv_path)?;
+            let columns = if header.iter().all(String::is_empty) {
+                columns
+            } else {
+                header
+            };
             truncate_after(&jsonl_path, upto, false)?;
             let csv = OpenOptions::new()
                 .append(true)
@@ -62,6 +69,23 @@ impl MetricsSink {
         &self.columns
     }
 
+    /// Appends one row given by name; every column must be named (NaN: missing).
+    pub fn write_row(&mut self, row: &Row) -> Result<()> {
+        let values = self
+            .columns
+            .iter()
+            .map(|c| {
+                row.get(c).with_context(|| {
+                    format!(
+                        "{}: column `{c}` has no value in this run (was the run started by another version?)",
+                        self.csv_path.display()
+                    )
+                })
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        self.write(&values)
+    }
+
     /// Appends one row; `values` follows `columns` (NaN: missing).
     pub fn write(&mut self, values: &[f64]) -> Result<()> {
         let cells: Vec<String> = values
@@ -89,6 +113,33 @@ impl MetricsSink {
         self.csv.flush()?;
         self.jsonl.flush()?;
         Ok(())
+    }
+}
+
+/// One row of metrics by column name, in the order the names were first set.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    cells: Vec<(String, f64)>,
+}
+
+impl Row {
+    /// Sets column `name` (NaN: missing).
+    pub fn set(&mut self, name: impl Into<String>, value: f64) {
+        let name = name.into();
+        match self.cells.iter_mut().find(|(n, _)| *n == name) {
+            Some(c) => c.1 = value,
+            None => self.cells.push((name, value)),
+        }
+    }
+
+    /// The value of column `name`.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.cells.iter().find(|(n, _)| n == name).map(|c| c.1)
+    }
+
+    /// The column names in order.
+    pub fn names(&self) -> Vec<String> {
+        self.cells.iter().map(|(n, _)| n.clone()).collect()
     }
 }
 

@@ -12,10 +12,10 @@ use marl_envs::derive_seed;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkpoint::{self, Checkpoint, TrainerState};
+use crate::checkpoint;
 use crate::config::{self, TrainConfig};
 use crate::learner::{EpisodeStats, Learner};
-use crate::metrics::MetricsSink;
+use crate::metrics::{MetricsSink, Row};
 use crate::rollout::EnvPool;
 
 /// Progress as the loop reports it after every update.
@@ -106,146 +106,6 @@ pub fn build_learner(cfg: TrainConfig, dev: Device) -> Result<Learner> {
     Learner::new(cfg, dev, pool, &mut init_rng(seed), sample_rng(seed))
 }
 
-fn metric_columns(cfg: &TrainConfig) -> Vec<String> {
-    let mut c: Vec<String> = [
-        "update",
-        "global_step",
-        "episodes",
-        "charts/episodic_return",
-        "charts/team_return",
-        "charts/episode_length",
-        "charts/sps",
-        "charts/learning_rate",
-        "charts/entropy_coef",
-        "losses/policy_loss",
-        "losses/value_loss",
-        "losses/entropy",
-        "losses/approx_kl",
-        "losses/clipfrac",
-        "losses/explained_variance",
-        "time/rollout_s",
-        "time/update_s",
-        "eval/return",
-        "eval/team_return",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for g in &cfg.groups {
-        for m in [
-            "return",
-            "eval_return",
-            "policy_loss",
-            "value_loss",
-            "entropy",
-            "approx_kl",
-            "clipfrac",
-            "explained_variance",
-        ] {
-            c.push(format!("{}/{m}", g.name));
-        }
-    }
-    if cfg.raw.logging.log_agent_metrics {
-        for i in 0..cfg.spec.num_agents() {
-            c.push(format!("agent_{i}/return"));
-            c.push(format!("agent_{i}/policy_loss"));
-        }
-    }
-    c
-}
-
-/// Everything a checkpoint holds, from the learner.
-pub fn checkpoint_of(
-    l: &mut Learner,
-    update: u64,
-    global_step: u64,
-    episodes: u64,
-) -> Result<Checkpoint> {
-    let mut model = Vec::new();
-    let mut optimizer = Vec::new();
-    for p in &l.policies {
-        p.export(&mut model)?;
-        p.actor_opt
-            .export(&format!("{}.actor_opt", p.group.name), &mut optimizer);
-        if let Some(c) = &p.critic_opt {
-            c.export(&format!("{}.critic_opt", p.group.name), &mut optimizer);
-        }
-    }
-    let rng = &l.rng;
-    let state = TrainerState {
-        update,
-        global_step,
-        episodes,
-        rng: (
-            rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
-            rng.get_stream(),
-            rng.get_word_pos().to_string(),
-        ),
-        value_norm: l.policies.iter().map(|p| p.value_norm.to_array()).collect(),
-        adam_steps: l
-            .policies
-            .iter()
-            .map(|p| (p.actor_opt.t, p.critic_opt.as_ref().map_or(0, |c| c.t)))
-            .collect(),
-        env_id: l.cfg.spec.id.clone(),
-    };
-    Ok(Checkpoint {
-        model,
-        optimizer,
-        state,
-        envs: l.pool.snapshot()?,
-    })
-}
-
-/// Loads a checkpoint's networks (and, with `full`, optimizer, generator and environments).
-pub fn restore(l: &mut Learner, ck: &Checkpoint, full: bool) -> Result<()> {
-    // Evaluation may run a policy in another env of the same spaces (`marl eval --env`): the
-    // tensor shapes are checked below. Resuming needs the very same env.
-    anyhow::ensure!(
-        !full || ck.state.env_id == l.cfg.spec.id,
-        "the checkpoint is of `{}`, the config names `{}`",
-        ck.state.env_id,
-        l.cfg.spec.id
-    );
-    let model: std::collections::HashMap<_, _> = ck.model.iter().cloned().collect();
-    for (gi, p) in l.policies.iter_mut().enumerate() {
-        p.import(&model)
-            .with_context(|| format!("group `{}`", p.group.name))?;
-        if let Some(v) = ck.state.value_norm.get(gi) {
-            p.value_norm = crate::algo::value_norm::ValueNorm::from_array(*v);
-        }
-    }
-    l.sync_cpu_params()?;
-    if !full {
-        return Ok(());
-    }
-    let opt: std::collections::HashMap<_, _> = ck.optimizer.iter().cloned().collect();
-    for (gi, p) in l.policies.iter_mut().enumerate() {
-        let (ta, tc) = ck.state.adam_steps.get(gi).copied().unwrap_or((0, 0));
-        p.actor_opt
-            .import(&format!("{}.actor_opt", p.group.name), &opt, ta)?;
-        if let Some(c) = &mut p.critic_opt {
-            c.import(&format!("{}.critic_opt", p.group.name), &opt, tc)?;
-        }
-    }
-    let (seed_hex, stream, pos) = &ck.state.rng;
-    let bytes: Vec<u8> = (0..seed_hex.len() / 2)
-        .map(|i| u8::from_str_radix(&seed_hex[2 * i..2 * i + 2], 16))
-        .collect::<std::result::Result<_, _>>()
-        .context("state.json: bad generator seed")?;
-    let seed: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("state.json: bad generator seed"))?;
-    let mut rng = ChaCha8Rng::from_seed(seed);
-    rng.set_stream(*stream);
-    rng.set_word_pos(pos.parse().context("state.json: bad generator position")?);
-    l.rng = rng;
-    l.pool
-        .restore(&ck.envs)
-        .context("restoring the environments")?;
-    Ok(())
-}
-
 fn make_run_dir(cfg: &TrainConfig, opts: &RunOptions) -> Result<PathBuf> {
     if let Some(d) = &opts.run_dir {
         std::fs::create_dir_all(d)
@@ -293,10 +153,10 @@ pub fn train(
         .with_context(|| format!("output directory {} is not writable", run_dir.display()))?;
     }
     let mut l = build_learner(cfg.clone(), dev)?;
-    l.pool.reset(cfg.raw.seed)?;
+    l.reset_envs(cfg.raw.seed)?;
     let (mut update, mut global_step, mut episodes) = (0u64, 0u64, 0u64);
     if let Some(ck) = &resume_ck {
-        restore(&mut l, ck, true)?;
+        l.restore(ck, true)?;
         (update, global_step, episodes) =
             (ck.state.update, ck.state.global_step, ck.state.episodes);
         reporter.note(&format!(
@@ -304,12 +164,8 @@ pub fn train(
             run_dir.display()
         ));
     }
-    let columns = metric_columns(&cfg);
-    let mut sink = MetricsSink::open(
-        &run_dir,
-        columns.clone(),
-        resume_ck.as_ref().map(|c| c.state.update),
-    )?;
+    // Opened with the first row: its columns are the names the row carries.
+    let mut sink: Option<MetricsSink> = None;
     let mut eval_pool = if cfg.raw.logging.eval_interval > 0 {
         Some(EnvPool::new(
             &cfg.raw.env.id,
@@ -331,7 +187,7 @@ pub fn train(
     if resume_ck.is_none() {
         // The initial policy: a baseline for evaluation, and something to keep if the very
         // first update goes wrong.
-        let ck = checkpoint_of(&mut l, 0, 0, 0)?;
+        let ck = l.checkpoint(0, 0, 0)?;
         checkpoint::save(&run_dir, &ck, lg.keep_checkpoints)?;
     }
 
@@ -410,51 +266,47 @@ pub fn train(
             team / na as f64
         };
         let sps = (global_step - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-        let mean_over = |f: &dyn Fn(&crate::learner::GroupStats) -> f64| {
-            gstats.iter().map(f).sum::<f64>() / gstats.len() as f64
-        };
-        let mut row = vec![
-            update as f64,
-            global_step as f64,
-            episodes as f64,
-            per_agent,
-            team,
+        let mut row = Row::default();
+        row.set("update", update as f64);
+        row.set("global_step", global_step as f64);
+        row.set("episodes", episodes as f64);
+        row.set("charts/episodic_return", per_agent);
+        row.set("charts/team_return", team);
+        row.set(
+            "charts/episode_length",
             if stats.episodes == 0 {
                 f64::NAN
             } else {
                 stats.length_sum as f64 / stats.episodes as f64
             },
-            sps,
-            lr,
-            ent_coef,
-            mean_over(&|g| g.policy_loss),
-            mean_over(&|g| g.value_loss),
-            mean_over(&|g| g.entropy),
-            mean_over(&|g| g.approx_kl),
-            mean_over(&|g| g.clipfrac),
-            mean_over(&|g| g.explained_variance),
-            rollout_s,
-            update_s,
-            eval_row.0,
-            eval_row.1,
-        ];
+        );
+        row.set("charts/sps", sps);
+        row.set("charts/learning_rate", lr);
+        row.set("charts/entropy_coef", ent_coef);
+        // Each loss term and diagnostic by its name: the mean over groups, then per group.
+        for (name, _) in gstats[0].terms.iter() {
+            let mean = gstats
+                .iter()
+                .map(|g| g.terms.get(name).unwrap_or(f64::NAN))
+                .sum::<f64>()
+                / gstats.len() as f64;
+            row.set(format!("losses/{name}"), mean);
+        }
+        row.set("time/rollout_s", rollout_s);
+        row.set("time/update_s", update_s);
+        row.set("eval/return", eval_row.0);
+        row.set("eval/team_return", eval_row.1);
         for (gi, g) in cfg.groups.iter().enumerate() {
             let gr = if stats.episodes == 0 {
                 f64::NAN
             } else {
                 g.agents.iter().map(|&a| means[a]).sum::<f64>() / g.agents.len() as f64
             };
-            let s = &gstats[gi];
-            row.extend([
-                gr,
-                eval_row.2[gi],
-                s.policy_loss,
-                s.value_loss,
-                s.entropy,
-                s.approx_kl,
-                s.clipfrac,
-                s.explained_variance,
-            ]);
+            row.set(format!("{}/return", g.name), gr);
+            row.set(format!("{}/eval_return", g.name), eval_row.2[gi]);
+            for (name, v) in gstats[gi].terms.iter() {
+                row.set(format!("{}/{name}", g.name), v);
+            }
         }
         if lg.log_agent_metrics {
             for a in 0..na {
@@ -464,10 +316,22 @@ pub fn train(
                     .enumerate()
                     .find_map(|(gi, g)| g.agents.iter().position(|&x| x == a).map(|k| (gi, k)))
                     .expect("every agent is in a group");
-                row.extend([means[a], gstats[gi].agent_policy_loss[k]]);
+                row.set(format!("agent_{a}/return"), means[a]);
+                row.set(
+                    format!("agent_{a}/policy_loss"),
+                    gstats[gi].agent_policy_loss[k],
+                );
             }
         }
-        sink.write(&row)?;
+        let sink = match &mut sink {
+            Some(s) => s,
+            None => sink.insert(MetricsSink::open(
+                &run_dir,
+                row.names(),
+                resume_ck.as_ref().map(|c| c.state.update),
+            )?),
+        };
+        sink.write_row(&row)?;
         tracing::debug!(
             update,
             global_step,
@@ -488,7 +352,7 @@ pub fn train(
         // ── checkpoint ──
         let stop_now = stop.load(Ordering::SeqCst);
         if crossed(lg.checkpoint_interval) || last || stop_now {
-            let ck = checkpoint_of(&mut l, update, global_step, episodes)?;
+            let ck = l.checkpoint(update, global_step, episodes)?;
             let dest = checkpoint::save(&run_dir, &ck, lg.keep_checkpoints)?;
             reporter.note(&format!("checkpoint {}", dest.display()));
         }

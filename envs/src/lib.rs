@@ -5,6 +5,7 @@
 //! - [`registry`]: every built-in environment by versioned id, with parameters that reject
 //!   unknown keys.
 //! - [`vec_env`]: N environments over flat buffers with auto-reset.
+//! - [`episode`]: one environment's episode stepped by the caller.
 //! - [`particle`]: the Multi-Agent Particle Environments, bit-exact ports of mpe2 1.1.1.
 //! - [`parity`]: replays episodes recorded from the Python reference (`marl-parity-v1`).
 //! - [`testing`]: the conformance suite every registered environment passes.
@@ -12,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod episode;
 pub mod error;
 pub mod grid;
 pub mod parity;
@@ -23,6 +25,7 @@ pub mod testing;
 pub mod vec_env;
 
 pub use api::{derive_seed, ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
+pub use episode::Episode;
 pub use error::EnvError;
 pub use registry::{make, REGISTRY};
 pub use vec_env::VecEnv;

@@ -90,25 +90,14 @@ pub fn play_episode<E: MultiAgentEnv + ?Sized>(
     mut act: impl FnMut(&E, &mut [f32]),
     mut on_step: impl FnMut(&[f64]),
 ) -> Vec<f64> {
-    let spec = env.spec().clone();
-    let mut obs = vec![0.0; spec.obs_len()];
-    let mut actions = vec![0.0; spec.action_len()];
-    let (mut r, mut te, mut tr) = buffers(&spec);
-    let mut returns = vec![0.0; spec.num_agents()];
-    env.reset(seed, &mut obs);
+    let mut actions = vec![0.0; env.spec().action_len()];
+    let mut ep = crate::episode::Episode::start(env, seed);
     loop {
         act(env, &mut actions);
-        let out = StepOut {
-            obs: &mut obs,
-            rewards: &mut r,
-            terminated: &mut te,
-            truncated: &mut tr,
-        };
-        env.step(&actions, out).expect("a valid action must step");
-        on_step(&r);
-        returns.iter_mut().zip(&r).for_each(|(acc, x)| *acc += x);
-        if te.iter().zip(&tr).all(|(&a, &b)| a || b) {
-            return returns;
+        let ended = ep.step(env, &actions).expect("a valid action must step");
+        on_step(&ep.rewards);
+        if ended {
+            return ep.returns;
         }
     }
 }

@@ -28,7 +28,7 @@ pub struct LossInputs<'a> {
 }
 
 /// How the loss is shaped.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossConfig {
     /// Ratio clip, also the value clip.
     pub clip_epsilon: f64,

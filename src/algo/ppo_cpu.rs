@@ -1,20 +1,50 @@
-//! PPO's loss for a categorical policy and a value head, with its gradient written by hand: the
-//! same terms as [`super::ppo::loss`] (means over active samples, clipped surrogate, entropy
-//! bonus, optionally clipped Huber or squared value loss, approximate KL and clip fraction), in
-//! one pass over the minibatch with no allocation, for the CPU learner (`nn::cpu_mlp`).
+//! PPO's loss for a categorical or diagonal-Gaussian policy and a value head, with its gradient
+//! written by hand: the same terms as [`super::ppo::loss`] over `nn::dist` (means over active
+//! samples, clipped surrogate, entropy bonus, optionally clipped Huber or squared value loss,
+//! approximate KL and clip fraction), in one pass over the minibatch with no allocation, for
+//! the CPU backend (`backend::cpu`).
 
 use super::ppo::LossConfig;
 use crate::config::ValueLoss;
 
+/// The policy's output for the rows of a minibatch.
+#[derive(Debug, Clone, Copy)]
+pub enum Head<'a> {
+    /// Logits `[B, n]`, with an additive mask (0 or -1e10 for a masked action) `[B, n]`.
+    Categorical {
+        /// Logits.
+        logits: &'a [f32],
+        /// Added to the logits before the softmax.
+        mask_bias: Option<&'a [f32]>,
+        /// Actions.
+        n: usize,
+    },
+    /// Diagonal Gaussians: means and log-stds, each `[B, d]`.
+    Gaussian {
+        /// Means.
+        mean: &'a [f32],
+        /// Log standard deviations (clamped already).
+        log_std: &'a [f32],
+        /// Action size.
+        d: usize,
+    },
+}
+
+impl Head<'_> {
+    /// Floats per row of the head's output (and of its gradient).
+    pub fn width(&self) -> usize {
+        match *self {
+            Head::Categorical { n, .. } => n,
+            Head::Gaussian { d, .. } => d,
+        }
+    }
+}
+
 /// What the policy part reads, all rows of one minibatch.
 pub struct PolicyInputs<'a> {
-    /// Logits `[B, n]`.
-    pub logits: &'a [f32],
-    /// Added to the logits before the softmax (0 or -1e10 for a masked action), `[B, n]`.
-    pub mask_bias: Option<&'a [f32]>,
-    /// Actions.
-    pub n: usize,
-    /// Taken actions as indices, `[B]`.
+    /// The policy's output.
+    pub head: Head<'a>,
+    /// Taken actions: indices `[B]`, or Gaussian samples `[B, d]`.
     pub actions: &'a [f32],
     /// Log-probabilities at collection time, `[B]`.
     pub old_logp: &'a [f32],
@@ -42,68 +72,131 @@ pub fn active_count(active: &[f32]) -> f64 {
     f64::from(active.iter().sum::<f32>()).max(1.0)
 }
 
-/// Writes `d (policy_loss - ent_coef * entropy) / d logits` into `d_logits` and returns the
-/// terms.
+/// `ln(2 pi) / 2`.
+const HALF_LN_2PI: f32 = 0.918_938_5;
+
+/// Writes `d (policy_loss - ent_coef * entropy) / d head` into `d_head` (`[B, width]`: logits,
+/// or Gaussian means) and, for Gaussians, `d / d log_std` per row into `d_log_std` (`[B, d]`;
+/// empty for categorical heads); with `row_logp`, the new log-probabilities `[B]`. Returns
+/// the terms.
 pub fn policy_grad(
     inp: &PolicyInputs<'_>,
     clip: f32,
     ent_coef: f32,
-    d_logits: &mut [f32],
+    d_head: &mut [f32],
+    d_log_std: &mut [f32],
+    mut row_logp: Option<&mut [f32]>,
 ) -> PolicyTerms {
-    let n = inp.n;
+    let w = inp.head.width();
     let count = active_count(inp.active);
     let inv = (1.0 / count) as f32;
     let mut t = PolicyTerms::default();
-    for (b, d) in d_logits.chunks_exact_mut(n).enumerate() {
-        let z = &inp.logits[b * n..(b + 1) * n];
-        let bias = inp.mask_bias.map(|m| &m[b * n..(b + 1) * n]);
-        let zb = |j: usize| z[j] + bias.map_or(0.0, |m| m[j]);
-        let max = (0..n).map(zb).fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f32;
-        for (j, dj) in d.iter_mut().enumerate() {
-            *dj = (zb(j) - max).exp();
-            sum += *dj;
-        }
-        let log_sum = sum.ln();
-        // d holds the probabilities for now.
-        let mut h = 0.0f32;
-        for (j, pj) in d.iter_mut().enumerate() {
-            *pj /= sum;
-            if *pj > 0.0 {
-                h -= *pj * (zb(j) - max - log_sum);
+    for (b, d) in d_head.chunks_exact_mut(w).enumerate() {
+        // The distribution's log-probability and entropy; `d` keeps what the gradient needs
+        // (probabilities, or standardized errors).
+        let (logp, h, max, log_sum) = match inp.head {
+            Head::Categorical {
+                logits,
+                mask_bias,
+                n,
+            } => {
+                let z = &logits[b * n..(b + 1) * n];
+                let bias = mask_bias.map(|m| &m[b * n..(b + 1) * n]);
+                let zb = |j: usize| z[j] + bias.map_or(0.0, |m| m[j]);
+                let max = (0..n).map(zb).fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0f32;
+                for (j, dj) in d.iter_mut().enumerate() {
+                    *dj = (zb(j) - max).exp();
+                    sum += *dj;
+                }
+                let log_sum = sum.ln();
+                let mut h = 0.0f32;
+                for (j, pj) in d.iter_mut().enumerate() {
+                    *pj /= sum;
+                    if *pj > 0.0 {
+                        h -= *pj * (zb(j) - max - log_sum);
+                    }
+                }
+                let a = inp.actions[b] as usize;
+                (zb(a) - max - log_sum, h, max, log_sum)
             }
+            Head::Gaussian {
+                mean,
+                log_std,
+                d: dim,
+            } => {
+                let (mu, ls) = (
+                    &mean[b * dim..(b + 1) * dim],
+                    &log_std[b * dim..(b + 1) * dim],
+                );
+                let a = &inp.actions[b * dim..(b + 1) * dim];
+                let (mut sq, mut ls_sum) = (0.0f32, 0.0f32);
+                for j in 0..dim {
+                    // d holds the standardized error z = (a - mu) / sigma for now.
+                    d[j] = (a[j] - mu[j]) * (-ls[j]).exp();
+                    sq += d[j] * d[j];
+                    ls_sum += ls[j];
+                }
+                let logp = -0.5 * sq - (ls_sum + dim as f32 * HALF_LN_2PI);
+                (logp, ls_sum + dim as f32 * (0.5 + HALF_LN_2PI), 0.0, 0.0)
+            }
+        };
+        if let Some(out) = row_logp.as_deref_mut() {
+            out[b] = logp;
         }
-        let a = inp.actions[b] as usize;
-        let logp = zb(a) - max - log_sum;
         let log_ratio = logp - inp.old_logp[b];
         let ratio = log_ratio.exp();
         let adv = inp.advantages[b];
         let (s1, s2) = (ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv);
-        let w = inp.active[b];
-        t.policy_loss -= f64::from(w * s1.min(s2));
-        t.entropy += f64::from(w * h);
-        t.approx_kl += f64::from(w * ((ratio - 1.0) - log_ratio));
+        let wt = inp.active[b];
+        t.policy_loss -= f64::from(wt * s1.min(s2));
+        t.entropy += f64::from(wt * h);
+        t.approx_kl += f64::from(wt * ((ratio - 1.0) - log_ratio));
         if (ratio - 1.0).abs() > clip {
-            t.clipfrac += f64::from(w);
+            t.clipfrac += f64::from(wt);
         }
         // d loss / d logp: -A r where the unclipped term is the minimum or the clip is inactive.
         let unclipped = s1 <= s2 || (ratio > 1.0 - clip && ratio < 1.0 + clip);
         let g_logp = if unclipped {
-            -adv * ratio * w * inv
+            -adv * ratio * wt * inv
         } else {
             0.0
         };
-        let g_h = -ent_coef * w * inv;
-        // d logp / d z_j = [j = a] - p_j;  d H / d z_j = -p_j (log p_j + H).
-        for (j, pj) in d.iter_mut().enumerate() {
-            let p = *pj;
-            let dlogp = if j == a { 1.0 - p } else { -p };
-            let dh = if p > 0.0 {
-                -p * (zb(j) - max - log_sum + h)
-            } else {
-                0.0
-            };
-            *pj = g_logp * dlogp + g_h * dh;
+        let g_h = -ent_coef * wt * inv;
+        match inp.head {
+            Head::Categorical {
+                logits,
+                mask_bias,
+                n,
+            } => {
+                // d logp / d z_j = [j = a] - p_j;  d H / d z_j = -p_j (log p_j + H).
+                let a = inp.actions[b] as usize;
+                let z = &logits[b * n..(b + 1) * n];
+                let bias = mask_bias.map(|m| &m[b * n..(b + 1) * n]);
+                let zb = |j: usize| z[j] + bias.map_or(0.0, |m| m[j]);
+                for (j, pj) in d.iter_mut().enumerate() {
+                    let p = *pj;
+                    let dlogp = if j == a { 1.0 - p } else { -p };
+                    let dh = if p > 0.0 {
+                        -p * (zb(j) - max - log_sum + h)
+                    } else {
+                        0.0
+                    };
+                    *pj = g_logp * dlogp + g_h * dh;
+                }
+            }
+            Head::Gaussian {
+                log_std, d: dim, ..
+            } => {
+                // d logp / d mu = z / sigma, d logp / d ls = z^2 - 1, d H / d ls = 1.
+                let ls = &log_std[b * dim..(b + 1) * dim];
+                let dls = &mut d_log_std[b * dim..(b + 1) * dim];
+                for j in 0..dim {
+                    let z = d[j];
+                    d[j] = g_logp * z * (-ls[j]).exp();
+                    dls[j] = g_logp * (z * z - 1.0) + g_h;
+                }
+            }
         }
     }
     t.policy_loss /= count;
@@ -202,9 +295,11 @@ mod tests {
             let mut d_logits = vec![0.0; logits.len()];
             let pt = policy_grad(
                 &PolicyInputs {
-                    logits: &logits,
-                    mask_bias: Some(&bias),
-                    n,
+                    head: Head::Categorical {
+                        logits: &logits,
+                        mask_bias: Some(&bias),
+                        n,
+                    },
                     actions: &actions,
                     old_logp: &old,
                     advantages: &adv,
@@ -213,6 +308,8 @@ mod tests {
                 0.2,
                 0.01,
                 &mut d_logits,
+                &mut [],
+                None,
             );
             let mut d_v = vec![0.0; 4];
             let vl = value_grad(&values, &old_v, &targets, &active, &cfg, 0.5, &mut d_v);
@@ -266,6 +363,97 @@ mod tests {
             let gv: Vec<f32> = grads.get(vv.as_tensor()).expect("dv").to_vec1()?;
             for (k, (a, b)) in d_v.iter().zip(&gv).enumerate() {
                 close(f64::from(*a), f64::from(*b), &format!("d value {k}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The Gaussian terms and their gradients (means and log-stds) equal candle's autograd
+    /// through `ppo::loss` and `dist::gaussian`, including a clipped ratio.
+    #[test]
+    fn gaussian_terms_and_gradients_match_autograd() -> anyhow::Result<()> {
+        let dev = Device::Cpu;
+        let d = 2;
+        let mean = vec![0.1f32, -0.3, 0.8, 0.2, -0.5, 0.0];
+        let log_std = vec![-0.5f32, -0.2, 0.1, -1.0, -0.5, 0.3];
+        let actions = [0.3f32, -0.1, 0.0, 0.4, -0.9, 1.2];
+        let old = [-1.0f32, -3.5, -1.9];
+        let adv = [1.0f32, -2.0, 0.5];
+        let active = [1.0f32, 1.0, 1.0];
+        let mut d_mean = vec![0.0; 6];
+        let mut d_ls = vec![0.0; 6];
+        let mut logp_rows = vec![0.0; 3];
+        let pt = policy_grad(
+            &PolicyInputs {
+                head: Head::Gaussian {
+                    mean: &mean,
+                    log_std: &log_std,
+                    d,
+                },
+                actions: &actions,
+                old_logp: &old,
+                advantages: &adv,
+                active: &active,
+            },
+            0.2,
+            0.01,
+            &mut d_mean,
+            &mut d_ls,
+            Some(&mut logp_rows),
+        );
+        let t = |v: &[f32]| Tensor::from_vec(v.to_vec(), v.len(), &dev);
+        let mu = Var::from_tensor(&Tensor::from_vec(mean.clone(), (3, d), &dev)?)?;
+        let ls = Var::from_tensor(&Tensor::from_vec(log_std.clone(), (3, d), &dev)?)?;
+        let acts = Tensor::from_vec(actions.to_vec(), (3, d), &dev)?;
+        let (logp, ent) = crate::nn::dist::gaussian(mu.as_tensor(), ls.as_tensor(), &acts)?;
+        let zeros = t(&[0.0; 3])?;
+        let terms = ppo::loss(
+            &ppo::LossInputs {
+                logp: &logp,
+                old_logp: &t(&old)?,
+                advantages: &t(&adv)?,
+                entropy: &ent,
+                values: &zeros,
+                old_values: &zeros,
+                targets: &zeros,
+                active: &t(&active)?,
+            },
+            &LossConfig {
+                clip_epsilon: 0.2,
+                clip_value_loss: false,
+                value_loss: ValueLoss::Mse,
+                huber_delta: 10.0,
+            },
+        )?;
+        let close = |a: f64, b: f64, what: &str| {
+            assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{what}: {a} vs {b}");
+        };
+        let want_logp: Vec<f32> = logp.to_vec1()?;
+        for (a, b) in logp_rows.iter().zip(&want_logp) {
+            close(f64::from(*a), f64::from(*b), "row logp");
+        }
+        assert!(pt.clipfrac > 0.0, "the test covers a clipped ratio");
+        close(
+            pt.policy_loss,
+            terms.policy_loss.to_scalar::<f32>()?.into(),
+            "policy",
+        );
+        close(
+            pt.entropy,
+            terms.entropy.to_scalar::<f32>()?.into(),
+            "entropy",
+        );
+        close(pt.approx_kl, terms.approx_kl, "kl");
+        let total = (&terms.policy_loss - (&terms.entropy * 0.01)?)?;
+        let grads = total.backward()?;
+        for (var, got, what) in [(&mu, &d_mean, "d mean"), (&ls, &d_ls, "d log std")] {
+            let want: Vec<f32> = grads
+                .get(var.as_tensor())
+                .expect("grad")
+                .flatten_all()?
+                .to_vec1()?;
+            for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+                close(f64::from(*a), f64::from(*b), &format!("{what} {k}"));
             }
         }
         Ok(())

@@ -31,11 +31,8 @@ pub fn parse(text: &str, name: &str, overrides: &[String]) -> Result<RawConfig> 
     let mut table: toml::Table =
         toml::from_str(text).map_err(|e| config_error(name, &e.to_string()))?;
     for pair in overrides {
-        let Some((key, value)) = pair.split_once('=') else {
-            bail!("--set `{pair}`: expected KEY=VALUE, e.g. --set ppo.learning_rate=3e-4");
-        };
-        let value = parse_value(value);
-        set_dotted(&mut table, key.trim(), value).with_context(|| format!("--set `{pair}`"))?;
+        let (key, value) = parse_assignment(pair, "--set")?;
+        set_dotted(&mut table, &key, value).with_context(|| format!("--set `{pair}`"))?;
     }
     RawConfig::deserialize_table(table)
         .map_err(|e| config_error(&format!("{name} with --set {}", overrides.join(" ")), &e))
@@ -46,6 +43,27 @@ impl RawConfig {
         use serde::Deserialize;
         RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| e.to_string())
     }
+}
+
+/// One `KEY=VALUE` from the command line (`what` names the flag in errors): the key, and the
+/// value in TOML syntax (a bare word that is not TOML is a string).
+pub fn parse_assignment(pair: &str, what: &str) -> Result<(String, toml::Value)> {
+    let Some((key, value)) = pair.split_once('=') else {
+        bail!("{what} `{pair}`: expected KEY=VALUE, e.g. {what} ppo.learning_rate=3e-4");
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        bail!("{what} `{pair}`: the key is empty");
+    }
+    Ok((key.to_string(), parse_value(value)))
+}
+
+/// `KEY=VALUE` pairs into a table (keys as written).
+pub fn parse_assignments(pairs: &[String], what: &str) -> Result<toml::Table> {
+    pairs
+        .iter()
+        .map(|pair| parse_assignment(pair, what))
+        .collect()
 }
 
 /// A TOML value from the command line; a bare word that is not TOML is a string.

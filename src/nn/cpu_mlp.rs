@@ -1,19 +1,22 @@
-//! A tanh MLP with a hand-written forward and backward over preallocated flat buffers, for the
-//! CPU: the same arithmetic as [`super::mlp::Mlp`] (plain layers, no LayerNorm) without candle's
-//! autograd, which allocates, zero-fills and adds a gradient for every node (CANDLE.md).
+//! An MLP with a hand-written forward and backward over preallocated flat buffers, for the
+//! CPU: the arithmetic of [`super::mlp::Mlp`] (tanh or ReLU, on-policy's LayerNorms) without
+//! candle's autograd, which allocates, zero-fills and adds a gradient for every node
+//! (CANDLE.md).
 //!
 //! Every matrix product is one call of `gemm` (the kernel candle itself uses) on strided views,
 //! so no transpose is ever copied; the bias is added by starting the product from it, and the
-//! bias gradient is a row sum. Parameters and gradients are each one flat vector (per layer:
-//! `weight [out, in]` row-major, then `bias [out]`, the checkpoint layout), so Adam and the
-//! gradient norm are single loops.
+//! bias gradient is a row sum. The network holds no parameters: they live in one flat slice
+//! owned by the caller (per layer `weight [out, in]` row-major then `bias [out]`, the
+//! checkpoint layout; see [`CpuMlp::new`] for the order), so that several networks, an agent
+//! embedding and a log-std share one optimizer and one gradient-norm loop.
 //!
-//! The learner uses it for the groups it fits (see `Learner::cpu_path`); the candle path stays
-//! for everything else (LayerNorm, Gaussian actors, unshared networks, CUDA).
+//! # Shapes
+//! `forward`: `[batch, dims[0]]` -> `[batch, dims[L]]`; gradients accumulate into the caller's
+//! `[param_count]` slice.
 
-use anyhow::Result;
-use candle_core::{Device, Tensor};
+use rand_chacha::ChaCha8Rng;
 
+use super::init::orthogonal;
 use super::tanh::fast_tanh;
 
 /// `dst[m x n] (+)= lhs[m x k] . rhs[k x n]`, each given as (slice, row stride, column stride).
@@ -68,7 +71,7 @@ fn matmul(
     }
 }
 
-/// Where a LayerNorm's scale and shift live in `params`, and what its forward kept.
+/// Where a LayerNorm's scale and shift live in the parameters, and what its forward kept.
 #[derive(Debug, Clone, Default)]
 struct Norm {
     gamma: usize,
@@ -106,14 +109,12 @@ impl Norm {
         }
     }
 
-    /// Given `g = d loss / d out` (rows), writes the scale and shift gradients into `grads`
-    /// and, with `dx`, the gradient w.r.t. the input in place of `g`.
+    /// Given `g = d loss / d out` (rows), adds the scale and shift gradients into `grads`
+    /// and, with `dx`, writes the gradient w.r.t. the input in place of `g`.
     fn backward(&self, params: &[f32], grads: &mut [f32], g: &mut [f32], dx: bool) {
         let d = self.dim;
         let gamma = &params[self.gamma..self.gamma + d];
         let (dgamma, dbeta) = grads[self.gamma..self.gamma + 2 * d].split_at_mut(d);
-        dgamma.fill(0.0);
-        dbeta.fill(0.0);
         for (r, (gr, xh)) in g
             .chunks_exact_mut(d)
             .zip(self.xhat.chunks_exact(d))
@@ -137,31 +138,25 @@ impl Norm {
     }
 }
 
-/// An MLP `dims[0] -> dims[1] -> ... -> dims[L]`: tanh or ReLU hidden layers, linear last,
-/// and with `layer_norm` on-policy's LayerNorms (on the input, and after each hidden
-/// activation), as [`super::mlp::Mlp`].
-///
-/// `params` follows the order of `Mlp::vars` with each linear layer unfolded: input norm
-/// (scale, shift), then per hidden layer weight `[out, in]`, bias, norm scale, norm shift,
-/// then the head's weight and bias.
+/// An MLP `dims[0] -> dims[1] -> ... -> dims[L]`: tanh or ReLU hidden layers, a linear last
+/// layer (a head) unless `activate_last`, and with `layer_norm` on-policy's LayerNorms (on the
+/// input, and after each activation), as [`super::mlp::Mlp`].
 #[derive(Debug, Clone)]
 pub struct CpuMlp {
     dims: Vec<usize>,
     relu: bool,
-    /// The parameters (layout above).
-    pub params: Vec<f32>,
-    /// Gradients, laid out as `params`.
-    pub grads: Vec<f32>,
+    activate_last: bool,
+    param_count: usize,
     /// Where each linear layer's weight starts.
     offsets: Vec<usize>,
     input_norm: Option<Norm>,
-    /// After hidden layer `l`'s activation.
+    /// After layer `l`'s activation.
     norms: Vec<Option<Norm>>,
     /// The normalized input (with an input norm).
     x_normed: Vec<f32>,
-    /// Per layer: output after the activation (hidden) or the logits (last).
+    /// Per layer: output after the activation, or the head's output.
     acts: Vec<Vec<f32>>,
-    /// Per hidden layer with a norm: the normalized output, the next layer's input.
+    /// Per activated layer with a norm: the normalized output, the next layer's input.
     normed: Vec<Vec<f32>>,
     /// Gradient w.r.t. the current layer's output, and the one below.
     delta: Vec<f32>,
@@ -170,8 +165,11 @@ pub struct CpuMlp {
 }
 
 impl CpuMlp {
-    /// Zero parameters of the given shape (load real ones into `params`).
-    pub fn new(dims: &[usize], relu: bool, layer_norm: bool) -> Self {
+    /// A network of the given widths. Its parameters, in order: input norm (scale, shift), then
+    /// per layer weight `[out, in]`, bias `[out]`, and after an activated layer its norm
+    /// (scale, shift). This is the order of `Mlp::vars` with each linear layer unfolded.
+    pub fn new(dims: &[usize], relu: bool, layer_norm: bool, activate_last: bool) -> Self {
+        assert!(dims.len() >= 2, "an MLP needs an input and an output width");
         let mut at = 0;
         let norm = |d: usize, at: &mut usize| {
             let n = Norm {
@@ -183,44 +181,30 @@ impl CpuMlp {
             n
         };
         let input_norm = layer_norm.then(|| norm(dims[0], &mut at));
+        let n_layers = dims.len() - 1;
         let mut offsets = Vec::new();
         let mut norms = Vec::new();
-        let n_layers = dims.len() - 1;
         for l in 0..n_layers {
             offsets.push(at);
             at += dims[l] * dims[l + 1] + dims[l + 1];
-            if l + 1 < n_layers {
-                norms.push(layer_norm.then(|| norm(dims[l + 1], &mut at)));
-            }
+            let activated = l + 1 < n_layers || activate_last;
+            norms.push((layer_norm && activated).then(|| norm(dims[l + 1], &mut at)));
         }
         Self {
             dims: dims.to_vec(),
             relu,
-            params: vec![0.0; at],
-            grads: vec![0.0; at],
+            activate_last,
+            param_count: at,
             offsets,
             input_norm,
             norms,
             x_normed: Vec::new(),
             acts: vec![Vec::new(); n_layers],
-            normed: vec![Vec::new(); n_layers.saturating_sub(1)],
+            normed: vec![Vec::new(); n_layers],
             delta: Vec::new(),
             delta_below: Vec::new(),
             batch: 0,
         }
-    }
-
-    /// From per-layer `(weight [out, in], bias [out])` of a network without LayerNorm.
-    pub fn from_layers(dims: &[usize], layers: &[(Vec<f32>, Vec<f32>)], relu: bool) -> Self {
-        assert_eq!(layers.len() + 1, dims.len());
-        let mut net = Self::new(dims, relu, false);
-        for (l, (w, b)) in layers.iter().enumerate() {
-            let (i, o, wo, bo) = net.layer(l);
-            assert_eq!((w.len(), b.len()), (i * o, o));
-            net.params[wo..bo].copy_from_slice(w);
-            net.params[bo..bo + o].copy_from_slice(b);
-        }
-        net
     }
 
     /// Layer widths.
@@ -228,10 +212,51 @@ impl CpuMlp {
         &self.dims
     }
 
+    /// Parameters the network reads.
+    pub fn param_count(&self) -> usize {
+        self.param_count
+    }
+
+    /// Whether the input is normalized first.
+    pub fn has_input_norm(&self) -> bool {
+        self.input_norm.is_some()
+    }
+
+    /// Initial parameters: orthogonal weights with gain 5/3 (tanh) or sqrt 2 (ReLU), the last
+    /// layer's with `last_gain` when it is a head, zero biases, LayerNorm scale 1 and shift 0.
+    /// Draws from `rng` layer by layer, as `Mlp::new` does.
+    pub fn init(&self, last_gain: f64, rng: &mut ChaCha8Rng, out: &mut [f32]) {
+        assert_eq!(out.len(), self.param_count);
+        out.fill(0.0);
+        let gain = if self.relu {
+            std::f64::consts::SQRT_2
+        } else {
+            5.0 / 3.0
+        };
+        let n_layers = self.offsets.len();
+        for l in 0..n_layers {
+            let (i, o, w, _) = self.layer(l);
+            let g = if l + 1 == n_layers && !self.activate_last {
+                last_gain
+            } else {
+                gain
+            };
+            out[w..w + i * o].copy_from_slice(&orthogonal(o, i, g, rng));
+        }
+        for n in self.input_norm.iter().chain(self.norms.iter().flatten()) {
+            out[n.gamma..n.gamma + n.dim].fill(1.0);
+        }
+    }
+
+    /// `(in, out, weight offset, bias offset)` of layer `l`.
     fn layer(&self, l: usize) -> (usize, usize, usize, usize) {
         let (i, o) = (self.dims[l], self.dims[l + 1]);
         let w = self.offsets[l];
         (i, o, w, w + i * o)
+    }
+
+    fn activated(&self, l: usize) -> bool {
+        l + 1 < self.offsets.len() || self.activate_last
     }
 
     /// What layer `l` reads: the (normalized) input, or the layer below's (normalized) output.
@@ -244,13 +269,14 @@ impl CpuMlp {
         }
     }
 
-    /// The output `[batch, dims[L]]` for input `x` `[batch, dims[0]]`; keeps what
-    /// [`backward`](Self::backward) needs.
-    pub fn forward(&mut self, x: &[f32], batch: usize) -> &[f32] {
+    /// The output `[batch, dims[L]]` for input `x` `[batch, dims[0]]` under `params`; keeps
+    /// what [`backward`](Self::backward) needs.
+    pub fn forward(&mut self, params: &[f32], x: &[f32], batch: usize) -> &[f32] {
         assert_eq!(x.len(), batch * self.dims[0]);
+        assert_eq!(params.len(), self.param_count);
         self.batch = batch;
         if let Some(n) = &mut self.input_norm {
-            n.forward(&self.params, x, &mut self.x_normed);
+            n.forward(params, x, &mut self.x_normed);
         }
         let n_layers = self.acts.len();
         for l in 0..n_layers {
@@ -259,7 +285,7 @@ impl CpuMlp {
             let input = self.layer_input(l, x);
             out.resize(batch * o, 0.0);
             for row in out.chunks_exact_mut(o) {
-                row.copy_from_slice(&self.params[b..b + o]);
+                row.copy_from_slice(&params[b..b + o]);
             }
             // out[B x o] += input[B x i] . W^T, W^T read through strides (row i: 1, col o: i).
             matmul(
@@ -271,39 +297,56 @@ impl CpuMlp {
                 true,
                 input,
                 (i, 1),
-                &self.params[w..b],
+                &params[w..b],
                 (1, i),
             );
-            if l + 1 < n_layers {
+            if self.activated(l) {
                 if self.relu {
                     out.iter_mut().for_each(|v| *v = v.max(0.0));
                 } else {
                     out.iter_mut().for_each(|v| *v = fast_tanh(*v));
                 }
                 if let Some(n) = &mut self.norms[l] {
-                    n.forward(&self.params, &out, &mut self.normed[l]);
+                    n.forward(params, &out, &mut self.normed[l]);
                 }
             }
             self.acts[l] = out;
         }
-        &self.acts[n_layers - 1]
+        self.output()
     }
 
-    /// Writes the gradients of the parameters (overwriting `grads`) for `d_out`, the gradient
-    /// of the loss w.r.t. the last forward's output.
-    pub fn backward(&mut self, x: &[f32], d_out: &[f32]) {
+    /// The last forward's output.
+    pub fn output(&self) -> &[f32] {
+        let last = self.acts.len() - 1;
+        match &self.norms[last] {
+            Some(_) => &self.normed[last],
+            None => &self.acts[last],
+        }
+    }
+
+    /// Adds the gradients of the parameters for `d_out` (the gradient of the loss w.r.t. the
+    /// last forward's output) into `grads`; with `d_input`, also writes the gradient w.r.t. the
+    /// input `[batch, dims[0]]` there.
+    pub fn backward(
+        &mut self,
+        params: &[f32],
+        grads: &mut [f32],
+        x: &[f32],
+        d_out: &[f32],
+        d_input: Option<&mut Vec<f32>>,
+    ) {
+        assert_eq!(grads.len(), self.param_count);
         let batch = self.batch;
         let n_layers = self.acts.len();
-        // Taken out for the pass, so the inputs can be borrowed from self meanwhile.
-        let mut grads = std::mem::take(&mut self.grads);
+        let want_dx = d_input.is_some();
         self.delta.clear();
         self.delta.extend_from_slice(d_out);
         for l in (0..n_layers).rev() {
             let (i, o, w, b) = self.layer(l);
-            if l + 1 < n_layers {
+            if self.activated(l) {
                 // delta is d loss / d (this layer's norm output, or activation output).
                 if let Some(n) = &self.norms[l] {
-                    n.backward(&self.params, &mut grads, &mut self.delta, true);
+                    n.backward(params, grads, &mut self.delta, true);
                 }
                 // Through the activation, from its output: tanh' = 1 - y^2, relu' = [y > 0].
                 let ys = &self.acts[l];
@@ -320,7 +363,7 @@ impl CpuMlp {
                 }
             }
             let input = self.layer_input(l, x);
-            // dW[o x i] = delta^T[o x B] . input[B x i].
+            // dW[o x i] += delta^T[o x B] . input[B x i].
             let (gw, gb) = grads[w..b + o].split_at_mut(i * o);
             matmul(
                 o,
@@ -328,19 +371,18 @@ impl CpuMlp {
                 batch,
                 gw,
                 (i, 1),
-                false,
+                true,
                 &self.delta,
                 (1, o),
                 input,
                 (i, 1),
             );
-            gb.fill(0.0);
             for row in self.delta.chunks_exact(o) {
                 for (g, d) in gb.iter_mut().zip(row) {
                     *g += d;
                 }
             }
-            if l > 0 || self.input_norm.is_some() {
+            if l > 0 || self.input_norm.is_some() || want_dx {
                 // d input[B x i] = delta[B x o] . W[o x i].
                 self.delta_below.resize(batch * i, 0.0);
                 matmul(
@@ -352,70 +394,20 @@ impl CpuMlp {
                     false,
                     &self.delta,
                     (o, 1),
-                    &self.params[w..b],
+                    &params[w..b],
                     (i, 1),
                 );
                 std::mem::swap(&mut self.delta, &mut self.delta_below);
             }
         }
         if let Some(n) = &self.input_norm {
-            // The observations need no gradient: only the norm's scale and shift.
-            n.backward(&self.params, &mut grads, &mut self.delta, false);
+            n.backward(params, grads, &mut self.delta, want_dx);
         }
-        self.grads = grads;
-    }
-}
-
-/// The candle variables' values (linear layers as `[out, in + 1]` matrices, bias last, and
-/// LayerNorm vectors) to `CpuMlp`'s flat layout (the same order, each matrix unfolded into its
-/// weight `[out, in]` and bias).
-pub fn unfold(tensors: &[&Tensor], flat: &mut Vec<f32>) -> Result<()> {
-    flat.clear();
-    for t in tensors {
-        let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
-        match *t.dims() {
-            [o, i1] => {
-                let i = i1 - 1;
-                for r in 0..o {
-                    flat.extend_from_slice(&v[r * i1..r * i1 + i]);
-                }
-                flat.extend((0..o).map(|r| v[r * i1 + i]));
-            }
-            _ => flat.extend_from_slice(&v),
+        if let Some(dx) = d_input {
+            dx.clear();
+            dx.extend_from_slice(&self.delta);
         }
     }
-    Ok(())
-}
-
-/// The inverse of [`unfold`], as tensors shaped as `like`.
-pub fn fold(like: &[&Tensor], flat: &[f32], dev: &Device) -> Result<Vec<Tensor>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    for t in like {
-        match *t.dims() {
-            [o, i1] => {
-                let i = i1 - 1;
-                let (w, b) = (&flat[at..at + i * o], &flat[at + i * o..at + i * o + o]);
-                let mut f = Vec::with_capacity(o * i1);
-                for r in 0..o {
-                    f.extend_from_slice(&w[r * i..(r + 1) * i]);
-                    f.push(b[r]);
-                }
-                out.push(Tensor::from_vec(f, (o, i1), dev)?);
-                at += i * o + o;
-            }
-            _ => {
-                let n = t.elem_count();
-                out.push(Tensor::from_vec(flat[at..at + n].to_vec(), t.dims(), dev)?);
-                at += n;
-            }
-        }
-    }
-    anyhow::ensure!(
-        at == flat.len(),
-        "CPU network and candle network differ in size"
-    );
-    Ok(out)
 }
 
 /// Adam (PyTorch's: eps added to the bias-corrected root) over flat parameters.
@@ -491,82 +483,4 @@ pub fn clip_global_norm(grads: &mut [&mut [f32]], max_norm: f64) -> f64 {
         }
     }
     norm
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Activation;
-    use crate::nn::mlp::Mlp;
-    use candle_core::{Device, Tensor};
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-
-    /// The hand-written forward and backward equal candle's autograd through `Mlp`, with and
-    /// without LayerNorms, tanh and ReLU.
-    #[test]
-    fn gradients_match_candle_autograd() -> anyhow::Result<()> {
-        let dev = Device::Cpu;
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        for (ln, act) in [
-            (false, Activation::Tanh),
-            (true, Activation::Tanh),
-            (false, Activation::Relu),
-            (true, Activation::Relu),
-        ] {
-            let net = Mlp::new(7, &[16, 16], 5, act, ln, 1.0, &mut rng, &dev)?;
-            // Scales and shifts away from 1 and 0, so their gradients are really tested.
-            for v in net.vars().iter().filter(|v| v.rank() == 1) {
-                let vals: Vec<f32> = (0..v.elem_count())
-                    .map(|_| rng.random_range(0.5..1.5))
-                    .collect();
-                v.set(&Tensor::from_vec(vals, v.elem_count(), &dev)?)?;
-            }
-            let (dims, relu, has_ln) = net.cpu_shape();
-            assert_eq!((relu, has_ln), (act == Activation::Relu, ln));
-            let mut cpu = CpuMlp::new(&dims, relu, has_ln);
-            let vars = net.vars();
-            let tensors: Vec<&Tensor> = vars.iter().map(|v| v.as_tensor()).collect();
-            unfold(&tensors, &mut cpu.params)?;
-            assert_eq!(cpu.params.len(), cpu.grads.len());
-            let batch = 9;
-            let x: Vec<f32> = (0..batch * 7)
-                .map(|_| rng.random_range(-1.0..1.0))
-                .collect();
-            let coef: Vec<f32> = (0..batch * 5)
-                .map(|_| rng.random_range(-1.0..1.0))
-                .collect();
-            // Loss = sum(out * coef): d out = coef.
-            let out = cpu.forward(&x, batch).to_vec();
-            let xt = Tensor::from_vec(x.clone(), (batch, 7), &dev)?;
-            let ct = Tensor::from_vec(coef.clone(), (batch, 5), &dev)?;
-            let yt = net.forward(&xt)?;
-            let want: Vec<f32> = yt.flatten_all()?.to_vec1()?;
-            for (a, b) in out.iter().zip(&want) {
-                assert!((a - b).abs() < 1e-5, "ln {ln}: forward {a} vs {b}");
-            }
-            cpu.backward(&x, &coef);
-            let grads = (yt * ct)?.sum_all()?.backward()?;
-            let g: Vec<Tensor> = vars
-                .iter()
-                .map(|v| grads.get(v.as_tensor()).expect("grad").clone())
-                .collect();
-            let mut want = Vec::new();
-            unfold(&g.iter().collect::<Vec<_>>(), &mut want)?;
-            assert_eq!(want.len(), cpu.grads.len());
-            for (k, (a, b)) in cpu.grads.iter().zip(&want).enumerate() {
-                assert!(
-                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
-                    "ln {ln} {act:?}: grad {k}: {a} vs {b}"
-                );
-            }
-            // And back: fold(unfold(w)) == w.
-            let back = fold(&tensors, &cpu.params, &dev)?;
-            for (t, b) in tensors.iter().zip(&back) {
-                let d = (*t - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
-                assert_eq!(d, 0.0);
-            }
-        }
-        Ok(())
-    }
 }

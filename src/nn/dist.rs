@@ -59,7 +59,9 @@ pub fn log_softmax_rows(logits: &[f32], mask_bias: Option<&[f32]>, n: usize, out
     for row in out.chunks_exact_mut(n) {
         let max = row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
         let log_sum = row.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
-        row.iter_mut().for_each(|x| *x -= max + log_sum);
+        // The same rounding as the loss's log-probabilities (`algo::ppo_cpu`), so that acting
+        // and training see equal numbers.
+        row.iter_mut().for_each(|x| *x = (*x - max) - log_sum);
     }
 }
 

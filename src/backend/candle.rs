@@ -1,0 +1,435 @@
+//! The candle backend: the group's networks as candle variables, the loss of `algo::ppo` over
+//! `nn::dist` differentiated by candle's autograd, and Adam over the variables. It serves CUDA,
+//! and on the CPU it is the reference the hand-written backend is tested against
+//! (`network.cpu_fast_path = false`, `marl bench update --impl candle`).
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use marl_envs::ActionSpace;
+
+use super::layout::{fold_all, unfold_all, SideLayout};
+use super::{
+    ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, Run, SideShape,
+    SideState,
+};
+use crate::algo::ppo;
+use crate::config::{Activation, OptimizerKind};
+use crate::nn::{dist, mlp::Mlp};
+use crate::optim::{clip_grad_norm, Adam};
+use crate::scalars::Scalars;
+
+/// A network with an optional learned agent embedding appended to its input.
+struct Net {
+    mlp: Mlp,
+    embedding: Option<Var>,
+}
+
+impl Net {
+    fn forward(&self, x: &Tensor, ids: Option<&Tensor>) -> Result<Tensor> {
+        match (&self.embedding, ids) {
+            (Some(e), Some(ids)) => {
+                let emb = e.as_tensor().index_select(ids, 0)?;
+                self.mlp.forward(&Tensor::cat(&[x, &emb], 1)?)
+            }
+            _ => self.mlp.forward(x),
+        }
+    }
+}
+
+/// One side's networks, log-stds and variables (in the layout's order).
+struct Side {
+    nets: Vec<Net>,
+    log_std: Vec<Var>,
+    vars: Vec<Var>,
+    layout: SideLayout,
+}
+
+impl Side {
+    fn new(shape: &SideShape, dev: &Device) -> Result<Self> {
+        let n = &shape.net;
+        let activation = if n.relu {
+            Activation::Relu
+        } else {
+            Activation::Tanh
+        };
+        let mut nets = Vec::new();
+        let mut vars = Vec::new();
+        for _ in 0..shape.n_nets {
+            let mlp = Mlp::new(
+                shape.mlp_in(),
+                &n.hidden,
+                n.out_dim,
+                activation,
+                n.layer_norm,
+                dev,
+            )?;
+            vars.extend(mlp.vars());
+            let embedding = match shape.embedding {
+                Some((agents, size)) => Some(Var::zeros((agents, size), DType::F32, dev)?),
+                None => None,
+            };
+            vars.extend(embedding.clone());
+            nets.push(Net { mlp, embedding });
+        }
+        let log_std = match shape.log_std {
+            Some(d) => (0..shape.n_nets)
+                .map(|_| Var::zeros(d, DType::F32, dev))
+                .collect::<candle_core::Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        vars.extend(log_std.iter().cloned());
+        Ok(Self {
+            nets,
+            log_std,
+            vars,
+            layout: SideLayout::of(shape),
+        })
+    }
+
+    /// Runs the networks over rows; `runs` says which agent owns each contiguous run of rows
+    /// (used with one network per agent), `ids` the agent of each row (for embeddings).
+    fn run(&self, x: &Tensor, runs: &[Run], ids: Option<&Tensor>) -> Result<Tensor> {
+        if self.nets.len() == 1 {
+            return self.nets[0].forward(x, ids);
+        }
+        let outs = runs
+            .iter()
+            .map(|&(k, start, len)| self.nets[k].forward(&x.narrow(0, start, len)?, None))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::cat(&outs, 0)?)
+    }
+
+    /// The (clamped) log-std of every row, `[rows, d]`.
+    fn log_std_rows(&self, runs: &[Run], rows: usize) -> Result<Tensor> {
+        let clamp = |v: &Var| v.as_tensor().clamp(-5.0, 2.0);
+        if self.log_std.len() == 1 {
+            let ls = clamp(&self.log_std[0])?;
+            return Ok(ls
+                .unsqueeze(0)?
+                .broadcast_as((rows, ls.dim(0)?))?
+                .contiguous()?);
+        }
+        let parts = runs
+            .iter()
+            .map(|&(k, _, len)| {
+                let ls = clamp(&self.log_std[k])?;
+                Ok(ls.unsqueeze(0)?.broadcast_as((len, ls.dim(0)?))?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::cat(&parts, 0)?.contiguous()?)
+    }
+
+    fn values(&self) -> Result<Vec<f32>> {
+        let vars = self
+            .vars
+            .iter()
+            .map(|v| Ok(v.as_tensor().flatten_all()?.to_vec1::<f32>()?))
+            .collect::<Result<Vec<_>>>()?;
+        let mut flat = vec![0.0; self.layout.len()];
+        unfold_all(&self.layout, &vars, &mut flat);
+        Ok(flat)
+    }
+
+    fn set_values(&self, flat: &[f32]) -> Result<()> {
+        anyhow::ensure!(
+            flat.len() == self.layout.len(),
+            "parameters of the wrong size: {} given, {} expected",
+            flat.len(),
+            self.layout.len()
+        );
+        for (var, v) in self.vars.iter().zip(fold_all(&self.layout, flat)) {
+            var.set(&Tensor::from_vec(v, var.shape(), var.device())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// A group's networks on candle.
+pub struct CandleBackend {
+    dev: Device,
+    n_agents: usize,
+    action_space: ActionSpace,
+    actor: Side,
+    critic: Side,
+    /// The actor's (or the joint) optimizer.
+    actor_opt: Adam,
+    /// The critic's (none with the joint optimizer).
+    critic_opt: Option<Adam>,
+    max_grad_norm: f64,
+    /// Losses whose gradients are pending (gradient accumulation).
+    pending: Vec<Tensor>,
+}
+
+impl CandleBackend {
+    /// The backend for `shape` on `dev`, starting from `state`.
+    pub fn new(shape: &GroupShape, state: &GroupState, dev: &Device) -> Result<Self> {
+        let actor = Side::new(&shape.actor, dev)?;
+        let critic = Side::new(&shape.critic, dev)?;
+        let o = &shape.optim;
+        let (actor_opt, critic_opt) = match o.kind {
+            OptimizerKind::Separate => (
+                Adam::new(actor.vars.clone(), o.learning_rate, o.adam_eps)?,
+                Some(Adam::new(
+                    critic.vars.clone(),
+                    o.critic_learning_rate,
+                    o.adam_eps,
+                )?),
+            ),
+            OptimizerKind::Joint => {
+                let mut all = actor.vars.clone();
+                all.extend(critic.vars.iter().cloned());
+                (Adam::new(all, o.learning_rate, o.adam_eps)?, None)
+            }
+        };
+        let mut b = Self {
+            dev: dev.clone(),
+            n_agents: shape.n_agents,
+            action_space: shape.action_space.clone(),
+            actor,
+            critic,
+            actor_opt,
+            critic_opt,
+            max_grad_norm: o.max_grad_norm,
+            pending: Vec::new(),
+        };
+        b.load_state(state, true)?;
+        Ok(b)
+    }
+
+    /// Runs and agent ids of a step's `rows` rows (agent-major).
+    fn step_rows(&self, rows: usize) -> Result<(Vec<Run>, Option<Tensor>)> {
+        let n = rows / self.n_agents;
+        let runs = (0..self.n_agents).map(|k| (k, k * n, n)).collect();
+        let ids =
+            if self.actor.nets[0].embedding.is_some() || self.critic.nets[0].embedding.is_some() {
+                let v: Vec<u32> = (0..rows).map(|r| (r / n.max(1)) as u32).collect();
+                Some(Tensor::from_vec(v, rows, &self.dev)?)
+            } else {
+                None
+            };
+        Ok((runs, ids))
+    }
+
+    /// The optimizers' moments per side, flat (a joint optimizer's split at the actor's end).
+    fn moments(&self) -> Result<[(Vec<f32>, Vec<f32>); 2]> {
+        let host = |opt: &Adam, i: usize| -> Result<(Vec<f32>, Vec<f32>)> {
+            let (m, v) = opt.moments(i);
+            Ok((m.flatten_all()?.to_vec1()?, v.flatten_all()?.to_vec1()?))
+        };
+        let na = self.actor.vars.len();
+        let mut sides = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
+        for (si, (side, first)) in [(&self.actor, 0), (&self.critic, na)]
+            .into_iter()
+            .enumerate()
+        {
+            let (opt, first) = match &self.critic_opt {
+                Some(c) if si == 1 => (c, 0),
+                _ => (&self.actor_opt, first),
+            };
+            let (ms, vs): (Vec<_>, Vec<_>) = (0..side.vars.len())
+                .map(|i| host(opt, first + i))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .unzip();
+            let (mut m, mut v) = (vec![0.0; side.layout.len()], vec![0.0; side.layout.len()]);
+            unfold_all(&side.layout, &ms, &mut m);
+            unfold_all(&side.layout, &vs, &mut v);
+            sides[si] = (m, v);
+        }
+        Ok(sides)
+    }
+}
+
+impl Backend for CandleBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Candle
+    }
+
+    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut) -> Result<()> {
+        let (runs, ids) = self.step_rows(rows)?;
+        let xt = Tensor::from_slice(x, (rows, x.len() / rows), &self.dev)?;
+        let y = self.actor.run(&xt, &runs, ids.as_ref())?;
+        out.out = y.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
+        out.log_std.clear();
+        if !self.actor.log_std.is_empty() {
+            let ls = self.actor.log_std_rows(&runs, rows)?;
+            out.log_std = ls.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
+        }
+        Ok(())
+    }
+
+    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
+        let (runs, ids) = self.step_rows(rows)?;
+        let xt = Tensor::from_slice(x, (rows, x.len() / rows), &self.dev)?;
+        let v: Vec<f32> = self
+            .critic
+            .run(&xt, &runs, ids.as_ref())?
+            .to_device(&Device::Cpu)?
+            .flatten_all()?
+            .to_vec1()?;
+        out.copy_from_slice(&v);
+        Ok(())
+    }
+
+    fn accumulate(
+        &mut self,
+        mb: &Minibatch<'_>,
+        coefs: &LossCoefs,
+        row_logp: Option<&mut [f32]>,
+    ) -> Result<Scalars> {
+        let (m, dev) = (mb.rows, &self.dev);
+        let t = |v: &[f32]| Tensor::from_slice(v, m, dev);
+        let x_actor = Tensor::from_slice(mb.x_actor, (m, mb.x_actor.len() / m), dev)?;
+        let x_critic = Tensor::from_slice(mb.x_critic, (m, mb.x_critic.len() / m), dev)?;
+        let ids = Tensor::from_slice(mb.agents, m, dev)?;
+        let out = self.actor.run(&x_actor, mb.runs, Some(&ids))?;
+        let (logp, entropy) = match self.action_space {
+            ActionSpace::Discrete(n) => {
+                let acts: Vec<u32> = mb.actions.iter().map(|&a| a as u32).collect();
+                let acts = Tensor::from_vec(acts, m, dev)?;
+                let bias = match mb.mask_bias {
+                    Some(b) => Some(Tensor::from_slice(b, (m, n), dev)?),
+                    None => None,
+                };
+                dist::categorical(&out, bias.as_ref(), &acts)?
+            }
+            ActionSpace::Box { dim, .. } => {
+                let acts = Tensor::from_slice(mb.actions, (m, dim), dev)?;
+                let ls = self.actor.log_std_rows(mb.runs, m)?;
+                dist::gaussian(&out, &ls, &acts)?
+            }
+        };
+        let values = self
+            .critic
+            .run(&x_critic, mb.runs, Some(&ids))?
+            .squeeze(1)?;
+        let terms = ppo::loss(
+            &ppo::LossInputs {
+                logp: &logp,
+                old_logp: &t(mb.old_logp)?,
+                advantages: &t(mb.advantages)?,
+                entropy: &entropy,
+                values: &values,
+                old_values: &t(mb.old_values)?,
+                targets: &t(mb.targets)?,
+                active: &t(mb.active)?,
+            },
+            &coefs.loss,
+        )?;
+        let total = ((&terms.policy_loss - (&terms.entropy * coefs.entropy_coef)?)?
+            + (&terms.value_loss * coefs.value_coef)?)?;
+        if let Some(dst) = row_logp {
+            let v: Vec<f32> = logp.to_device(&Device::Cpu)?.to_vec1()?;
+            dst.copy_from_slice(&v);
+        }
+        let mut s = Scalars::new();
+        s.set("policy_loss", terms.policy_loss.to_scalar::<f32>()?.into());
+        s.set("entropy", terms.entropy.to_scalar::<f32>()?.into());
+        s.set("approx_kl", terms.approx_kl);
+        s.set("clipfrac", terms.clipfrac);
+        s.set("value_loss", terms.value_loss.to_scalar::<f32>()?.into());
+        self.pending.push(total);
+        Ok(s)
+    }
+
+    fn step(&mut self, pending: usize) -> Result<()> {
+        anyhow::ensure!(
+            pending == self.pending.len() && pending > 0,
+            "{pending} gradients to step on, {} accumulated",
+            self.pending.len()
+        );
+        let summed = self
+            .pending
+            .drain(..)
+            .reduce(|a, b| (a + b).expect("losses are scalars"))
+            .context("no loss")?;
+        let mut grads = (summed / pending as f64)?.backward()?;
+        clip_grad_norm(&mut grads, self.actor_opt.vars(), self.max_grad_norm)?;
+        if let Some(c) = &self.critic_opt {
+            clip_grad_norm(&mut grads, c.vars(), self.max_grad_norm)?;
+        }
+        self.actor_opt.step(&grads)?;
+        if let Some(c) = &mut self.critic_opt {
+            c.step(&grads)?;
+        }
+        Ok(())
+    }
+
+    fn pending_gradient(&mut self) -> Result<[Vec<f32>; 2]> {
+        let summed = self
+            .pending
+            .iter()
+            .skip(1)
+            .try_fold(self.pending.first().context("no loss")?.clone(), |a, b| {
+                a + b
+            })?;
+        let grads = summed.backward()?;
+        let side = |s: &Side| -> Result<Vec<f32>> {
+            let vars = s
+                .vars
+                .iter()
+                .map(|v| match grads.get(v.as_tensor()) {
+                    Some(g) => Ok(g.flatten_all()?.to_vec1::<f32>()?),
+                    None => Ok(vec![0.0; v.elem_count()]),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut flat = vec![0.0; s.layout.len()];
+            unfold_all(&s.layout, &vars, &mut flat);
+            Ok(flat)
+        };
+        Ok([side(&self.actor)?, side(&self.critic)?])
+    }
+
+    fn set_learning_rates(&mut self, actor: f64, critic: f64) {
+        self.actor_opt.lr = actor;
+        if let Some(c) = &mut self.critic_opt {
+            c.lr = critic;
+        }
+    }
+
+    fn state(&self) -> Result<GroupState> {
+        let [(am, av), (cm, cv)] = self.moments()?;
+        let critic_t = self.critic_opt.as_ref().map_or(self.actor_opt.t, |c| c.t);
+        Ok(GroupState {
+            actor: SideState {
+                values: self.actor.values()?,
+                m: am,
+                v: av,
+                t: self.actor_opt.t,
+            },
+            critic: SideState {
+                values: self.critic.values()?,
+                m: cm,
+                v: cv,
+                t: critic_t,
+            },
+        })
+    }
+
+    fn load_state(&mut self, state: &GroupState, optimizer: bool) -> Result<()> {
+        self.actor.set_values(&state.actor.values)?;
+        self.critic.set_values(&state.critic.values)?;
+        if !optimizer {
+            return Ok(());
+        }
+        let na = self.actor.vars.len();
+        for (si, (side, s)) in [(&self.actor, &state.actor), (&self.critic, &state.critic)]
+            .into_iter()
+            .enumerate()
+        {
+            let ms = fold_all(&side.layout, &s.m);
+            let vs = fold_all(&side.layout, &s.v);
+            let (opt, first) = match &mut self.critic_opt {
+                Some(c) if si == 1 => (c, 0),
+                _ => (&mut self.actor_opt, if si == 1 { na } else { 0 }),
+            };
+            for (i, ((m, v), var)) in ms.into_iter().zip(vs).zip(&side.vars).enumerate() {
+                let m = Tensor::from_vec(m, var.shape(), &self.dev)?;
+                let v = Tensor::from_vec(v, var.shape(), &self.dev)?;
+                opt.set_moments(first + i, m, v)?;
+            }
+            opt.t = s.t;
+        }
+        Ok(())
+    }
+}

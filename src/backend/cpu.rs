@@ -1,0 +1,444 @@
+//! The hand-written CPU backend: every network the config allows (shared or one per agent,
+//! one-hot ids or learned embeddings, LayerNorms, tanh or ReLU, categorical or Gaussian
+//! actors) as [`CpuMlp`]s over flat parameter vectors, the loss gradient of `algo::ppo_cpu`,
+//! and flat Adam. Nothing is allocated per minibatch once the first has sized the buffers.
+//!
+//! The actor side and the critic side are independent until the optimizer step, so with two
+//! threads the critic's pass of a minibatch runs on the second core (the same arithmetic, so
+//! the same numbers).
+
+use anyhow::{anyhow, Result};
+use marl_envs::ActionSpace;
+
+use super::layout::SideLayout;
+use super::{
+    ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, Run, SideShape,
+    SideState,
+};
+use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs};
+use crate::config::OptimizerKind;
+use crate::nn::cpu_mlp::{clip_global_norm, CpuMlp, FlatAdam};
+use crate::scalars::Scalars;
+
+/// The range log-stds are clamped to, as `nn::dist` users do.
+const LOG_STD_RANGE: (f32, f32) = (-5.0, 2.0);
+
+/// One side (actor or critic): its networks, parameters, gradients, optimizer and buffers.
+struct Side {
+    nets: Vec<CpuMlp>,
+    layout: SideLayout,
+    values: Vec<f32>,
+    grads: Vec<f32>,
+    adam: FlatAdam,
+    /// Host row width, without the embedding.
+    in_dim: usize,
+    out_dim: usize,
+    /// Size of the learned embedding appended to the input (0: none).
+    emb_dim: usize,
+    /// Gaussian action size (0: no log-std), and where each network's log-std starts.
+    ls_dim: usize,
+    ls_at: Vec<usize>,
+    /// Rows with the embedding appended.
+    x_in: Vec<f32>,
+    /// The outputs of every row, `[rows, out_dim]`.
+    out: Vec<f32>,
+    /// The loss's gradient w.r.t. `out`.
+    d_out: Vec<f32>,
+    /// Log-stds per row, `[rows, ls_dim]`, and the loss's gradient w.r.t. them.
+    ls_rows: Vec<f32>,
+    d_ls: Vec<f32>,
+    /// Gradient w.r.t. the network input (for the embedding).
+    d_in: Vec<f32>,
+}
+
+impl Side {
+    fn new(shape: &SideShape, state: &SideState, lr: f64, eps: f64) -> Result<Self> {
+        let layout = SideLayout::of(shape);
+        anyhow::ensure!(
+            state.values.len() == layout.len(),
+            "`{}`: {} parameters given, the network has {}",
+            shape.prefix,
+            state.values.len(),
+            layout.len()
+        );
+        let mut side = Self {
+            nets: (0..shape.n_nets).map(|_| shape.mlp()).collect(),
+            values: state.values.clone(),
+            grads: vec![0.0; layout.len()],
+            adam: FlatAdam::new(layout.len(), lr, eps),
+            layout,
+            in_dim: shape.net.in_dim,
+            out_dim: shape.net.out_dim,
+            emb_dim: shape.embedding.map_or(0, |(_, d)| d),
+            ls_dim: shape.log_std.unwrap_or(0),
+            ls_at: Vec::new(),
+            x_in: Vec::new(),
+            out: Vec::new(),
+            d_out: Vec::new(),
+            ls_rows: Vec::new(),
+            d_ls: Vec::new(),
+            d_in: Vec::new(),
+        };
+        side.ls_at = side.layout.log_stds().map(|r| r.start).collect();
+        side.load(state, true);
+        Ok(side)
+    }
+
+    fn load(&mut self, s: &SideState, optimizer: bool) {
+        self.values.copy_from_slice(&s.values);
+        if optimizer {
+            let (m, v) = self.adam.moments_mut();
+            m.copy_from_slice(&s.m);
+            v.copy_from_slice(&s.v);
+            self.adam.t = s.t;
+        }
+    }
+
+    fn state(&self) -> SideState {
+        let (m, v) = self.adam.moments();
+        SideState {
+            values: self.values.clone(),
+            m: m.to_vec(),
+            v: v.to_vec(),
+            t: self.adam.t,
+        }
+    }
+
+    /// The network serving `agent`.
+    fn net_of(&self, agent: u32) -> usize {
+        if self.nets.len() == 1 {
+            0
+        } else {
+            agent as usize
+        }
+    }
+
+    /// The outputs of `rows` rows of `x` into `self.out` (and, for Gaussian actors, their
+    /// log-stds into `self.ls_rows`).
+    fn forward(&mut self, x: &[f32], rows: usize, agents: &[u32], runs: &[Run]) {
+        let Self {
+            nets,
+            layout,
+            values,
+            in_dim,
+            out_dim,
+            emb_dim,
+            x_in,
+            out,
+            ..
+        } = self;
+        let (i, o, e) = (*in_dim, *out_dim, *emb_dim);
+        let input: &[f32] = match layout.embedding() {
+            Some(emb) => {
+                let table = &values[emb];
+                x_in.resize(rows * (i + e), 0.0);
+                for (r, row) in x_in.chunks_exact_mut(i + e).enumerate() {
+                    row[..i].copy_from_slice(&x[r * i..(r + 1) * i]);
+                    let a = agents[r] as usize;
+                    row[i..].copy_from_slice(&table[a * e..(a + 1) * e]);
+                }
+                x_in
+            }
+            None => x,
+        };
+        let w = i + e;
+        out.resize(rows * o, 0.0);
+        if nets.len() == 1 {
+            out.copy_from_slice(nets[0].forward(&values[layout.net(0)], input, rows));
+        } else {
+            for &(k, start, n) in runs {
+                let y = nets[k].forward(
+                    &values[layout.net(k)],
+                    &input[start * w..(start + n) * w],
+                    n,
+                );
+                out[start * o..(start + n) * o].copy_from_slice(y);
+            }
+        }
+        if self.ls_dim > 0 {
+            let d = self.ls_dim;
+            self.ls_rows.resize(rows * d, 0.0);
+            for r in 0..rows {
+                let at = self.ls_at[self.net_of(agents[r])];
+                let src = &self.values[at..at + d];
+                for (dst, &v) in self.ls_rows[r * d..(r + 1) * d].iter_mut().zip(src) {
+                    *dst = v.clamp(LOG_STD_RANGE.0, LOG_STD_RANGE.1);
+                }
+            }
+        }
+    }
+
+    /// Adds the gradients for `self.d_out` (and `self.d_ls`) after [`forward`](Self::forward)
+    /// on the same rows.
+    fn backward(&mut self, x: &[f32], agents: &[u32], runs: &[Run]) {
+        let Self {
+            nets,
+            layout,
+            values,
+            grads,
+            in_dim,
+            out_dim,
+            emb_dim,
+            x_in,
+            d_out,
+            d_in,
+            ..
+        } = self;
+        let (i, o, e) = (*in_dim, *out_dim, *emb_dim);
+        let rows = d_out.len() / o;
+        let emb = layout.embedding();
+        let input: &[f32] = if emb.is_some() { x_in } else { x };
+        if nets.len() == 1 {
+            let r0 = layout.net(0);
+            let want_dx = emb.is_some().then_some(&mut *d_in);
+            nets[0].backward(&values[r0.clone()], &mut grads[r0], input, d_out, want_dx);
+            if let Some(emb) = emb {
+                // The embedding's rows receive the input gradient's last `e` columns.
+                let g = &mut grads[emb];
+                for (r, row) in d_in.chunks_exact(i + e).enumerate().take(rows) {
+                    let a = agents[r] as usize;
+                    for (dst, &src) in g[a * e..(a + 1) * e].iter_mut().zip(&row[i..]) {
+                        *dst += src;
+                    }
+                }
+            }
+        } else {
+            let w = i + e;
+            for &(k, start, n) in runs {
+                let range = layout.net(k);
+                nets[k].backward(
+                    &values[range.clone()],
+                    &mut grads[range],
+                    &input[start * w..(start + n) * w],
+                    &d_out[start * o..(start + n) * o],
+                    None,
+                );
+            }
+        }
+        if self.ls_dim > 0 {
+            let d = self.ls_dim;
+            for r in 0..rows {
+                let at = self.ls_at[self.net_of(agents[r])];
+                for j in 0..d {
+                    // The clamp passes the gradient only inside its range.
+                    let v = self.values[at + j];
+                    if v > LOG_STD_RANGE.0 && v < LOG_STD_RANGE.1 {
+                        self.grads[at + j] += self.d_ls[r * d + j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A group's networks computed by hand on the CPU.
+pub struct CpuBackend {
+    n_agents: usize,
+    action_space: ActionSpace,
+    actor: Side,
+    critic: Side,
+    joint: bool,
+    max_grad_norm: f64,
+    threads: usize,
+    /// The agent of each row of a step, and its runs, for the last step size seen.
+    step_agents: Vec<u32>,
+    step_runs: Vec<Run>,
+}
+
+impl CpuBackend {
+    /// The backend for `shape`, starting from `state`; `threads` (1 or 2) cores per minibatch.
+    pub fn new(shape: &GroupShape, state: &GroupState, threads: usize) -> Result<Self> {
+        let o = &shape.optim;
+        let joint = o.kind == OptimizerKind::Joint;
+        let critic_lr = if joint {
+            o.learning_rate
+        } else {
+            o.critic_learning_rate
+        };
+        Ok(Self {
+            n_agents: shape.n_agents,
+            action_space: shape.action_space.clone(),
+            actor: Side::new(&shape.actor, &state.actor, o.learning_rate, o.adam_eps)?,
+            critic: Side::new(&shape.critic, &state.critic, critic_lr, o.adam_eps)?,
+            joint,
+            max_grad_norm: o.max_grad_norm,
+            threads: threads.max(1),
+            step_agents: Vec::new(),
+            step_runs: Vec::new(),
+        })
+    }
+
+    /// Agents and runs of a step's `rows` rows (agent-major).
+    fn step_rows(&mut self, rows: usize) {
+        if self.step_agents.len() == rows {
+            return;
+        }
+        let n = rows / self.n_agents;
+        self.step_agents = (0..rows).map(|r| (r / n.max(1)) as u32).collect();
+        self.step_runs = (0..self.n_agents).map(|k| (k, k * n, n)).collect();
+    }
+}
+
+/// The actor's pass of a minibatch: forward, loss gradient, backward.
+fn actor_pass(
+    side: &mut Side,
+    space: &ActionSpace,
+    mb: &Minibatch<'_>,
+    coefs: &LossCoefs,
+    row_logp: Option<&mut [f32]>,
+) -> Scalars {
+    side.forward(mb.x_actor, mb.rows, mb.agents, mb.runs);
+    side.d_out.resize(side.out.len(), 0.0);
+    side.d_ls.resize(side.ls_rows.len(), 0.0);
+    let head = match *space {
+        ActionSpace::Discrete(n) => Head::Categorical {
+            logits: &side.out,
+            mask_bias: mb.mask_bias,
+            n,
+        },
+        ActionSpace::Box { dim, .. } => Head::Gaussian {
+            mean: &side.out,
+            log_std: &side.ls_rows,
+            d: dim,
+        },
+    };
+    let terms = policy_grad(
+        &PolicyInputs {
+            head,
+            actions: mb.actions,
+            old_logp: mb.old_logp,
+            advantages: mb.advantages,
+            active: mb.active,
+        },
+        coefs.loss.clip_epsilon as f32,
+        coefs.entropy_coef as f32,
+        &mut side.d_out,
+        &mut side.d_ls,
+        row_logp,
+    );
+    side.backward(mb.x_actor, mb.agents, mb.runs);
+    let mut s = Scalars::new();
+    s.set("policy_loss", terms.policy_loss);
+    s.set("entropy", terms.entropy);
+    s.set("approx_kl", terms.approx_kl);
+    s.set("clipfrac", terms.clipfrac);
+    s
+}
+
+/// The critic's pass of a minibatch; returns the value loss.
+fn critic_pass(side: &mut Side, mb: &Minibatch<'_>, coefs: &LossCoefs) -> f64 {
+    side.forward(mb.x_critic, mb.rows, mb.agents, mb.runs);
+    side.d_out.resize(side.out.len(), 0.0);
+    let value_loss = value_grad(
+        &side.out,
+        mb.old_values,
+        mb.targets,
+        mb.active,
+        &coefs.loss,
+        coefs.value_coef as f32,
+        &mut side.d_out,
+    );
+    side.backward(mb.x_critic, mb.agents, mb.runs);
+    value_loss
+}
+
+impl Backend for CpuBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cpu
+    }
+
+    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut) -> Result<()> {
+        self.step_rows(rows);
+        let a = &mut self.actor;
+        a.forward(x, rows, &self.step_agents, &self.step_runs);
+        out.out.clear();
+        out.out.extend_from_slice(&a.out);
+        out.log_std.clear();
+        out.log_std.extend_from_slice(&a.ls_rows[..rows * a.ls_dim]);
+        Ok(())
+    }
+
+    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
+        self.step_rows(rows);
+        let c = &mut self.critic;
+        c.forward(x, rows, &self.step_agents, &self.step_runs);
+        out.copy_from_slice(&c.out);
+        Ok(())
+    }
+
+    fn accumulate(
+        &mut self,
+        mb: &Minibatch<'_>,
+        coefs: &LossCoefs,
+        row_logp: Option<&mut [f32]>,
+    ) -> Result<Scalars> {
+        let (actor, critic, space) = (&mut self.actor, &mut self.critic, &self.action_space);
+        let (mut terms, value_loss) = if self.threads > 1 {
+            std::thread::scope(|s| {
+                let h = s.spawn(|| critic_pass(critic, mb, coefs));
+                let terms = actor_pass(actor, space, mb, coefs, row_logp);
+                (terms, h.join())
+            })
+        } else {
+            let terms = actor_pass(actor, space, mb, coefs, row_logp);
+            (terms, Ok(critic_pass(critic, mb, coefs)))
+        };
+        let value_loss = value_loss.map_err(|_| anyhow!("the critic's pass panicked"))?;
+        terms.set("value_loss", value_loss);
+        Ok(terms)
+    }
+
+    fn step(&mut self, pending: usize) -> Result<()> {
+        let (a, c) = (&mut self.actor, &mut self.critic);
+        if pending > 1 {
+            let s = 1.0 / pending as f32;
+            a.grads
+                .iter_mut()
+                .chain(c.grads.iter_mut())
+                .for_each(|g| *g *= s);
+        }
+        if self.joint {
+            clip_global_norm(&mut [&mut a.grads, &mut c.grads], self.max_grad_norm);
+        } else {
+            clip_global_norm(&mut [&mut a.grads], self.max_grad_norm);
+            clip_global_norm(&mut [&mut c.grads], self.max_grad_norm);
+        }
+        for side in [a, c] {
+            side.adam.step(&mut side.values, &side.grads);
+            side.grads.fill(0.0);
+        }
+        Ok(())
+    }
+
+    fn pending_gradient(&mut self) -> Result<[Vec<f32>; 2]> {
+        Ok([self.actor.grads.clone(), self.critic.grads.clone()])
+    }
+
+    fn set_learning_rates(&mut self, actor: f64, critic: f64) {
+        self.actor.adam.lr = actor;
+        self.critic.adam.lr = if self.joint { actor } else { critic };
+    }
+
+    fn state(&self) -> Result<GroupState> {
+        Ok(GroupState {
+            actor: self.actor.state(),
+            critic: self.critic.state(),
+        })
+    }
+
+    fn load_state(&mut self, state: &GroupState, optimizer: bool) -> Result<()> {
+        for (side, s) in [
+            (&mut self.actor, &state.actor),
+            (&mut self.critic, &state.critic),
+        ] {
+            anyhow::ensure!(
+                s.values.len() == side.values.len(),
+                "parameters of the wrong size: {} given, {} expected",
+                s.values.len(),
+                side.values.len()
+            );
+            side.load(s, optimizer);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,347 @@
+//! One agent group's networks behind one trait, whatever computes them: acting for all
+//! environments and agents of a step, critic values, the gradient of one minibatch's PPO loss,
+//! the optimizer step, and the parameters and optimizer state as flat vectors.
+//!
+//! | backend | where | what it is |
+//! |---|---|---|
+//! | [`cpu::CpuBackend`] | CPU (default) | forward and backward by hand on `gemm`, the loss gradient in one pass, flat Adam; allocation-free per minibatch; actor and critic passes on two cores |
+//! | [`candle::CandleBackend`] | CUDA; CPU as the reference (`network.cpu_fast_path = false`) | candle's autograd over the same networks |
+//!
+//! Every backend owns its parameters and optimizer moments between updates; the learner reads
+//! them only to checkpoint ([`Backend::state`]). The schedule that calls [`Backend::accumulate`]
+//! and [`Backend::step`] (shuffles, minibatches, normalizations, epochs, early stop) is written
+//! once, in `learner::update`; the checkpoint names are written once, in [`layout`].
+//!
+//! # Rows
+//! A step's rows are agent-major (`row = k * n_envs + e` for agent `k` of the group); a
+//! minibatch's rows carry their agent in [`Minibatch::agents`], sorted by agent when the group
+//! has one network per agent ([`Minibatch::runs`]).
+
+pub mod candle;
+pub mod cpu;
+pub mod layout;
+
+use anyhow::Result;
+use marl_envs::ActionSpace;
+use rand_chacha::ChaCha8Rng;
+
+use crate::algo::ppo::LossConfig;
+use crate::config::{Activation, AgentId, Group, OptimizerKind, TrainConfig};
+use crate::nn::cpu_mlp::CpuMlp;
+use crate::scalars::Scalars;
+
+pub use layout::{GroupState, SideState};
+
+/// An MLP's shape: input width (the host row, without a learned embedding), hidden widths,
+/// output width, activation, LayerNorms, and the gain of the head's initialization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetShape {
+    /// Width of a host row.
+    pub in_dim: usize,
+    /// Hidden widths.
+    pub hidden: Vec<usize>,
+    /// Output width (actions, or 1 for a value).
+    pub out_dim: usize,
+    /// ReLU instead of tanh.
+    pub relu: bool,
+    /// on-policy's LayerNorms.
+    pub layer_norm: bool,
+    /// Orthogonal gain of the head (0.01 for a policy, 1 for a value).
+    pub head_gain: f64,
+}
+
+/// One side of a group: its actor(s) or its critic(s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SideShape {
+    /// `{group}.actor` or `{group}.critic`: the checkpoint prefix.
+    pub prefix: String,
+    /// One shared network, or one per agent.
+    pub n_nets: usize,
+    /// Each network's shape.
+    pub net: NetShape,
+    /// A learned agent embedding appended to a shared network's input: (agents, size).
+    pub embedding: Option<(usize, usize)>,
+    /// Gaussian actors: the action size of each network's state-independent log-std.
+    pub log_std: Option<usize>,
+}
+
+impl SideShape {
+    /// Width of the MLP's input: the host row and the embedding.
+    pub fn mlp_in(&self) -> usize {
+        self.net.in_dim + self.embedding.map_or(0, |(_, d)| d)
+    }
+
+    /// The MLP of one network.
+    pub fn mlp(&self) -> CpuMlp {
+        let n = &self.net;
+        let mut dims = vec![self.mlp_in()];
+        dims.extend(&n.hidden);
+        dims.push(n.out_dim);
+        CpuMlp::new(&dims, n.relu, n.layer_norm, false)
+    }
+}
+
+/// Everything a backend needs to know about one group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupShape {
+    /// The group's name (checkpoint prefix, error messages).
+    pub name: String,
+    /// Agents in the group.
+    pub n_agents: usize,
+    /// Their action space.
+    pub action_space: ActionSpace,
+    /// Actor side.
+    pub actor: SideShape,
+    /// Critic side.
+    pub critic: SideShape,
+    /// Initial log-std of Gaussian actors.
+    pub log_std_init: f64,
+    /// Optimizer settings.
+    pub optim: OptimShape,
+}
+
+/// Adam and clipping settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptimShape {
+    /// Separate Adams for actor and critic (each clipped on its own) or one joint Adam.
+    pub kind: OptimizerKind,
+    /// Actor (or joint) learning rate.
+    pub learning_rate: f64,
+    /// Critic learning rate (separate optimizers).
+    pub critic_learning_rate: f64,
+    /// Adam's epsilon.
+    pub adam_eps: f64,
+    /// Global gradient-norm clip per optimizer (0: none).
+    pub max_grad_norm: f64,
+}
+
+impl GroupShape {
+    /// The shape of `group` under `cfg`.
+    pub fn of(cfg: &TrainConfig, group: &Group) -> Self {
+        let a = &cfg.raw.algo;
+        let nw = &cfg.raw.network;
+        let p = &cfg.raw.ppo;
+        let n_agents = group.agents.len();
+        let emb = a.agent_id == AgentId::Embedding && group.id_dim > 0;
+        let side = |kind: &str, shared: bool, in_dim: usize, out_dim, head_gain, log_std| {
+            let embedding = (emb && shared).then_some((n_agents, group.id_dim));
+            SideShape {
+                prefix: format!("{}.{kind}", group.name),
+                n_nets: if shared { 1 } else { n_agents },
+                net: NetShape {
+                    // A learned embedding is appended inside the network, not in host rows.
+                    in_dim: in_dim - embedding.map_or(0, |(_, d)| d),
+                    hidden: nw.hidden.clone(),
+                    out_dim,
+                    relu: nw.activation == Activation::Relu,
+                    layer_norm: nw.layer_norm,
+                    head_gain,
+                },
+                embedding,
+                log_std,
+            }
+        };
+        let (out, log_std) = match group.action_space {
+            ActionSpace::Discrete(n) => (n, None),
+            ActionSpace::Box { dim, .. } => (dim, Some(dim)),
+        };
+        Self {
+            name: group.name.clone(),
+            n_agents,
+            action_space: group.action_space.clone(),
+            actor: side(
+                "actor",
+                a.share_actor_params,
+                group.actor_in,
+                out,
+                0.01,
+                log_std,
+            ),
+            critic: side(
+                "critic",
+                a.share_critic_params,
+                group.critic_in,
+                1,
+                1.0,
+                None,
+            ),
+            log_std_init: nw.log_std_init,
+            optim: OptimShape {
+                kind: p.optimizer,
+                learning_rate: p.learning_rate,
+                critic_learning_rate: p.critic_learning_rate,
+                adam_eps: p.adam_eps,
+                max_grad_norm: p.max_grad_norm,
+            },
+        }
+    }
+
+    /// Initial parameters of both sides, drawn from `rng`: per network of the actor side its
+    /// layers (orthogonal) then its embedding (standard normal), then the critic side's the
+    /// same way; log-stds start at `log_std_init`.
+    pub fn init(&self, rng: &mut ChaCha8Rng) -> GroupState {
+        let side = |s: &SideShape, rng: &mut ChaCha8Rng| {
+            let lay = layout::SideLayout::of(s);
+            let mut values = vec![0.0f32; lay.len()];
+            let mlp = s.mlp();
+            for k in 0..s.n_nets {
+                mlp.init(s.net.head_gain, rng, &mut values[lay.net(k)]);
+                if let Some(r) = lay.embedding() {
+                    for v in &mut values[r] {
+                        *v = crate::nn::init::normal(rng) as f32;
+                    }
+                }
+            }
+            for r in lay.log_stds() {
+                values[r].fill(self.log_std_init as f32);
+            }
+            SideState::fresh(values)
+        };
+        let actor = side(&self.actor, rng);
+        let critic = side(&self.critic, rng);
+        GroupState { actor, critic }
+    }
+}
+
+/// What a backend is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The hand-written CPU backend.
+    Cpu,
+    /// candle's autograd (CUDA, or the CPU reference).
+    Candle,
+}
+
+/// Builds a group's backend on `dev` from its initial (or loaded) state.
+///
+/// `threads`: cores the CPU backend may use for one minibatch (actor and critic passes run
+/// side by side with 2).
+pub fn build(
+    kind: BackendKind,
+    shape: &GroupShape,
+    state: &GroupState,
+    dev: &candle_core::Device,
+    threads: usize,
+) -> Result<Box<dyn Backend>> {
+    Ok(match kind {
+        BackendKind::Cpu => Box::new(cpu::CpuBackend::new(shape, state, threads)?),
+        BackendKind::Candle => Box::new(candle::CandleBackend::new(shape, state, dev)?),
+    })
+}
+
+/// The backend a config asks for on a device: the hand-written one on the CPU unless
+/// `network.cpu_fast_path = false`; candle's on CUDA.
+pub fn kind_for(cfg: &TrainConfig, dev: &candle_core::Device) -> BackendKind {
+    if matches!(dev, candle_core::Device::Cpu) && cfg.raw.network.cpu_fast_path {
+        BackendKind::Cpu
+    } else {
+        BackendKind::Candle
+    }
+}
+
+/// A contiguous run of one agent's rows: (agent in the group, first row, rows).
+pub type Run = (usize, usize, usize);
+
+/// The actor's output for a set of rows, on the host.
+#[derive(Debug, Clone, Default)]
+pub struct ActorOut {
+    /// Logits `[rows, n]` (discrete) or Gaussian means `[rows, d]` (box).
+    pub out: Vec<f32>,
+    /// Gaussian log-stds `[rows, d]` (clamped to [-5, 2]); empty for discrete actions.
+    pub log_std: Vec<f32>,
+}
+
+/// One minibatch, gathered on the host by the schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct Minibatch<'a> {
+    /// Rows.
+    pub rows: usize,
+    /// Actor inputs `[rows, actor in]`.
+    pub x_actor: &'a [f32],
+    /// Critic inputs `[rows, critic in]`.
+    pub x_critic: &'a [f32],
+    /// Actions taken: indices `[rows]` or Gaussian samples `[rows, d]`.
+    pub actions: &'a [f32],
+    /// Additive logit masks `[rows, n]` (0, or `MASKED_LOGIT`).
+    pub mask_bias: Option<&'a [f32]>,
+    /// Log-probabilities at collection `[rows]`.
+    pub old_logp: &'a [f32],
+    /// Values at collection (normalized scale) `[rows]`.
+    pub old_values: &'a [f32],
+    /// 1 where the agent was in its episode `[rows]`.
+    pub active: &'a [f32],
+    /// Advantages (normalized as configured) `[rows]`.
+    pub advantages: &'a [f32],
+    /// Value targets (normalized scale) `[rows]`.
+    pub targets: &'a [f32],
+    /// The agent (index in the group) of each row `[rows]`.
+    pub agents: &'a [u32],
+    /// Contiguous runs of one agent's rows: (agent, first row, rows). With one network per
+    /// agent the rows are sorted by agent, so each agent has at most one run.
+    pub runs: &'a [Run],
+}
+
+/// The loss's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossCoefs {
+    /// Clipping and the value loss's kind.
+    pub loss: LossConfig,
+    /// Entropy bonus weight.
+    pub entropy_coef: f64,
+    /// Value loss weight.
+    pub value_coef: f64,
+}
+
+/// One group's networks and optimizer on one device.
+pub trait Backend: Send {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Actor outputs for the rows of one step (agent-major: `rows / n_agents` environments
+    /// per agent) into `out`.
+    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut) -> Result<()>;
+
+    /// Critic values (normalized scale) of one step's rows into `out` (`[rows]`).
+    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()>;
+
+    /// [`act`](Self::act) and [`values`](Self::values) of the same step, side by side where
+    /// the backend can.
+    fn act_and_values(
+        &mut self,
+        x_actor: &[f32],
+        x_critic: &[f32],
+        rows: usize,
+        actor_out: &mut ActorOut,
+        values: &mut [f32],
+    ) -> Result<()> {
+        self.act(x_actor, rows, actor_out)?;
+        self.values(x_critic, rows, values)
+    }
+
+    /// The PPO loss of a minibatch (named terms: `policy_loss`, `value_loss`, `entropy`,
+    /// `approx_kl`, `clipfrac`); its gradient is added to the pending one. With `row_logp`,
+    /// also the new log-probability of each row.
+    fn accumulate(
+        &mut self,
+        mb: &Minibatch<'_>,
+        coefs: &LossCoefs,
+        row_logp: Option<&mut [f32]>,
+    ) -> Result<Scalars>;
+
+    /// One optimizer step on the mean of the `pending` gradients accumulated since the last
+    /// step: global-norm clip (per optimizer), Adam, gradients back to zero.
+    fn step(&mut self, pending: usize) -> Result<()>;
+
+    /// The sum of the gradients accumulated since the last step, per side (actor, critic) in
+    /// the flat layout; they stay pending. For tests and diagnostics.
+    fn pending_gradient(&mut self) -> Result<[Vec<f32>; 2]>;
+
+    /// Learning rates of the actor (or joint) and critic optimizers.
+    fn set_learning_rates(&mut self, actor: f64, critic: f64);
+
+    /// Parameters and optimizer state, flat, in the layout of [`layout::SideLayout`].
+    fn state(&self) -> Result<GroupState>;
+
+    /// Loads parameters and, with `optimizer`, the optimizer state.
+    fn load_state(&mut self, state: &GroupState, optimizer: bool) -> Result<()>;
+}

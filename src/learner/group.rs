@@ -1,0 +1,442 @@
+//! One agent group in the learner: its backend (networks and optimizer), rollout buffer, value
+//! normalizer and the buffers of a step. Every method works on the group's own data; the
+//! learner only says when.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use candle_core::Tensor;
+use marl_envs::{ActionSpace, EnvSpec};
+use rand_chacha::ChaCha8Rng;
+
+use super::update::{self, GroupStats, MinibatchScratch};
+use super::Sharing;
+use crate::algo::{gae, value_norm::ValueNorm};
+use crate::backend::layout::{GroupLayout, SavedOptimizer};
+use crate::backend::{ActorOut, Backend, BackendKind, GroupShape};
+use crate::buffer::{GroupBuffer, InputLayout};
+use crate::config::{Group, PpoConfig, RewardSharing, TrainConfig};
+use crate::nn::dist;
+use crate::rollout::StepData;
+
+/// A group's learner.
+pub struct GroupLearner {
+    name: String,
+    input: InputLayout,
+    layout: GroupLayout,
+    buf: GroupBuffer,
+    backend: Box<dyn Backend>,
+    value_norm: ValueNorm,
+    // Buffers of a step, kept between steps.
+    x_actor: Vec<f32>,
+    x_critic: Vec<f32>,
+    actor_out: ActorOut,
+    logp_all: Vec<f32>,
+    mask_bias: Vec<f32>,
+    actions: Vec<f32>,
+    logp: Vec<f32>,
+    /// Values of the final states where episodes ended this step, or after the rollout.
+    boot: Vec<f32>,
+    mb: MinibatchScratch,
+}
+
+impl GroupLearner {
+    /// The learner of `group` with networks in `backend`.
+    pub fn new(
+        cfg: &TrainConfig,
+        group: &Group,
+        shape: GroupShape,
+        backend: Box<dyn Backend>,
+    ) -> Self {
+        let input = InputLayout::new(&cfg.raw, group);
+        let rows = input.rows();
+        // An action is stored as its index (discrete) or its vector (box); a mask row per
+        // action of a discrete space.
+        let (act_w, mask_w) = match input.action_space {
+            ActionSpace::Discrete(n) => (1, n),
+            ActionSpace::Box { dim, .. } => (dim, 0),
+        };
+        let buf = GroupBuffer::new(
+            cfg.raw.env.rollout_length,
+            &input,
+            cfg.spec.has_action_masks,
+        );
+        Self {
+            name: group.name.clone(),
+            layout: GroupLayout::of(&shape),
+            buf,
+            backend,
+            value_norm: ValueNorm::default(),
+            x_actor: vec![0.0; rows * input.actor_in],
+            x_critic: vec![0.0; rows * input.critic_in],
+            actor_out: ActorOut::default(),
+            logp_all: Vec::new(),
+            mask_bias: vec![0.0; rows * mask_w],
+            actions: vec![0.0; rows * act_w],
+            logp: vec![0.0; rows],
+            boot: vec![0.0; rows],
+            mb: MinibatchScratch::default(),
+            input,
+        }
+    }
+
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The group's agents (environment indices).
+    pub fn agents(&self) -> &[usize] {
+        &self.input.agents
+    }
+
+    /// Which backend computes the group.
+    pub fn backend_kind(&self) -> BackendKind {
+        self.backend.kind()
+    }
+
+    /// The value normalizer's state.
+    pub fn value_norm(&self) -> [f64; 3] {
+        self.value_norm.to_array()
+    }
+
+    /// Learning rates of the actor (or joint) and critic optimizers.
+    pub fn set_learning_rates(&mut self, actor: f64, critic: f64) {
+        self.backend.set_learning_rates(actor, critic);
+    }
+
+    fn rows(&self) -> usize {
+        self.input.rows()
+    }
+
+    /// Writes step `t`'s actor rows and active flags into the buffer.
+    pub fn record_step_inputs(
+        &mut self,
+        spec: &EnvSpec,
+        t: usize,
+        d: &StepData,
+        agent_dead: &[bool],
+    ) {
+        let (r, ain) = (self.rows(), self.input.actor_in);
+        let n = self.input.n_envs;
+        let na = spec.num_agents();
+        self.input.actor_rows(
+            spec,
+            &d.obs,
+            &mut self.buf.actor_in[t * r * ain..(t + 1) * r * ain],
+        );
+        for (k, &agent) in self.input.agents.iter().enumerate() {
+            for e in 0..n {
+                self.buf.active[t * r + k * n + e] =
+                    if agent_dead[e * na + agent] { 0.0 } else { 1.0 };
+            }
+        }
+    }
+
+    /// Acts on step `t`'s recorded actor rows; records actions, log-probabilities and masks.
+    pub fn act_recorded(
+        &mut self,
+        spec: &EnvSpec,
+        t: usize,
+        masks: &[bool],
+        rng: &mut ChaCha8Rng,
+        joint: &mut [f32],
+    ) -> Result<()> {
+        let (r, ain) = (self.rows(), self.input.actor_in);
+        let x = &self.buf.actor_in[t * r * ain..(t + 1) * r * ain];
+        self.backend.act(x, r, &mut self.actor_out)?;
+        self.sample(spec, masks, false, rng, joint);
+        self.record_actions(t);
+        Ok(())
+    }
+
+    /// Values step `t`, whose critic rows are built from `joint` (critics that see the others'
+    /// actions).
+    pub fn value_recorded(
+        &mut self,
+        spec: &EnvSpec,
+        t: usize,
+        obs: &[f32],
+        states: &[f32],
+        joint: &[f32],
+    ) -> Result<()> {
+        let (r, cin) = (self.rows(), self.input.critic_in);
+        let xc = &mut self.buf.critic_in[t * r * cin..(t + 1) * r * cin];
+        self.input.critic_rows(spec, obs, states, joint, xc);
+        self.backend
+            .values(xc, r, &mut self.buf.values[t * r..(t + 1) * r])
+    }
+
+    /// Acts and values step `t` in one go (critics that do not see actions).
+    pub fn act_and_value_recorded(
+        &mut self,
+        spec: &EnvSpec,
+        t: usize,
+        d: &StepData,
+        rng: &mut ChaCha8Rng,
+        joint: &mut [f32],
+    ) -> Result<()> {
+        let (r, ain, cin) = (self.rows(), self.input.actor_in, self.input.critic_in);
+        let xc = &mut self.buf.critic_in[t * r * cin..(t + 1) * r * cin];
+        self.input.critic_rows(spec, &d.obs, &d.states, joint, xc);
+        self.backend.act_and_values(
+            &self.buf.actor_in[t * r * ain..(t + 1) * r * ain],
+            xc,
+            r,
+            &mut self.actor_out,
+            &mut self.buf.values[t * r..(t + 1) * r],
+        )?;
+        self.sample(spec, &d.masks, false, rng, joint);
+        self.record_actions(t);
+        Ok(())
+    }
+
+    /// Acts on `obs` without recording anything (evaluation, bootstrap states).
+    pub fn act_only(
+        &mut self,
+        spec: &EnvSpec,
+        obs: &[f32],
+        masks: &[bool],
+        greedy: bool,
+        rng: &mut ChaCha8Rng,
+        joint: &mut [f32],
+    ) -> Result<()> {
+        self.input.actor_rows(spec, obs, &mut self.x_actor);
+        self.backend
+            .act(&self.x_actor, self.rows(), &mut self.actor_out)?;
+        self.sample(spec, masks, greedy, rng, joint);
+        Ok(())
+    }
+
+    /// Values of the states to bootstrap from (final states of finished episodes, or the
+    /// states after the rollout), kept for [`record_outcome`](Self::record_outcome) and
+    /// [`finish_rollout`](Self::finish_rollout).
+    pub fn bootstrap_values(
+        &mut self,
+        spec: &EnvSpec,
+        obs: &[f32],
+        states: &[f32],
+        joint: &[f32],
+    ) -> Result<()> {
+        self.input
+            .critic_rows(spec, obs, states, joint, &mut self.x_critic);
+        self.backend
+            .values(&self.x_critic, self.rows(), &mut self.boot)
+    }
+
+    fn record_actions(&mut self, t: usize) {
+        let r = self.rows();
+        let b = &mut self.buf;
+        let aw = self.actions.len() / r;
+        b.actions[t * r * aw..(t + 1) * r * aw].copy_from_slice(&self.actions);
+        b.logp[t * r..(t + 1) * r].copy_from_slice(&self.logp);
+        if let Some(dst) = &mut b.mask_bias {
+            let w = self.mask_bias.len();
+            dst[t * w..(t + 1) * w].copy_from_slice(&self.mask_bias);
+        }
+    }
+
+    /// Samples every row's action from `self.actor_out` (greedy: the most likely, or the
+    /// mean), keeps actions, log-probabilities and masks, and writes the joint action.
+    fn sample(
+        &mut self,
+        spec: &EnvSpec,
+        masks: &[bool],
+        greedy: bool,
+        rng: &mut ChaCha8Rng,
+        joint: &mut [f32],
+    ) {
+        let n = self.input.n_envs;
+        let al = spec.action_len();
+        match self.input.action_space {
+            ActionSpace::Discrete(n_actions) => {
+                let masked = spec.has_action_masks;
+                if masked {
+                    self.mask_bias.fill(0.0);
+                    for (k, &agent) in self.input.agents.iter().enumerate() {
+                        let mr = spec.mask_range(agent);
+                        for e in 0..n {
+                            let m = &masks[e * spec.mask_len()..][mr.clone()];
+                            let row = &mut self.mask_bias[(k * n + e) * n_actions..][..n_actions];
+                            for (b, &ok) in row.iter_mut().zip(m) {
+                                if !ok {
+                                    *b = dist::MASKED_LOGIT;
+                                }
+                            }
+                        }
+                    }
+                }
+                let bias = masked.then_some(self.mask_bias.as_slice());
+                dist::log_softmax_rows(&self.actor_out.out, bias, n_actions, &mut self.logp_all);
+                for (k, &agent) in self.input.agents.iter().enumerate() {
+                    let at = spec.action_range(agent).start;
+                    for e in 0..n {
+                        let row = k * n + e;
+                        let lp = &self.logp_all[row * n_actions..(row + 1) * n_actions];
+                        let (a, logp) = dist::sample_categorical(lp, greedy, rng);
+                        self.actions[row] = a as f32;
+                        self.logp[row] = logp;
+                        joint[e * al + at] = a as f32;
+                    }
+                }
+            }
+            ActionSpace::Box { dim, low, high } => {
+                let out = &self.actor_out;
+                for (k, &agent) in self.input.agents.iter().enumerate() {
+                    let ar = spec.action_range(agent);
+                    for e in 0..n {
+                        let row = k * n + e;
+                        let a = &mut self.actions[row * dim..(row + 1) * dim];
+                        self.logp[row] = dist::sample_gaussian(
+                            &out.out[row * dim..(row + 1) * dim],
+                            &out.log_std[row * dim..(row + 1) * dim],
+                            greedy,
+                            rng,
+                            a,
+                        );
+                        // The policy acts in [-1, 1]; map linearly onto the box and clip.
+                        let dst = &mut joint[e * al + ar.start..e * al + ar.end];
+                        for (d, &x) in dst.iter_mut().zip(a.iter()) {
+                            *d = (low + (x.clamp(-1.0, 1.0) + 1.0) * 0.5 * (high - low))
+                                .clamp(low, high);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records step `t`'s rewards (shared as configured), terminations, ends of streams and
+    /// next values: 0 after a termination, the final state's value at a truncation
+    /// (`booted`: [`bootstrap_values`](Self::bootstrap_values) ran for this step), else
+    /// unknown until the next step.
+    pub fn record_outcome(&mut self, t: usize, d: &StepData, (sharing, w): Sharing, booted: bool) {
+        let n = self.input.n_envs;
+        let r = self.rows();
+        let na = d.rewards.len() / n;
+        let kg = self.input.agents.len() as f32;
+        let b = &mut self.buf;
+        for e in 0..n {
+            let mean: f32 = self
+                .input
+                .agents
+                .iter()
+                .map(|&a| d.rewards[e * na + a] as f32)
+                .sum::<f32>()
+                / kg;
+            for (k, &agent) in self.input.agents.iter().enumerate() {
+                let i = t * r + k * n + e;
+                let own = d.rewards[e * na + agent] as f32;
+                b.rewards[i] = match sharing {
+                    RewardSharing::Individual => own,
+                    RewardSharing::Shared => mean,
+                    RewardSharing::Mixed => w * mean + (1.0 - w) * own,
+                };
+                let term = d.terminated[e * na + agent];
+                b.terminal[i] = term;
+                b.ended[i] = d.done[e] || term;
+                b.next_values[i] = match (term, d.done[e]) {
+                    (true, _) => 0.0,
+                    (false, true) if booted => self.boot[k * n + e],
+                    _ => f32::NAN, // filled from the next step's value
+                };
+            }
+        }
+    }
+
+    /// Fills the next values still unknown: the next step's value, or after the last step the
+    /// value of the state after the rollout ([`bootstrap_values`](Self::bootstrap_values)).
+    pub fn finish_rollout(&mut self) {
+        let b = &mut self.buf;
+        let (r, t_len) = (b.rows, b.t_len);
+        for t in 0..t_len {
+            for i in 0..r {
+                let j = t * r + i;
+                if b.next_values[j].is_nan() {
+                    b.next_values[j] = if t + 1 < t_len {
+                        b.values[j + r]
+                    } else {
+                        self.boot[i]
+                    };
+                }
+            }
+        }
+    }
+
+    /// GAE in the environment's reward scale (values denormalized first).
+    pub fn advantages(&mut self, p: &PpoConfig) {
+        let b = &mut self.buf;
+        let vn = &self.value_norm;
+        let denorm = |v: f32| if p.value_norm { vn.denormalize(v) } else { v };
+        let values: Vec<f32> = b.values.iter().map(|&v| denorm(v)).collect();
+        let next: Vec<f32> = b
+            .next_values
+            .iter()
+            .zip(&b.terminal)
+            .map(|(&v, &term)| if term { 0.0 } else { denorm(v) })
+            .collect();
+        gae::compute(
+            b.rows,
+            &b.rewards,
+            &values,
+            &next,
+            &b.ended,
+            p.gamma as f32,
+            p.gae_lambda as f32,
+            &mut b.advantages,
+            &mut b.returns,
+        );
+    }
+
+    /// PPO epochs over the collected batch.
+    pub fn update(
+        &mut self,
+        p: &PpoConfig,
+        entropy_coef: f64,
+        log_agents: bool,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<GroupStats> {
+        update::run_epochs(
+            &update::GroupBatch {
+                name: &self.name,
+                buf: &self.buf,
+                input: &self.input,
+                unshared: self.layout.unshared(),
+            },
+            self.backend.as_mut(),
+            &mut self.value_norm,
+            &update::Settings {
+                ppo: p,
+                entropy_coef,
+                log_agents,
+            },
+            rng,
+            &mut self.mb,
+        )
+    }
+
+    /// Writes the group's networks and optimizer state (frozen names); returns the Adam step
+    /// counts.
+    pub fn export(
+        &self,
+        model: &mut Vec<(String, Tensor)>,
+        optimizer: &mut Vec<(String, Tensor)>,
+    ) -> Result<(u64, u64)> {
+        self.layout.export(&self.backend.state()?, model, optimizer)
+    }
+
+    /// Loads networks, value normalizer and (with `optimizer`) optimizer state.
+    pub fn import(
+        &mut self,
+        model: &HashMap<String, Tensor>,
+        optimizer: Option<SavedOptimizer<'_>>,
+        value_norm: Option<[f64; 3]>,
+    ) -> Result<()> {
+        let state = self.layout.import(model, optimizer)?;
+        self.backend.load_state(&state, optimizer.is_some())?;
+        if let Some(v) = value_norm {
+            self.value_norm = ValueNorm::from_array(v);
+        }
+        Ok(())
+    }
+}

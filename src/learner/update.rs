@@ -1,0 +1,292 @@
+//! The minibatch schedule every backend runs under, written once: per epoch a shuffle of the
+//! group's samples from the learner's seeded generator, minibatches gathered on the host,
+//! advantage normalization (per batch or per minibatch), value-target normalization (updated
+//! on every minibatch), the loss and its gradient ([`Backend::accumulate`]), an optimizer step
+//! every `grad_accum_steps` minibatches and at the end of each epoch ([`Backend::step`]), and
+//! the target-KL stop. Nothing is allocated per minibatch once the first has sized the buffers.
+
+use anyhow::{bail, Result};
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::algo::ppo::LossConfig;
+use crate::algo::value_norm::ValueNorm;
+use crate::backend::{Backend, LossCoefs, Minibatch, Run};
+use crate::buffer::{GroupBuffer, InputLayout};
+use crate::config::{action_width, AdvantageNorm, PpoConfig};
+use crate::scalars::Scalars;
+
+/// Losses and diagnostics of one group's update.
+#[derive(Debug, Clone, Default)]
+pub struct GroupStats {
+    /// Means over minibatches of the loss terms (`policy_loss`, `value_loss`, `entropy`,
+    /// `approx_kl`, `clipfrac`), then `explained_variance` of the values for the returns.
+    pub terms: Scalars,
+    /// Per-agent policy loss over the last epoch (agent order of the group; with
+    /// `log_agent_metrics`).
+    pub agent_policy_loss: Vec<f64>,
+}
+
+/// What the schedule reads of a group.
+pub struct GroupBatch<'a> {
+    /// The group's name, for errors.
+    pub name: &'a str,
+    /// The collected rollout, advantages and returns computed.
+    pub buf: &'a GroupBuffer,
+    /// How its rows are built.
+    pub input: &'a InputLayout,
+    /// One network per agent on either side: minibatch rows are then sorted by agent.
+    pub unshared: bool,
+}
+
+/// The update's settings.
+pub struct Settings<'a> {
+    /// PPO's hyper-parameters.
+    pub ppo: &'a PpoConfig,
+    /// The entropy bonus of this update (it may be scheduled).
+    pub entropy_coef: f64,
+    /// Per-agent policy losses.
+    pub log_agents: bool,
+}
+
+/// Buffers of one minibatch, kept between minibatches and updates.
+#[derive(Debug, Default)]
+pub struct MinibatchScratch {
+    order: Vec<usize>,
+    idx: Vec<usize>,
+    batch_advantages: Vec<f32>,
+    x_actor: Vec<f32>,
+    x_critic: Vec<f32>,
+    actions: Vec<f32>,
+    mask_bias: Vec<f32>,
+    old_logp: Vec<f32>,
+    old_values: Vec<f32>,
+    active: Vec<f32>,
+    advantages: Vec<f32>,
+    targets: Vec<f32>,
+    agents: Vec<u32>,
+    runs: Vec<Run>,
+    row_logp: Vec<f32>,
+}
+
+fn gather(dst: &mut Vec<f32>, src: &[f32], idx: &[usize], w: usize) {
+    dst.clear();
+    for &i in idx {
+        dst.extend_from_slice(&src[i * w..(i + 1) * w]);
+    }
+}
+
+/// The PPO epochs of one group.
+pub fn run_epochs(
+    g: &GroupBatch<'_>,
+    backend: &mut dyn Backend,
+    value_norm: &mut ValueNorm,
+    s: &Settings<'_>,
+    rng: &mut ChaCha8Rng,
+    mb: &mut MinibatchScratch,
+) -> Result<GroupStats> {
+    let p = s.ppo;
+    let (b, l) = (g.buf, g.input);
+    let total = b.logp.len();
+    let rows_per_step = b.rows;
+    let agent_of = |i: usize| ((i % rows_per_step) / l.n_envs) as u32;
+    let n_agents = l.agents.len();
+    let act_w = b.actions.len() / total;
+    let mask_w = action_width(&l.action_space);
+    let coefs = LossCoefs {
+        loss: LossConfig {
+            clip_epsilon: p.clip_epsilon,
+            clip_value_loss: p.clip_value_loss,
+            value_loss: p.value_loss,
+            huber_delta: p.huber_delta,
+        },
+        entropy_coef: s.entropy_coef,
+        value_coef: p.value_coef,
+    };
+
+    mb.batch_advantages.clear();
+    mb.batch_advantages.extend_from_slice(&b.advantages);
+    if p.advantage_norm == AdvantageNorm::Batch {
+        normalize_masked(&mut mb.batch_advantages, &b.active);
+    }
+    let mb_size = total / p.num_minibatches;
+    let mut sums = Scalars::new();
+    let mut count = 0.0f64;
+    let mut agent_loss = vec![0.0; n_agents];
+    let mut agent_count = vec![0.0; n_agents];
+    let mut pending = 0;
+    mb.order.clear();
+    mb.order.extend(0..total);
+    'epochs: for epoch in 0..p.ppo_epochs {
+        mb.order.shuffle(rng);
+        let last_epoch = epoch + 1 == p.ppo_epochs;
+        let (mut epoch_kl, mut epoch_mbs) = (0.0, 0.0f64);
+        for k in 0..p.num_minibatches {
+            // ── gather ──
+            mb.idx.clear();
+            mb.idx
+                .extend_from_slice(&mb.order[k * mb_size..(k + 1) * mb_size]);
+            if g.unshared {
+                // Each agent's network then runs on one contiguous run of rows.
+                mb.idx.sort_by_key(|&i| agent_of(i));
+            }
+            let idx = &mb.idx;
+            let m = idx.len();
+            gather(&mut mb.x_actor, &b.actor_in, idx, l.actor_in);
+            gather(&mut mb.x_critic, &b.critic_in, idx, l.critic_in);
+            gather(&mut mb.actions, &b.actions, idx, act_w);
+            gather(&mut mb.old_logp, &b.logp, idx, 1);
+            gather(&mut mb.old_values, &b.values, idx, 1);
+            gather(&mut mb.active, &b.active, idx, 1);
+            gather(&mut mb.advantages, &mb.batch_advantages, idx, 1);
+            gather(&mut mb.targets, &b.returns, idx, 1);
+            if let Some(bias) = &b.mask_bias {
+                gather(&mut mb.mask_bias, bias, idx, mask_w);
+            }
+            mb.agents.clear();
+            mb.agents.extend(idx.iter().map(|&i| agent_of(i)));
+            mb.runs.clear();
+            for (pos, &a) in mb.agents.iter().enumerate() {
+                match mb.runs.last_mut() {
+                    Some(run) if run.0 == a as usize => run.2 += 1,
+                    _ => mb.runs.push((a as usize, pos, 1)),
+                }
+            }
+            if p.advantage_norm == AdvantageNorm::Minibatch {
+                normalize_masked(&mut mb.advantages, &mb.active);
+            }
+            if p.value_norm {
+                value_norm.update(&mb.targets);
+                for x in mb.targets.iter_mut() {
+                    *x = value_norm.normalize(*x);
+                }
+            }
+            let want_rows = s.log_agents && last_epoch;
+            mb.row_logp.resize(m, 0.0);
+
+            // ── loss and gradient ──
+            let terms = backend.accumulate(
+                &Minibatch {
+                    rows: m,
+                    x_actor: &mb.x_actor,
+                    x_critic: &mb.x_critic,
+                    actions: &mb.actions,
+                    mask_bias: b.mask_bias.as_ref().map(|_| mb.mask_bias.as_slice()),
+                    old_logp: &mb.old_logp,
+                    old_values: &mb.old_values,
+                    active: &mb.active,
+                    advantages: &mb.advantages,
+                    targets: &mb.targets,
+                    agents: &mb.agents,
+                    runs: &mb.runs,
+                },
+                &coefs,
+                want_rows.then_some(mb.row_logp.as_mut_slice()),
+            )?;
+            if let Some((name, value)) = terms.first_non_finite() {
+                bail!(
+                    "non-finite loss in group `{}` ({name} = {value}; {terms}): training \
+                     stopped; the last good checkpoint is kept",
+                    g.name
+                );
+            }
+            sums.add_all(&terms);
+            count += 1.0;
+            epoch_kl += terms.get("approx_kl").unwrap_or(0.0);
+            epoch_mbs += 1.0;
+            if want_rows {
+                per_agent_policy_loss(mb, p.clip_epsilon, &mut agent_loss, &mut agent_count);
+            }
+
+            // ── optimizer step ──
+            pending += 1;
+            if pending == p.grad_accum_steps || k + 1 == p.num_minibatches {
+                backend.step(pending)?;
+                pending = 0;
+            }
+        }
+        if let Some(target) = p.target_kl {
+            if epoch_kl / epoch_mbs.max(1.0) > target {
+                break 'epochs;
+            }
+        }
+    }
+    sums.scale(count.max(1.0));
+    sums.set(
+        "explained_variance",
+        explained_variance_of(b, value_norm, p),
+    );
+    let agent_policy_loss = agent_loss
+        .iter()
+        .zip(&agent_count)
+        .map(|(s, n)| if *n > 0.0 { s / n } else { f64::NAN })
+        .collect();
+    Ok(GroupStats {
+        terms: sums,
+        agent_policy_loss,
+    })
+}
+
+/// Adds each active row's clipped surrogate (without gradient) to its agent's sum.
+fn per_agent_policy_loss(mb: &MinibatchScratch, eps: f64, sums: &mut [f64], counts: &mut [f64]) {
+    for r in 0..mb.agents.len() {
+        if mb.active[r] == 0.0 {
+            continue;
+        }
+        let ratio = f64::from(mb.row_logp[r] - mb.old_logp[r]).exp();
+        let a = f64::from(mb.advantages[r]);
+        let loss = -(ratio * a).min(ratio.clamp(1.0 - eps, 1.0 + eps) * a);
+        let k = mb.agents[r] as usize;
+        sums[k] += loss;
+        counts[k] += 1.0;
+    }
+}
+
+/// Normalizes `x` to zero mean and unit std over the active entries.
+fn normalize_masked(x: &mut [f32], active: &[f32]) {
+    let n: f64 = active.iter().map(|&a| f64::from(a)).sum();
+    if n < 2.0 {
+        return;
+    }
+    let mean = x
+        .iter()
+        .zip(active)
+        .map(|(&v, &a)| f64::from(v * a))
+        .sum::<f64>()
+        / n;
+    let var = x
+        .iter()
+        .zip(active)
+        .map(|(&v, &a)| f64::from(a) * (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let std = var.sqrt() + 1e-8;
+    x.iter_mut()
+        .for_each(|v| *v = ((f64::from(*v) - mean) / std) as f32);
+}
+
+/// Explained variance of the collected values for the returns, in the reward scale.
+fn explained_variance_of(b: &GroupBuffer, vn: &ValueNorm, p: &PpoConfig) -> f64 {
+    let vals: Vec<f64> = b
+        .values
+        .iter()
+        .map(|&v| f64::from(if p.value_norm { vn.denormalize(v) } else { v }))
+        .collect();
+    let rets: Vec<f64> = b.returns.iter().map(|&x| f64::from(x)).collect();
+    explained_variance(&vals, &rets)
+}
+
+/// `1 - Var(returns - values) / Var(returns)`.
+pub fn explained_variance(values: &[f64], returns: &[f64]) -> f64 {
+    let n = returns.len() as f64;
+    let mean = |x: &dyn Fn(usize) -> f64| (0..returns.len()).map(x).sum::<f64>() / n;
+    let mr = mean(&|i| returns[i]);
+    let var_r = mean(&|i| (returns[i] - mr).powi(2));
+    let md = mean(&|i| returns[i] - values[i]);
+    let var_d = mean(&|i| (returns[i] - values[i] - md).powi(2));
+    if var_r == 0.0 {
+        f64::NAN
+    } else {
+        1.0 - var_d / var_r
+    }
+}
