@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod nn;
 pub mod optim;
+pub mod parallel;
 pub mod picture;
 pub mod plot;
 pub mod report;
