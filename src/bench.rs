@@ -37,6 +37,7 @@ fn workload(arch: &str) -> Result<(GroupShape, LossCoefs)> {
         relu: false,
         layer_norm: ln,
         head_gain,
+        recurrent: None,
     };
     let side = |kind: &str, net| SideShape {
         prefix: format!("bench.{kind}"),
@@ -113,6 +114,7 @@ pub fn update(kind: BackendKind, arch: &str, batch: usize, reps: usize) -> Resul
         targets: &targets,
         agents: &agents,
         runs: &runs,
+        seq: None,
     };
     let mut step = || -> Result<()> {
         b.accumulate(&mb, &coefs, None)?;

@@ -170,11 +170,27 @@ pub struct GroupBuffer {
     pub advantages: Vec<f32>,
     /// Value targets `[T, R]`.
     pub returns: Vec<f32>,
+    /// Recurrent networks: 1 where the state was zeroed before the step (an episode began
+    /// there) `[T, R]`.
+    pub starts: Vec<f32>,
+    /// Recurrent networks: steps per training sequence (a divisor of `t_len`).
+    pub chunk: usize,
+    /// The actor's state at the start of every chunk `[T / chunk, R, H]` (empty: feed-forward).
+    pub h0_actor: Vec<f32>,
+    /// The critic's, likewise.
+    pub h0_critic: Vec<f32>,
 }
 
 impl GroupBuffer {
-    /// Storage for `t_len` steps of a group with layout `l`.
-    pub fn new(t_len: usize, l: &InputLayout, masked: bool) -> Self {
+    /// Storage for `t_len` steps of a group with layout `l`; recurrent networks of state
+    /// widths `(actor, critic)` are trained on chunks of `chunk` steps.
+    pub fn new(
+        t_len: usize,
+        l: &InputLayout,
+        masked: bool,
+        recurrent: Option<(usize, usize)>,
+        chunk: usize,
+    ) -> Self {
         let r = l.rows();
         let n = t_len * r;
         let width = action_width(&l.action_space);
@@ -202,6 +218,10 @@ impl GroupBuffer {
             active: vec![1.0; n],
             advantages: vec![0.0; n],
             returns: vec![0.0; n],
+            starts: vec![0.0; if recurrent.is_some() { n } else { 0 }],
+            chunk,
+            h0_actor: vec![0.0; recurrent.map_or(0, |(a, _)| t_len / chunk * r * a)],
+            h0_critic: vec![0.0; recurrent.map_or(0, |(_, c)| t_len / chunk * r * c)],
         }
     }
 }

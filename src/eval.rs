@@ -295,9 +295,11 @@ pub fn render(path: &Path, opts: &EvalOptions, target: &RenderTarget) -> Result<
     };
     let mut frames = vec![draw(env.as_ref())?];
     loop {
+        let first = [ep.steps == 0];
         learner.policy_actions(
             &ep.obs,
             &ep.masks,
+            &first,
             opts.greedy,
             &random,
             &mut rng,

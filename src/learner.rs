@@ -7,6 +7,8 @@
 //! buffers are its [`GroupLearner`]'s.
 
 mod group;
+#[cfg(test)]
+mod tests;
 mod update;
 
 use std::collections::HashMap;
@@ -175,11 +177,10 @@ impl Learner {
                 self.final_joint.copy_from_slice(&self.joint);
                 if other_actions {
                     for g in &mut self.groups {
-                        g.act_only(
+                        g.act_at_bootstrap(
                             spec,
                             &d.final_obs,
                             &self.all_masks,
-                            false,
                             &mut self.rng,
                             &mut self.final_joint,
                         )?;
@@ -216,14 +217,7 @@ impl Learner {
         let d = &self.pool.data;
         if other_actions {
             for g in &mut self.groups {
-                g.act_only(
-                    spec,
-                    &d.obs,
-                    &d.masks,
-                    false,
-                    &mut self.rng,
-                    &mut self.joint,
-                )?;
+                g.act_at_bootstrap(spec, &d.obs, &d.masks, &mut self.rng, &mut self.joint)?;
             }
         }
         for g in &mut self.groups {
@@ -273,13 +267,17 @@ impl Learner {
             .collect()
     }
 
-    /// The joint action of every environment (`[n_envs, action_len]`) for observations and
-    /// masks laid out as the pool's: the policies' (greedy or sampled), except for the groups
-    /// flagged in `random_groups`, which act uniformly at random (masked) from `rng`.
+    /// The joint action of every environment (`[n_envs, action_len]`) in evaluation episodes,
+    /// for observations and masks laid out as the pool's: the policies' (greedy or sampled),
+    /// except for the groups flagged in `random_groups`, which act uniformly at random (masked)
+    /// from `rng`. `first[e]`: environment `e` starts an episode (recurrent policies start
+    /// from zero there; their evaluation states are apart from the rollout's).
+    #[allow(clippy::too_many_arguments)]
     pub fn policy_actions(
         &mut self,
         obs: &[f32],
         masks: &[bool],
+        first: &[bool],
         greedy: bool,
         random_groups: &[bool],
         rng: &mut ChaCha8Rng,
@@ -290,7 +288,7 @@ impl Learner {
             if random_groups.get(gi).copied().unwrap_or(false) {
                 random_group_actions(spec, g.agents(), masks, rng, joint);
             } else {
-                g.act_only(spec, obs, masks, greedy, &mut self.rng, joint)?;
+                g.act_eval(spec, obs, masks, first, greedy, &mut self.rng, joint)?;
             }
         }
         Ok(())
@@ -316,16 +314,19 @@ impl Learner {
         let mut results: Vec<Option<Episode>> = vec![None; n];
         let mut joint = vec![0.0f32; n * self.cfg.spec.action_len()];
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut first = vec![true; n];
         while results.iter().any(Option::is_none) {
             self.policy_actions(
                 &pool.data.obs,
                 &pool.data.masks,
+                &first,
                 greedy,
                 random_groups,
                 &mut rng,
                 &mut joint,
             )?;
             pool.step(&joint)?;
+            first.copy_from_slice(&pool.data.done);
             for e in 0..n {
                 if pool.data.done[e] && results[e].is_none() {
                     results[e] = Some(Episode {
@@ -352,7 +353,16 @@ impl Learner {
         let mut adam_steps = Vec::new();
         for g in &self.groups {
             adam_steps.push(g.export(&mut model, &mut optimizer)?);
+            g.export_rollout_state(&mut optimizer)?;
         }
+        // Agents whose episode ended before their environment's, for exact resume.
+        let done: Vec<f32> = self
+            .agent_dead
+            .iter()
+            .map(|&d| f32::from(u8::from(d)))
+            .collect();
+        let n = done.len();
+        optimizer.push((AGENTS_DONE.into(), Tensor::from_vec(done, n, &Device::Cpu)?));
         let rng = &self.rng;
         let state = TrainerState {
             update,
@@ -396,9 +406,25 @@ impl Learner {
             });
             g.import(&model, optimizer, ck.state.value_norm.get(gi).copied())
                 .with_context(|| format!("group `{}`", g.name()))?;
+            if full {
+                g.import_rollout_state(&opt)
+                    .with_context(|| format!("group `{}`", g.name()))?;
+            }
         }
         if !full {
             return Ok(());
+        }
+        // Checkpoints before this was saved had no such tensor: no agent was done early.
+        self.agent_dead.fill(false);
+        if let Some(t) = opt.get(AGENTS_DONE) {
+            let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
+            anyhow::ensure!(
+                v.len() == self.agent_dead.len(),
+                "`{AGENTS_DONE}` has the wrong size"
+            );
+            for (d, x) in self.agent_dead.iter_mut().zip(v) {
+                *d = x != 0.0;
+            }
         }
         let (seed_hex, stream, pos) = &ck.state.rng;
         let bytes: Vec<u8> = (0..seed_hex.len() / 2)
@@ -418,6 +444,10 @@ impl Learner {
         Ok(())
     }
 }
+
+/// The checkpoint tensor (with the optimizer state) of the agents done before their
+/// environment's episode ended.
+const AGENTS_DONE: &str = "rollout.agents_done";
 
 /// Uniformly random (masked) actions for the agents of one group.
 fn random_group_actions(

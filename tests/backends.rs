@@ -10,7 +10,7 @@ use marl::algo::ppo::LossConfig;
 use marl::backend::layout::{GroupLayout, SavedOptimizer};
 use marl::backend::{
     self, ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, NetShape,
-    OptimShape, SideShape,
+    OptimShape, Recurrence, RowOutputs, SeqBatch, SideShape, StepInputs,
 };
 use marl::config::{self, OptimizerKind, TrainConfig, ValueLoss};
 use marl::learner::{EpisodeStats, GroupStats};
@@ -119,6 +119,35 @@ const VARIANTS: &[&[&str]] = &[
         "env.id=\"mpe/simple_speaker_listener_v4\"",
         "env.params.continuous_actions=true",
     ],
+    // Recurrent (JaxMARL's Dense -> GRU -> Dense): chunks of 5 steps, episodes of 10.
+    &[
+        "network.recurrent=\"gru\"",
+        "network.hidden=[16]",
+        "network.recurrent_hidden=16",
+        "network.hidden_after=[16]",
+        "network.data_chunk_length=5",
+        "env.params.max_cycles=10",
+    ],
+    // Recurrent (on-policy's MLP -> GRU -> LayerNorm), embeddings, the whole rollout as one
+    // sequence.
+    &[
+        "network.recurrent=\"gru\"",
+        "network.layer_norm=true",
+        "network.recurrent_hidden=16",
+        "network.data_chunk_length=0",
+        "algo.agent_id=\"embedding\"",
+    ],
+    // Recurrent per-agent Gaussian actors, gradient accumulation.
+    &[
+        "network.recurrent=\"gru\"",
+        "network.hidden=[]",
+        "network.recurrent_hidden=8",
+        "algo.share_actor_params=false",
+        "algo.share_critic_params=false",
+        "env.params.continuous_actions=true",
+        "ppo.grad_accum_steps=2",
+        "network.data_chunk_length=25",
+    ],
 ];
 
 /// One update of every variant on `kind` against the reference: the same losses and (to
@@ -157,25 +186,41 @@ fn agreement(kind: BackendKind) {
     }
 }
 
+/// How a small group is built.
+#[derive(Debug, Clone, Copy)]
+struct Small {
+    discrete: bool,
+    shared: bool,
+    embedding: bool,
+    ln: bool,
+    /// A GRU between the hidden layers and (with `after`) more dense layers.
+    recurrent: bool,
+}
+
 /// A small group: 3 agents, shared or per-agent networks, an optional learned embedding,
-/// LayerNorms or not, categorical (4 actions) or Gaussian (2) actors.
-fn small_shape(discrete: bool, shared: bool, embedding: bool, ln: bool) -> GroupShape {
-    let emb = (shared && embedding).then_some((3, 2));
+/// LayerNorms or not, categorical (4 actions) or Gaussian (2) actors, feed-forward or
+/// recurrent.
+fn small_shape(c: Small) -> GroupShape {
+    let emb = (c.shared && c.embedding).then_some((3, 2));
     let side = |kind: &str, in_dim, out_dim, head_gain, log_std| SideShape {
         prefix: format!("g.{kind}"),
-        n_nets: if shared { 1 } else { 3 },
+        n_nets: if c.shared { 1 } else { 3 },
         net: NetShape {
             in_dim,
-            hidden: vec![7, 5],
+            hidden: if c.recurrent { vec![7] } else { vec![7, 5] },
             out_dim,
             relu: false,
-            layer_norm: ln,
+            layer_norm: c.ln,
             head_gain,
+            recurrent: c.recurrent.then(|| Recurrence {
+                width: 6,
+                after: vec![5],
+            }),
         },
         embedding: emb,
         log_std,
     };
-    let (space, out, log_std) = if discrete {
+    let (space, out, log_std) = if c.discrete {
         (ActionSpace::Discrete(4), 4, None)
     } else {
         (
@@ -229,29 +274,74 @@ struct Data {
     targets: Vec<f32>,
     agents: Vec<u32>,
     runs: Vec<(usize, usize, usize)>,
+    /// Recurrent: steps per sequence, reset flags, initial states.
+    seq: Option<Seqs>,
 }
 
+/// Steps per sequence, reset flags per row, the actor's and the critic's initial states.
+type Seqs = (usize, Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// Steps per sequence and sequences per agent of the recurrent minibatches.
+const SEQ_LEN: usize = 4;
+const SEQS_PER_AGENT: usize = 2;
+
 impl Data {
-    /// `rows` random rows; agent-major (sorted) when `sorted`, else shuffled agents.
+    /// Random rows: feed-forward, `rows` rows, agent-major (sorted) or shuffled; recurrent,
+    /// `SEQS_PER_AGENT` sequences of `SEQ_LEN` steps per agent (owned in order when sorted, or
+    /// by random agents), one time-major block per agent for per-agent networks or one block of
+    /// all, with resets inside.
     fn random(shape: &GroupShape, rows: usize, sorted: bool, rng: &mut ChaCha8Rng) -> Self {
         let uni = |n: usize, rng: &mut ChaCha8Rng| -> Vec<f32> {
             (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
         };
-        let per = rows / shape.n_agents;
-        let agents: Vec<u32> = if sorted {
-            (0..rows).map(|r| (r / per) as u32).collect()
-        } else {
-            (0..rows)
-                .map(|_| rng.random_range(0..shape.n_agents as u32))
-                .collect()
-        };
-        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
-        for (pos, &a) in agents.iter().enumerate() {
-            match runs.last_mut() {
-                Some(r) if r.0 == a as usize => r.2 += 1,
-                _ => runs.push((a as usize, pos, 1)),
+        let recurrent = shape.actor.state_width().is_some();
+        let (rows, agents, runs) = if recurrent {
+            let (l, s) = (SEQ_LEN, SEQS_PER_AGENT * shape.n_agents);
+            let rows = l * s;
+            // Sequence j belongs to agent j / SEQS_PER_AGENT (sorted), or a random one.
+            let owner: Vec<u32> = (0..s)
+                .map(|j| {
+                    if sorted {
+                        (j / SEQS_PER_AGENT) as u32
+                    } else {
+                        rng.random_range(0..shape.n_agents as u32)
+                    }
+                })
+                .collect();
+            let mut agents = vec![0u32; rows];
+            let mut runs = Vec::new();
+            if shape.actor.n_nets > 1 {
+                // One block per agent, each time-major.
+                for k in 0..shape.n_agents {
+                    let start = k * l * SEQS_PER_AGENT;
+                    runs.push((k, start, l * SEQS_PER_AGENT));
+                    agents[start..start + l * SEQS_PER_AGENT].fill(k as u32);
+                }
+            } else {
+                runs.push((0, 0, rows));
+                for t in 0..l {
+                    agents[t * s..(t + 1) * s].copy_from_slice(&owner);
+                }
             }
-        }
+            (rows, agents, runs)
+        } else {
+            let per = rows / shape.n_agents;
+            let agents: Vec<u32> = if sorted {
+                (0..rows).map(|r| (r / per) as u32).collect()
+            } else {
+                (0..rows)
+                    .map(|_| rng.random_range(0..shape.n_agents as u32))
+                    .collect()
+            };
+            let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+            for (pos, &a) in agents.iter().enumerate() {
+                match runs.last_mut() {
+                    Some(r) if r.0 == a as usize => r.2 += 1,
+                    _ => runs.push((a as usize, pos, 1)),
+                }
+            }
+            (rows, agents, runs)
+        };
         let (actions, mask_bias) = match shape.action_space {
             ActionSpace::Discrete(n) => {
                 let acts: Vec<f32> = (0..rows).map(|_| rng.random_range(0..n) as f32).collect();
@@ -265,6 +355,21 @@ impl Data {
             }
             ActionSpace::Box { dim, .. } => (uni(rows * dim, rng), None),
         };
+        let seq = recurrent.then(|| {
+            let n_seq = rows / SEQ_LEN;
+            let starts = (0..rows)
+                .map(|_| {
+                    if rng.random_range(0..5) == 0 {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let wa = shape.actor.state_width().unwrap_or(0);
+            let wc = shape.critic.state_width().unwrap_or(0);
+            (SEQ_LEN, starts, uni(n_seq * wa, rng), uni(n_seq * wc, rng))
+        });
         let mut active = vec![1.0f32; rows];
         active[1] = 0.0;
         Self {
@@ -280,6 +385,7 @@ impl Data {
             targets: uni(rows, rng),
             agents,
             runs,
+            seq,
         }
     }
 
@@ -297,6 +403,12 @@ impl Data {
             targets: &self.targets,
             agents: &self.agents,
             runs: &self.runs,
+            seq: self.seq.as_ref().map(|(len, starts, ha, hc)| SeqBatch {
+                len: *len,
+                starts,
+                h0_actor: ha,
+                h0_critic: hc,
+            }),
         }
     }
 }
@@ -322,25 +434,40 @@ fn total_loss(b: &mut dyn Backend, d: &Data) -> f64 {
 
 /// The accumulated gradient equals central finite differences of the loss, for every
 /// parameter of small networks of every kind (categorical and Gaussian, shared with an
-/// embedding and per agent, with and without LayerNorms).
+/// embedding and per agent, with and without LayerNorms, feed-forward and recurrent with
+/// resets inside the sequences).
 fn finite_differences(kind: BackendKind) {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    for (discrete, shared, ln) in [
-        (true, true, false),
-        (true, true, true),
-        (true, false, false),
-        (false, true, true),
-        (false, false, false),
+    for (discrete, shared, ln, recurrent) in [
+        (true, true, false, false),
+        (true, true, true, false),
+        (true, false, false, false),
+        (false, true, true, false),
+        (false, false, false, false),
+        (true, true, false, true),
+        (true, false, true, true),
+        (false, true, true, true),
     ] {
-        let shape = small_shape(discrete, shared, shared, ln);
+        let c = Small {
+            discrete,
+            shared,
+            embedding: shared,
+            ln,
+            recurrent,
+        };
+        let shape = small_shape(c);
         let state = noisy_init(&shape, &mut rng);
         let mut d = Data::random(&shape, 12, !shared, &mut rng);
         let build =
             |s: &GroupState| backend::build(kind, &shape, s, &Device::Cpu, 1).expect("backend");
         // Old log-probabilities near the current ones: ratios inside the clip range.
         let mut b = build(&state);
-        let mut logp = vec![0.0; d.rows];
-        b.accumulate(&d.minibatch(), &COEFS, Some(&mut logp))
+        let (mut logp, mut values) = (vec![0.0; d.rows], vec![0.0; d.rows]);
+        let rows = RowOutputs {
+            logp: &mut logp,
+            values: &mut values,
+        };
+        b.accumulate(&d.minibatch(), &COEFS, Some(rows))
             .expect("loss");
         for (old, new) in d.old_logp.iter_mut().zip(&logp) {
             *old = new + rng.random_range(-0.05f32..0.05);
@@ -348,80 +475,181 @@ fn finite_differences(kind: BackendKind) {
         let mut b = build(&state);
         b.accumulate(&d.minibatch(), &COEFS, None).expect("loss");
         let [ga, gc] = b.pending_gradient().expect("gradient");
-        let h = 1e-2f32;
+        // Small steps: a Gaussian's ratio moves fast and must not cross the clip's kink.
+        let h = 2e-3f32;
+        let mut prober = build(&state);
+        let mut moved = state.clone();
         for (side, grad) in [(0, &ga), (1, &gc)] {
             let n = grad.len();
             for j in 0..n {
-                let probe = |delta: f32| {
-                    let mut s = state.clone();
+                let mut probe = |delta: f32| {
                     let v = if side == 0 {
-                        &mut s.actor.values
+                        &mut moved.actor.values
                     } else {
-                        &mut s.critic.values
+                        &mut moved.critic.values
                     };
+                    let kept = v[j];
                     v[j] += delta;
-                    total_loss(build(&s).as_mut(), &d)
+                    prober.load_state(&moved, false).expect("load");
+                    let v = if side == 0 {
+                        &mut moved.actor.values
+                    } else {
+                        &mut moved.critic.values
+                    };
+                    v[j] = kept;
+                    total_loss(prober.as_mut(), &d)
                 };
                 let fd = (probe(h) - probe(-h)) / (2.0 * f64::from(h));
                 let g = f64::from(grad[j]);
                 assert!(
                     (fd - g).abs() <= 2e-3 + 2e-2 * g.abs(),
-                    "{kind:?} discrete {discrete} shared {shared} ln {ln}: side {side} param {j}/{n}: \
-                     finite difference {fd} vs gradient {g}"
+                    "{kind:?} {c:?}: side {side} param {j}/{n}: finite difference {fd} vs \
+                     gradient {g}"
                 );
             }
         }
     }
 }
 
-/// The log-probabilities and values a rollout acts on equal those the update computes for the
-/// same rows.
+/// The log-probability of `actions` under an actor output, as the rollout computes it.
+fn acted_logp(
+    space: &ActionSpace,
+    out: &ActorOut,
+    mask: Option<&[f32]>,
+    actions: &[f32],
+) -> Vec<f32> {
+    match *space {
+        ActionSpace::Discrete(n) => {
+            let mut lp = Vec::new();
+            marl::nn::dist::log_softmax_rows(&out.out, mask, n, &mut lp);
+            (0..lp.len() / n)
+                .map(|r| lp[r * n + actions[r] as usize])
+                .collect()
+        }
+        ActionSpace::Box { dim, .. } => (0..out.out.len() / dim)
+            .map(|r| {
+                let (mu, ls) = (&out.out[r * dim..][..dim], &out.log_std[r * dim..][..dim]);
+                let a = &actions[r * dim..][..dim];
+                let mut sq = 0.0f32;
+                let mut ls_sum = 0.0f32;
+                for j in 0..dim {
+                    let z = (a[j] - mu[j]) * (-ls[j]).exp();
+                    sq += z * z;
+                    ls_sum += ls[j];
+                }
+                -0.5 * sq - (ls_sum + dim as f32 * 0.918_938_5)
+            })
+            .collect(),
+    }
+}
+
+/// A policy stepped one step at a time, as a rollout does, gives the log-probabilities and
+/// values that the training pass computes for the same rows: equal on the CPU backend (the
+/// same arithmetic), to rounding on candle; for recurrent networks over whole sequences from
+/// their initial states, with resets inside.
 fn acting_and_training_agree(kind: BackendKind) {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    for (discrete, shared, emb) in [
-        (true, true, true),
-        (true, false, false),
-        (false, true, false),
+    let tol = if kind == BackendKind::Cpu { 1e-6 } else { 1e-5 };
+    for (discrete, shared, embedding, recurrent) in [
+        (true, true, true, false),
+        (true, false, false, false),
+        (false, true, false, false),
+        (true, true, true, true),
+        (true, false, false, true),
+        (false, true, false, true),
     ] {
-        let shape = small_shape(discrete, shared, emb, true);
+        let c = Small {
+            discrete,
+            shared,
+            embedding,
+            ln: true,
+            recurrent,
+        };
+        let shape = small_shape(c);
         let state = noisy_init(&shape, &mut rng);
         let mut b = backend::build(kind, &shape, &state, &Device::Cpu, 2).expect("backend");
+        // Sorted data: sequence (or row) j belongs to agent j / per-agent count, which is the
+        // agent-major order of a rollout step's rows.
         let d = Data::random(&shape, 12, true, &mut rng);
-        let mut out = ActorOut::default();
-        let mut values = vec![0.0; d.rows];
-        b.act_and_values(&d.x_actor, &d.x_critic, d.rows, &mut out, &mut values)
-            .expect("act");
-        let mut logp = vec![0.0; d.rows];
-        b.accumulate(&d.minibatch(), &COEFS, Some(&mut logp))
-            .expect("loss");
-        let acted: Vec<f32> = match shape.action_space {
-            ActionSpace::Discrete(n) => {
-                let mut lp = Vec::new();
-                marl::nn::dist::log_softmax_rows(&out.out, d.mask_bias.as_deref(), n, &mut lp);
-                (0..d.rows)
-                    .map(|r| lp[r * n + d.actions[r] as usize])
-                    .collect()
-            }
-            ActionSpace::Box { dim, .. } => (0..d.rows)
-                .map(|r| {
-                    let (mu, ls) = (&out.out[r * dim..][..dim], &out.log_std[r * dim..][..dim]);
-                    let a = &d.actions[r * dim..][..dim];
-                    let mut sq = 0.0f32;
-                    let mut ls_sum = 0.0f32;
-                    for j in 0..dim {
-                        let z = (a[j] - mu[j]) * (-ls[j]).exp();
-                        sq += z * z;
-                        ls_sum += ls[j];
-                    }
-                    -0.5 * sq - (ls_sum + dim as f32 * 0.918_938_5)
-                })
-                .collect(),
+        let (len, per_step) = match &d.seq {
+            Some((len, ..)) => (*len, d.rows / len),
+            None => (1, d.rows),
         };
-        for (r, (a, t)) in acted.iter().zip(&logp).enumerate() {
-            assert!(
-                (a - t).abs() <= 1e-5,
-                "{kind:?} row {r}: acting {a}, training {t}"
+        // Row of the minibatch for step t, rollout row j (blocks per agent when unshared).
+        let per_agent = per_step / shape.n_agents;
+        let mb_row = |t: usize, j: usize| {
+            if shared {
+                t * per_step + j
+            } else {
+                let k = j / per_agent;
+                k * len * per_agent + t * per_agent + j % per_agent
+            }
+        };
+        let (wa, wc) = (
+            shape.actor.state_width().unwrap_or(0),
+            shape.critic.state_width().unwrap_or(0),
+        );
+        let (mut ha, mut hc) = match &d.seq {
+            Some((_, _, h0a, h0c)) => (h0a.clone(), h0c.clone()),
+            None => (Vec::new(), Vec::new()),
+        };
+        let (mut acted, mut valued) = (vec![0.0f32; d.rows], vec![0.0f32; d.rows]);
+        for t in 0..len {
+            let rows: Vec<usize> = (0..per_step).map(|j| mb_row(t, j)).collect();
+            let pick = |src: &[f32], w: usize| -> Vec<f32> {
+                rows.iter()
+                    .flat_map(|&r| src[r * w..(r + 1) * w].iter().copied())
+                    .collect()
+            };
+            if let Some((_, starts, ..)) = &d.seq {
+                for (j, &r) in rows.iter().enumerate() {
+                    if starts[r] == 1.0 {
+                        ha[j * wa..(j + 1) * wa].fill(0.0);
+                        hc[j * wc..(j + 1) * wc].fill(0.0);
+                    }
+                }
+            }
+            let (xa, xc) = (pick(&d.x_actor, 6), pick(&d.x_critic, 9));
+            let mut out = ActorOut::default();
+            let mut values = vec![0.0; per_step];
+            let step = StepInputs {
+                rows: per_step,
+                x_actor: &xa,
+                x_critic: &xc,
+                actor_state: &mut ha,
+                critic_state: &mut hc,
+            };
+            b.act_and_values(step, &mut out, &mut values).expect("act");
+            let aw = d.actions.len() / d.rows;
+            let mask = d.mask_bias.as_ref().map(|m| pick(m, m.len() / d.rows));
+            let logp = acted_logp(
+                &shape.action_space,
+                &out,
+                mask.as_deref(),
+                &pick(&d.actions, aw),
             );
+            for (j, &r) in rows.iter().enumerate() {
+                acted[r] = logp[j];
+                valued[r] = values[j];
+            }
+        }
+        let (mut logp, mut values) = (vec![0.0; d.rows], vec![0.0; d.rows]);
+        let rows = RowOutputs {
+            logp: &mut logp,
+            values: &mut values,
+        };
+        b.accumulate(&d.minibatch(), &COEFS, Some(rows))
+            .expect("loss");
+        for r in 0..d.rows {
+            for (what, a, t) in [
+                ("log-prob", acted[r], logp[r]),
+                ("value", valued[r], values[r]),
+            ] {
+                assert!(
+                    (a - t).abs() <= tol * (1.0 + t.abs()),
+                    "{kind:?} {c:?} row {r} {what}: acting {a}, training {t}"
+                );
+            }
         }
     }
 }
@@ -430,12 +658,19 @@ fn acting_and_training_agree(kind: BackendKind) {
 /// bit, after a few optimizer steps.
 fn state_round_trips(kind: BackendKind) {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
-    for (discrete, shared, joint) in [
-        (true, true, false),
-        (false, false, true),
-        (true, true, true),
+    for (discrete, shared, joint, recurrent) in [
+        (true, true, false, false),
+        (false, false, true, false),
+        (true, true, true, false),
+        (true, false, false, true),
     ] {
-        let mut shape = small_shape(discrete, shared, shared, true);
+        let mut shape = small_shape(Small {
+            discrete,
+            shared,
+            embedding: shared,
+            ln: true,
+            recurrent,
+        });
         if joint {
             shape.optim.kind = OptimizerKind::Joint;
         }
@@ -452,6 +687,16 @@ fn state_round_trips(kind: BackendKind) {
         let steps = layout
             .export(&before, &mut model, &mut opt)
             .expect("export");
+        if recurrent {
+            // PyTorch's nn.GRU names and shapes.
+            let names: Vec<&str> = model.iter().map(|(n, _)| n.as_str()).collect();
+            for name in ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"] {
+                assert!(
+                    names.iter().any(|n| n.ends_with(&format!("gru.{name}"))),
+                    "{names:?}"
+                );
+            }
+        }
         let model = model.into_iter().collect();
         let opt = opt.into_iter().collect();
         let saved = SavedOptimizer {
@@ -465,7 +710,7 @@ fn state_round_trips(kind: BackendKind) {
         assert_eq!(
             fresh.state().expect("state"),
             before,
-            "{kind:?} joint {joint}"
+            "{kind:?} joint {joint} recurrent {recurrent}"
         );
     }
 }

@@ -106,8 +106,32 @@ fn a_run_writes_config_metrics_and_checkpoints() {
     config::load(&dir.join("config.toml"), &[]).expect("config.toml of a run parses");
 }
 
-/// The two learners: candle's autograd, and the hand-written CPU path.
-const PATHS: [&str; 2] = ["network.cpu_fast_path=false", "network.cpu_fast_path=true"];
+/// `path`'s overrides and then `extra`.
+fn with<'a>(path: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    [path, extra].concat()
+}
+
+/// The two backends (candle's autograd, and the hand-written CPU backend), and a recurrent
+/// policy (its states carried across steps, updates and checkpoints: 8-step episodes end in
+/// the middle of 25-step rollouts and of the checkpoint at update 4) on each.
+const PATHS: [&[&str]; 4] = [
+    &["network.cpu_fast_path=false"],
+    &["network.cpu_fast_path=true"],
+    &[
+        "network.cpu_fast_path=false",
+        "network.recurrent=\"gru\"",
+        "network.recurrent_hidden=16",
+        "network.data_chunk_length=5",
+        "env.params.max_cycles=8",
+    ],
+    &[
+        "network.cpu_fast_path=true",
+        "network.recurrent=\"gru\"",
+        "network.recurrent_hidden=16",
+        "network.data_chunk_length=5",
+        "env.params.max_cycles=8",
+    ],
+];
 
 #[test]
 fn same_numbers_with_0_1_and_2_worker_threads() {
@@ -117,23 +141,23 @@ fn same_numbers_with_0_1_and_2_worker_threads() {
             .iter()
             .map(|w| {
                 numbers(&run(
-                    smoke(&[&format!("num_workers={w}"), path]),
+                    smoke(&with(path, &[&format!("num_workers={w}")])),
                     &tmp.path().join(format!("p{k}w{w}")),
                 ))
             })
             .collect();
-        assert_eq!(runs[0], runs[1], "{path}: num_workers 0 vs 1");
-        assert_eq!(runs[0], runs[2], "{path}: num_workers 0 vs 2");
+        assert_eq!(runs[0], runs[1], "{path:?}: num_workers 0 vs 1");
+        assert_eq!(runs[0], runs[2], "{path:?}: num_workers 0 vs 2");
         let again = numbers(&run(
-            smoke(&["num_workers=0", path]),
+            smoke(&with(path, &["num_workers=0"])),
             &tmp.path().join(format!("p{k}again")),
         ));
-        assert_eq!(runs[0], again, "{path}: same seed, same numbers");
+        assert_eq!(runs[0], again, "{path:?}: same seed, same numbers");
         let other = numbers(&run(
-            smoke(&["num_workers=0", "seed=8", path]),
+            smoke(&with(path, &["num_workers=0", "seed=8"])),
             &tmp.path().join(format!("p{k}seed8")),
         ));
-        assert_ne!(runs[0], other, "{path}: another seed gives other numbers");
+        assert_ne!(runs[0], other, "{path:?}: another seed gives other numbers");
     }
 }
 
@@ -153,7 +177,7 @@ impl Reporter for StopAt {
 fn a_resumed_run_gives_the_numbers_of_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().expect("tmp");
     for (k, path) in PATHS.iter().enumerate() {
-        let whole = numbers(&run(smoke(&[path]), &tmp.path().join(format!("whole{k}"))));
+        let whole = numbers(&run(smoke(path), &tmp.path().join(format!("whole{k}"))));
         let dir = tmp.path().join(format!("stopped{k}"));
         let stop = Arc::new(AtomicBool::new(false));
         let opts = RunOptions {
@@ -161,8 +185,8 @@ fn a_resumed_run_gives_the_numbers_of_an_uninterrupted_one() {
             resume: None,
             run_dir: Some(dir.clone()),
         };
-        let s = trainer::train(smoke(&[path]), &opts, &mut StopAt(4, stop.clone()), stop)
-            .expect("train");
+        let s =
+            trainer::train(smoke(path), &opts, &mut StopAt(4, stop.clone()), stop).expect("train");
         assert!(
             s.interrupted && s.updates == 4,
             "stopped after update 4, checkpointed"
@@ -175,7 +199,11 @@ fn a_resumed_run_gives_the_numbers_of_an_uninterrupted_one() {
             run_dir: None,
         };
         trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume");
-        assert_eq!(numbers(&dir), whole, "{path}: resume must continue exactly");
+        assert_eq!(
+            numbers(&dir),
+            whole,
+            "{path:?}: resume must continue exactly"
+        );
     }
 }
 
@@ -184,13 +212,15 @@ fn non_finite_losses_stop_training_and_keep_the_last_checkpoint() {
     let tmp = tempfile::tempdir().expect("tmp");
     for (k, path) in PATHS.iter().enumerate() {
         let dir = tmp.path().join(format!("nan{k}"));
-        let cfg = smoke(&[
-            "ppo.learning_rate=1e30",
-            "ppo.critic_learning_rate=1e30",
-            "logging.checkpoint_interval=200",
-            "ppo.max_grad_norm=0",
+        let cfg = smoke(&with(
             path,
-        ]);
+            &[
+                "ppo.learning_rate=1e30",
+                "ppo.critic_learning_rate=1e30",
+                "logging.checkpoint_interval=200",
+                "ppo.max_grad_norm=0",
+            ],
+        ));
         let opts = RunOptions {
             config_name: "smoke".into(),
             resume: None,
@@ -200,7 +230,7 @@ fn non_finite_losses_stop_training_and_keep_the_last_checkpoint() {
             .expect_err("must stop");
         assert!(
             format!("{err:#}").contains("non-finite loss"),
-            "{path}: {err:#}"
+            "{path:?}: {err:#}"
         );
         let latest = std::fs::read_to_string(dir.join("checkpoints/latest"))
             .expect("a good checkpoint is kept");

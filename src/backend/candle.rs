@@ -9,30 +9,138 @@ use marl_envs::ActionSpace;
 
 use super::layout::{fold_all, unfold_all, SideLayout};
 use super::{
-    ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, Run, SideShape,
-    SideState,
+    ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, RowOutputs, Run,
+    SideShape, SideState,
 };
 use crate::algo::ppo;
 use crate::config::{Activation, OptimizerKind};
+use crate::nn::tanh::{sigmoid, tanh};
 use crate::nn::{dist, mlp::Mlp};
 use crate::optim::{clip_grad_norm, Adam};
 use crate::scalars::Scalars;
 
-/// A network with an optional learned agent embedding appended to its input.
+/// A GRU layer (PyTorch's `nn.GRU` equations, gates r, z, n) over time-major sequences.
+struct Gru {
+    w_ih: Var,
+    w_hh: Var,
+    b_ih: Var,
+    b_hh: Var,
+    width: usize,
+}
+
+impl Gru {
+    fn new(inp: usize, width: usize, dev: &Device) -> Result<Self> {
+        let g = 3 * width;
+        Ok(Self {
+            w_ih: Var::zeros((g, inp), DType::F32, dev)?,
+            w_hh: Var::zeros((g, width), DType::F32, dev)?,
+            b_ih: Var::zeros(g, DType::F32, dev)?,
+            b_hh: Var::zeros(g, DType::F32, dev)?,
+            width,
+        })
+    }
+
+    fn vars(&self) -> [Var; 4] {
+        [
+            self.w_ih.clone(),
+            self.w_hh.clone(),
+            self.b_ih.clone(),
+            self.b_hh.clone(),
+        ]
+    }
+
+    /// Every step's output `[L*S, H]` for `x` `[L*S, in]` from `h0` `[S, H]`, zeroing the state
+    /// before a step where `starts` (`[L*S]`) is 1.
+    fn forward(&self, x: &Tensor, len: usize, starts: &Tensor, h0: &Tensor) -> Result<Tensor> {
+        let h = self.width;
+        let s_n = x.dim(0)? / len;
+        let gi = x
+            .matmul(&self.w_ih.t()?)?
+            .broadcast_add(self.b_ih.as_tensor())?;
+        let keep = (starts.neg()? + 1.0)?.unsqueeze(1)?;
+        let mut state = h0.clone();
+        let mut outs = Vec::with_capacity(len);
+        for t in 0..len {
+            let gi_t = gi.narrow(0, t * s_n, s_n)?;
+            let hp = state.broadcast_mul(&keep.narrow(0, t * s_n, s_n)?)?;
+            let gh = hp
+                .matmul(&self.w_hh.t()?)?
+                .broadcast_add(self.b_hh.as_tensor())?;
+            let part = |m: &Tensor, k: usize| m.narrow(1, k * h, h);
+            let r = sigmoid(&(part(&gi_t, 0)? + part(&gh, 0)?)?)?;
+            let z = sigmoid(&(part(&gi_t, 1)? + part(&gh, 1)?)?)?;
+            let n = tanh(&(part(&gi_t, 2)? + (&r * part(&gh, 2)?)?)?)?;
+            state = (((z.neg()? + 1.0)? * n)? + (z * hp)?)?;
+            outs.push(state.clone());
+        }
+        Ok(Tensor::cat(&outs, 0)?)
+    }
+}
+
+/// A network: an MLP, or dense layers -> GRU -> dense layers -> head; with an optional learned
+/// agent embedding appended to its input.
 struct Net {
-    mlp: Mlp,
+    body: Body,
     embedding: Option<Var>,
 }
 
+enum Body {
+    Mlp(Mlp),
+    Recurrent {
+        base: Option<Mlp>,
+        gru: Gru,
+        top: Mlp,
+    },
+}
+
+/// A run's sequences: steps per sequence, reset flags per row, initial states.
+struct Seq<'a> {
+    len: usize,
+    starts: Tensor,
+    h0: &'a Tensor,
+}
+
 impl Net {
-    fn forward(&self, x: &Tensor, ids: Option<&Tensor>) -> Result<Tensor> {
-        match (&self.embedding, ids) {
+    /// The output, and for a recurrent network every step's state.
+    fn forward(
+        &self,
+        x: &Tensor,
+        ids: Option<&Tensor>,
+        seq: Option<Seq<'_>>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let x = match (&self.embedding, ids) {
             (Some(e), Some(ids)) => {
                 let emb = e.as_tensor().index_select(ids, 0)?;
-                self.mlp.forward(&Tensor::cat(&[x, &emb], 1)?)
+                Tensor::cat(&[x, &emb], 1)?
             }
-            _ => self.mlp.forward(x),
+            _ => x.clone(),
+        };
+        match &self.body {
+            Body::Mlp(m) => Ok((m.forward(&x)?, None)),
+            Body::Recurrent { base, gru, top } => {
+                let seq = seq.context("a recurrent network runs over sequences")?;
+                let input = match base {
+                    Some(b) => b.forward(&x)?,
+                    None => x,
+                };
+                let h = gru.forward(&input, seq.len, &seq.starts, seq.h0)?;
+                Ok((top.forward(&h)?, Some(h)))
+            }
         }
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        let mut v = match &self.body {
+            Body::Mlp(m) => m.vars(),
+            Body::Recurrent { base, gru, top } => {
+                let mut v = base.as_ref().map(Mlp::vars).unwrap_or_default();
+                v.extend(gru.vars());
+                v.extend(top.vars());
+                v
+            }
+        };
+        v.extend(self.embedding.clone());
+        v
     }
 }
 
@@ -55,21 +163,49 @@ impl Side {
         let mut nets = Vec::new();
         let mut vars = Vec::new();
         for _ in 0..shape.n_nets {
-            let mlp = Mlp::new(
-                shape.mlp_in(),
-                &n.hidden,
-                n.out_dim,
-                activation,
-                n.layer_norm,
-                dev,
-            )?;
-            vars.extend(mlp.vars());
+            let body = match &n.recurrent {
+                None => Body::Mlp(Mlp::new(
+                    shape.mlp_in(),
+                    &n.hidden,
+                    Some(n.out_dim),
+                    activation,
+                    n.layer_norm,
+                    dev,
+                )?),
+                Some(rec) => {
+                    let base = match n.hidden.is_empty() {
+                        true => None,
+                        false => Some(Mlp::new(
+                            shape.mlp_in(),
+                            &n.hidden,
+                            None,
+                            activation,
+                            n.layer_norm,
+                            dev,
+                        )?),
+                    };
+                    let gru_in = n.hidden.last().copied().unwrap_or(shape.mlp_in());
+                    Body::Recurrent {
+                        base,
+                        gru: Gru::new(gru_in, rec.width, dev)?,
+                        top: Mlp::new(
+                            rec.width,
+                            &rec.after,
+                            Some(n.out_dim),
+                            activation,
+                            n.layer_norm,
+                            dev,
+                        )?,
+                    }
+                }
+            };
             let embedding = match shape.embedding {
                 Some((agents, size)) => Some(Var::zeros((agents, size), DType::F32, dev)?),
                 None => None,
             };
-            vars.extend(embedding.clone());
-            nets.push(Net { mlp, embedding });
+            let net = Net { body, embedding };
+            vars.extend(net.vars());
+            nets.push(net);
         }
         let log_std = match shape.log_std {
             Some(d) => (0..shape.n_nets)
@@ -87,16 +223,47 @@ impl Side {
     }
 
     /// Runs the networks over rows; `runs` says which agent owns each contiguous run of rows
-    /// (used with one network per agent), `ids` the agent of each row (for embeddings).
-    fn run(&self, x: &Tensor, runs: &[Run], ids: Option<&Tensor>) -> Result<Tensor> {
+    /// (used with one network per agent), `ids` the agent of each row (for embeddings),
+    /// `seq` the sequences of recurrent networks: (steps, reset flags per row, initial states
+    /// per sequence). Returns the outputs and, for recurrent networks, every row's new state.
+    fn run(
+        &self,
+        x: &Tensor,
+        runs: &[Run],
+        ids: Option<&Tensor>,
+        seq: Option<(usize, &Tensor, &Tensor)>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let part = |start: usize, n: usize| -> Result<Option<Seq<'_>>> {
+            let Some((len, starts, h0)) = seq else {
+                return Ok(None);
+            };
+            Ok(Some(Seq {
+                len,
+                starts: starts.narrow(0, start, n)?,
+                h0,
+            }))
+        };
         if self.nets.len() == 1 {
-            return self.nets[0].forward(x, ids);
+            return self.nets[0].forward(x, ids, part(0, x.dim(0)?)?);
         }
-        let outs = runs
-            .iter()
-            .map(|&(k, start, len)| self.nets[k].forward(&x.narrow(0, start, len)?, None))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Tensor::cat(&outs, 0)?)
+        let (mut outs, mut states) = (Vec::new(), Vec::new());
+        for &(k, start, n) in runs {
+            let h0 = match seq {
+                Some((len, _, h0)) => Some(h0.narrow(0, start / len, n / len)?),
+                None => None,
+            };
+            let s = part(start, n)?.map(|s| Seq {
+                h0: h0.as_ref().expect("states with sequences"),
+                ..s
+            });
+            let (y, h) = self.nets[k].forward(&x.narrow(0, start, n)?, None, s)?;
+            outs.push(y);
+            states.extend(h);
+        }
+        let states = (!states.is_empty())
+            .then(|| Tensor::cat(&states, 0))
+            .transpose()?;
+        Ok((Tensor::cat(&outs, 0)?, states))
     }
 
     /// The (clamped) log-std of every row, `[rows, d]`.
@@ -210,6 +377,31 @@ impl CandleBackend {
         Ok((runs, ids))
     }
 
+    /// One rollout step of a side: the output, and a recurrent side's `state` advanced.
+    fn side_step(
+        &self,
+        side: &Side,
+        x: &Tensor,
+        runs: &[Run],
+        ids: Option<&Tensor>,
+        state: &mut [f32],
+    ) -> Result<Tensor> {
+        let rows = x.dim(0)?;
+        if state.is_empty() {
+            return Ok(side.run(x, runs, ids, None)?.0);
+        }
+        let starts = Tensor::zeros(rows, DType::F32, &self.dev)?;
+        let h0 = Tensor::from_slice(state, (rows, state.len() / rows), &self.dev)?;
+        let (y, h) = side.run(x, runs, ids, Some((1, &starts, &h0)))?;
+        let h: Vec<f32> = h
+            .context("a recurrent side returns its state")?
+            .to_device(&Device::Cpu)?
+            .flatten_all()?
+            .to_vec1()?;
+        state.copy_from_slice(&h);
+        Ok(y)
+    }
+
     /// The optimizers' moments per side, flat (a joint optimizer's split at the actor's end).
     fn moments(&self) -> Result<[(Vec<f32>, Vec<f32>); 2]> {
         let host = |opt: &Adam, i: usize| -> Result<(Vec<f32>, Vec<f32>)> {
@@ -245,10 +437,10 @@ impl Backend for CandleBackend {
         BackendKind::Candle
     }
 
-    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut) -> Result<()> {
+    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut, state: &mut [f32]) -> Result<()> {
         let (runs, ids) = self.step_rows(rows)?;
         let xt = Tensor::from_slice(x, (rows, x.len() / rows), &self.dev)?;
-        let y = self.actor.run(&xt, &runs, ids.as_ref())?;
+        let y = self.side_step(&self.actor, &xt, &runs, ids.as_ref(), state)?;
         out.out = y.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
         out.log_std.clear();
         if !self.actor.log_std.is_empty() {
@@ -258,12 +450,11 @@ impl Backend for CandleBackend {
         Ok(())
     }
 
-    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
+    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32], state: &mut [f32]) -> Result<()> {
         let (runs, ids) = self.step_rows(rows)?;
         let xt = Tensor::from_slice(x, (rows, x.len() / rows), &self.dev)?;
         let v: Vec<f32> = self
-            .critic
-            .run(&xt, &runs, ids.as_ref())?
+            .side_step(&self.critic, &xt, &runs, ids.as_ref(), state)?
             .to_device(&Device::Cpu)?
             .flatten_all()?
             .to_vec1()?;
@@ -275,14 +466,31 @@ impl Backend for CandleBackend {
         &mut self,
         mb: &Minibatch<'_>,
         coefs: &LossCoefs,
-        row_logp: Option<&mut [f32]>,
+        rows: Option<RowOutputs<'_>>,
     ) -> Result<Scalars> {
         let (m, dev) = (mb.rows, &self.dev);
         let t = |v: &[f32]| Tensor::from_slice(v, m, dev);
         let x_actor = Tensor::from_slice(mb.x_actor, (m, mb.x_actor.len() / m), dev)?;
         let x_critic = Tensor::from_slice(mb.x_critic, (m, mb.x_critic.len() / m), dev)?;
         let ids = Tensor::from_slice(mb.agents, m, dev)?;
-        let out = self.actor.run(&x_actor, mb.runs, Some(&ids))?;
+        let seq = match mb.seq {
+            Some(s) => {
+                let starts = Tensor::from_slice(s.starts, m, dev)?;
+                let h0 = |h: &[f32]| -> Result<Tensor> {
+                    let n_seq = m / s.len;
+                    Ok(Tensor::from_slice(h, (n_seq, h.len() / n_seq.max(1)), dev)?)
+                };
+                Some((s.len, starts, h0(s.h0_actor)?, h0(s.h0_critic)?))
+            }
+            None => None,
+        };
+        let side_seq = |critic: bool| {
+            seq.as_ref()
+                .map(|(len, starts, ha, hc)| (*len, starts, if critic { hc } else { ha }))
+        };
+        let (out, _) = self
+            .actor
+            .run(&x_actor, mb.runs, Some(&ids), side_seq(false))?;
         let (logp, entropy) = match self.action_space {
             ActionSpace::Discrete(n) => {
                 let acts: Vec<u32> = mb.actions.iter().map(|&a| a as u32).collect();
@@ -299,10 +507,10 @@ impl Backend for CandleBackend {
                 dist::gaussian(&out, &ls, &acts)?
             }
         };
-        let values = self
+        let (values, _) = self
             .critic
-            .run(&x_critic, mb.runs, Some(&ids))?
-            .squeeze(1)?;
+            .run(&x_critic, mb.runs, Some(&ids), side_seq(true))?;
+        let values = values.squeeze(1)?;
         let terms = ppo::loss(
             &ppo::LossInputs {
                 logp: &logp,
@@ -318,9 +526,11 @@ impl Backend for CandleBackend {
         )?;
         let total = ((&terms.policy_loss - (&terms.entropy * coefs.entropy_coef)?)?
             + (&terms.value_loss * coefs.value_coef)?)?;
-        if let Some(dst) = row_logp {
-            let v: Vec<f32> = logp.to_device(&Device::Cpu)?.to_vec1()?;
-            dst.copy_from_slice(&v);
+        if let Some(dst) = rows {
+            let lp: Vec<f32> = logp.to_device(&Device::Cpu)?.to_vec1()?;
+            dst.logp.copy_from_slice(&lp);
+            let v: Vec<f32> = values.to_device(&Device::Cpu)?.to_vec1()?;
+            dst.values.copy_from_slice(&v);
         }
         let mut s = Scalars::new();
         s.set("policy_loss", terms.policy_loss.to_scalar::<f32>()?.into());

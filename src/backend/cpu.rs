@@ -12,12 +12,13 @@ use marl_envs::ActionSpace;
 
 use super::layout::SideLayout;
 use super::{
-    ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, Run, SideShape,
-    SideState,
+    ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, RowOutputs, Run,
+    SideShape, SideState, StepInputs,
 };
 use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs};
 use crate::config::OptimizerKind;
-use crate::nn::cpu_mlp::{clip_global_norm, CpuMlp, FlatAdam};
+use crate::nn::cpu_mlp::{clip_global_norm, FlatAdam};
+use crate::nn::cpu_net::{CpuNet, Sequences};
 use crate::parallel;
 use crate::scalars::Scalars;
 
@@ -30,7 +31,7 @@ const LOG_STD_RANGE: (f32, f32) = (-5.0, 2.0);
 
 /// One side (actor or critic): its networks, parameters, gradients, optimizer and buffers.
 struct Side {
-    nets: Vec<CpuMlp>,
+    nets: Vec<CpuNet>,
     layout: SideLayout,
     values: Vec<f32>,
     grads: Vec<f32>,
@@ -54,6 +55,19 @@ struct Side {
     d_ls: Vec<f32>,
     /// Gradient w.r.t. the network input (for the embedding).
     d_in: Vec<f32>,
+    /// Buffers of a recurrent network's backward.
+    scratch: (Vec<f32>, Vec<f32>),
+    /// Zeros: a rollout step's reset flags (the caller zeroes the states itself).
+    no_starts: Vec<f32>,
+}
+
+/// What a side's recurrent networks run over: `len` steps per sequence, reset flags per row,
+/// initial states per sequence.
+#[derive(Debug, Clone, Copy)]
+struct SideSeq<'a> {
+    len: usize,
+    starts: &'a [f32],
+    h0: &'a [f32],
 }
 
 impl Side {
@@ -67,7 +81,7 @@ impl Side {
             layout.len()
         );
         let mut side = Self {
-            nets: (0..shape.n_nets).map(|_| shape.mlp()).collect(),
+            nets: (0..shape.n_nets).map(|_| shape.net()).collect(),
             values: state.values.clone(),
             grads: vec![0.0; layout.len()],
             adam: FlatAdam::new(layout.len(), lr, eps),
@@ -83,6 +97,8 @@ impl Side {
             ls_rows: Vec::new(),
             d_ls: Vec::new(),
             d_in: Vec::new(),
+            scratch: (Vec::new(), Vec::new()),
+            no_starts: Vec::new(),
         };
         side.ls_at = side.layout.log_stds().map(|r| r.start).collect();
         side.load(state, true);
@@ -119,8 +135,15 @@ impl Side {
     }
 
     /// The outputs of `rows` rows of `x` into `self.out` (and, for Gaussian actors, their
-    /// log-stds into `self.ls_rows`).
-    fn forward(&mut self, x: &[f32], rows: usize, agents: &[u32], runs: &[Run]) {
+    /// log-stds into `self.ls_rows`); recurrent networks run over `seq`.
+    fn forward(
+        &mut self,
+        x: &[f32],
+        rows: usize,
+        agents: &[u32],
+        runs: &[Run],
+        seq: Option<SideSeq<'_>>,
+    ) {
         let Self {
             nets,
             layout,
@@ -132,6 +155,15 @@ impl Side {
             out,
             ..
         } = self;
+        let width = nets[0].state_width().unwrap_or(0);
+        // A run's sequences: its rows' reset flags and its sequences' initial states.
+        let seq_of = |start: usize, n: usize| {
+            seq.map(|s| Sequences {
+                len: s.len,
+                starts: &s.starts[start..start + n],
+                h0: &s.h0[start / s.len * width..(start + n) / s.len * width],
+            })
+        };
         let (i, o, e) = (*in_dim, *out_dim, *emb_dim);
         let input: &[f32] = match layout.embedding() {
             Some(emb) => {
@@ -149,13 +181,15 @@ impl Side {
         let w = i + e;
         out.resize(rows * o, 0.0);
         if nets.len() == 1 {
-            out.copy_from_slice(nets[0].forward(&values[layout.net(0)], input, rows));
+            let y = nets[0].forward(&values[layout.net(0)], input, rows, seq_of(0, rows));
+            out.copy_from_slice(y);
         } else {
             for &(k, start, n) in runs {
                 let y = nets[k].forward(
                     &values[layout.net(k)],
                     &input[start * w..(start + n) * w],
                     n,
+                    seq_of(start, n),
                 );
                 out[start * o..(start + n) * o].copy_from_slice(y);
             }
@@ -169,6 +203,32 @@ impl Side {
                 for (dst, &v) in self.ls_rows[r * d..(r + 1) * d].iter_mut().zip(src) {
                     *dst = v.clamp(LOG_STD_RANGE.0, LOG_STD_RANGE.1);
                 }
+            }
+        }
+    }
+
+    /// One rollout step of `rows` rows (agent-major) from the recurrent `state`, which it
+    /// advances; feed-forward networks ignore it.
+    fn step(&mut self, x: &[f32], rows: usize, agents: &[u32], runs: &[Run], state: &mut [f32]) {
+        let Some(width) = self.nets[0].state_width() else {
+            self.forward(x, rows, agents, runs, None);
+            return;
+        };
+        let mut no_starts = std::mem::take(&mut self.no_starts);
+        no_starts.resize(rows, 0.0);
+        let seq = SideSeq {
+            len: 1,
+            starts: &no_starts,
+            h0: state,
+        };
+        self.forward(x, rows, agents, runs, Some(seq));
+        self.no_starts = no_starts;
+        if self.nets.len() == 1 {
+            state.copy_from_slice(self.nets[0].final_state());
+        } else {
+            for &(k, start, n) in runs {
+                state[start * width..(start + n) * width]
+                    .copy_from_slice(self.nets[k].final_state());
             }
         }
     }
@@ -187,6 +247,7 @@ impl Side {
             x_in,
             d_out,
             d_in,
+            scratch,
             ..
         } = self;
         let (i, o, e) = (*in_dim, *out_dim, *emb_dim);
@@ -196,7 +257,14 @@ impl Side {
         if nets.len() == 1 {
             let r0 = layout.net(0);
             let want_dx = emb.is_some().then_some(&mut *d_in);
-            nets[0].backward(&values[r0.clone()], &mut grads[r0], input, d_out, want_dx);
+            nets[0].backward(
+                &values[r0.clone()],
+                &mut grads[r0],
+                input,
+                d_out,
+                want_dx,
+                scratch,
+            );
             if let Some(emb) = emb {
                 // The embedding's rows receive the input gradient's last `e` columns.
                 let g = &mut grads[emb];
@@ -217,6 +285,7 @@ impl Side {
                     &input[start * w..(start + n) * w],
                     &d_out[start * o..(start + n) * o],
                     None,
+                    scratch,
                 );
             }
         }
@@ -292,7 +361,12 @@ fn actor_pass(
     coefs: &LossCoefs,
     row_logp: Option<&mut [f32]>,
 ) -> Scalars {
-    side.forward(mb.x_actor, mb.rows, mb.agents, mb.runs);
+    let seq = mb.seq.map(|s| SideSeq {
+        len: s.len,
+        starts: s.starts,
+        h0: s.h0_actor,
+    });
+    side.forward(mb.x_actor, mb.rows, mb.agents, mb.runs, seq);
     side.d_out.resize(side.out.len(), 0.0);
     side.d_ls.resize(side.ls_rows.len(), 0.0);
     let head = match *space {
@@ -331,8 +405,21 @@ fn actor_pass(
 }
 
 /// The critic's pass of a minibatch; returns the value loss.
-fn critic_pass(side: &mut Side, mb: &Minibatch<'_>, coefs: &LossCoefs) -> f64 {
-    side.forward(mb.x_critic, mb.rows, mb.agents, mb.runs);
+fn critic_pass(
+    side: &mut Side,
+    mb: &Minibatch<'_>,
+    coefs: &LossCoefs,
+    row_values: Option<&mut [f32]>,
+) -> f64 {
+    let seq = mb.seq.map(|s| SideSeq {
+        len: s.len,
+        starts: s.starts,
+        h0: s.h0_critic,
+    });
+    side.forward(mb.x_critic, mb.rows, mb.agents, mb.runs, seq);
+    if let Some(dst) = row_values {
+        dst.copy_from_slice(&side.out);
+    }
     side.d_out.resize(side.out.len(), 0.0);
     let value_loss = value_grad(
         &side.out,
@@ -352,10 +439,10 @@ impl Backend for CpuBackend {
         BackendKind::Cpu
     }
 
-    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut) -> Result<()> {
+    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut, state: &mut [f32]) -> Result<()> {
         self.step_rows(rows);
         let a = &mut self.actor;
-        a.forward(x, rows, &self.step_agents, &self.step_runs);
+        a.step(x, rows, &self.step_agents, &self.step_runs, state);
         out.out.clear();
         out.out.extend_from_slice(&a.out);
         out.log_std.clear();
@@ -363,35 +450,41 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
+    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32], state: &mut [f32]) -> Result<()> {
         self.step_rows(rows);
         let c = &mut self.critic;
-        c.forward(x, rows, &self.step_agents, &self.step_runs);
+        c.step(x, rows, &self.step_agents, &self.step_runs, state);
         out.copy_from_slice(&c.out);
         Ok(())
     }
 
     fn act_and_values(
         &mut self,
-        x_actor: &[f32],
-        x_critic: &[f32],
-        rows: usize,
+        step: StepInputs<'_>,
         actor_out: &mut ActorOut,
         values: &mut [f32],
     ) -> Result<()> {
         // Handing half a step to the second core costs a few microseconds: worth it only for
         // steps with enough arithmetic (coop's 384 rows, not bench_ippo_mpe's 48).
+        let rows = step.rows;
         let macs = rows * (self.actor.values.len() + self.critic.values.len());
         if self.threads < 2 || macs < PARALLEL_STEP_MACS {
-            self.act(x_actor, rows, actor_out)?;
-            return self.values(x_critic, rows, values);
+            self.act(step.x_actor, rows, actor_out, step.actor_state)?;
+            return self.values(step.x_critic, rows, values, step.critic_state);
         }
         self.step_rows(rows);
         let (actor, critic) = (&mut self.actor, &mut self.critic);
         let (agents, runs) = (&self.step_agents, &self.step_runs);
+        let StepInputs {
+            x_actor,
+            x_critic,
+            actor_state,
+            critic_state,
+            ..
+        } = step;
         let ((), done) = parallel::join(
-            || actor.forward(x_actor, rows, agents, runs),
-            || critic.forward(x_critic, rows, agents, runs),
+            || actor.step(x_actor, rows, agents, runs, actor_state),
+            || critic.step(x_critic, rows, agents, runs, critic_state),
         );
         done.map_err(|_| anyhow!("the critic's forward panicked"))?;
         actor_out.out.clear();
@@ -408,17 +501,21 @@ impl Backend for CpuBackend {
         &mut self,
         mb: &Minibatch<'_>,
         coefs: &LossCoefs,
-        row_logp: Option<&mut [f32]>,
+        rows: Option<RowOutputs<'_>>,
     ) -> Result<Scalars> {
         let (actor, critic, space) = (&mut self.actor, &mut self.critic, &self.action_space);
+        let (row_logp, row_values) = match rows {
+            Some(r) => (Some(r.logp), Some(r.values)),
+            None => (None, None),
+        };
         let (mut terms, value_loss) = if self.threads > 1 {
             parallel::join(
                 || actor_pass(actor, space, mb, coefs, row_logp),
-                || critic_pass(critic, mb, coefs),
+                || critic_pass(critic, mb, coefs, row_values),
             )
         } else {
             let terms = actor_pass(actor, space, mb, coefs, row_logp);
-            (terms, Ok(critic_pass(critic, mb, coefs)))
+            (terms, Ok(critic_pass(critic, mb, coefs, row_values)))
         };
         let value_loss = value_loss.map_err(|_| anyhow!("the critic's pass panicked"))?;
         terms.set("value_loss", value_loss);

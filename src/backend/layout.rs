@@ -4,9 +4,13 @@
 //! | tensor (per network `p` = `{group}.actor`, or `{group}.actor.{k}` unshared) | shape |
 //! |---|---|
 //! | `p.input_norm.weight`, `p.input_norm.bias` (with LayerNorms) | `[in]` |
-//! | `p.layers.{i}.weight`, `p.layers.{i}.bias` | `[out, in]`, `[out]` |
+//! | `p.layers.{i}.weight`, `p.layers.{i}.bias` (before the GRU, if any) | `[out, in]`, `[out]` |
 //! | `p.norms.{i}.weight`, `p.norms.{i}.bias` (with LayerNorms) | `[out]` |
 //! | `p.head.weight`, `p.head.bias` | `[actions or 1, hidden]`, `[actions or 1]` |
+//! | `p.gru.weight_ih_l0`, `p.gru.weight_hh_l0` (recurrent; PyTorch's `nn.GRU`, gates r, z, n) | `[3H, in]`, `[3H, H]` |
+//! | `p.gru.bias_ih_l0`, `p.gru.bias_hh_l0` | `[3H]` |
+//! | `p.rnn_norm.weight`, `p.rnn_norm.bias` (recurrent, with LayerNorms: on the GRU's output) | `[H]` |
+//! | `p.post_layers.{i}`, `p.post_norms.{i}` (recurrent: dense layers after the GRU) | as `layers`, `norms` |
 //! | `p.embedding` (learned agent ids, shared networks) | `[agents, size]` |
 //! | `p.log_std` (Gaussian actors) | `[action size]` |
 //!
@@ -102,12 +106,6 @@ impl SideLayout {
     /// The layout of `side`.
     pub fn of(side: &SideShape) -> Self {
         let mut entries: Vec<Entry> = Vec::new();
-        // Appends a tensor; returns where it lives.
-        let mut push = |name: String, kind: Kind| {
-            let offset = entries.last().map_or(0, |e| e.offset + e.kind.len());
-            entries.push(Entry { name, kind, offset });
-            offset..offset + kind.len()
-        };
         let prefix = |k: usize| {
             if side.n_nets == 1 {
                 side.prefix.clone()
@@ -115,57 +113,110 @@ impl SideLayout {
                 format!("{}.{k}", side.prefix)
             }
         };
-        let mlp = side.mlp();
-        let dims = mlp.dims().to_vec();
-        let n_layers = dims.len() - 1;
-        let ln = side.net.layer_norm;
+        let n = &side.net;
+        let ln = n.layer_norm;
         let mut nets = Vec::new();
         let mut embedding = None;
         for k in 0..side.n_nets {
             let p = prefix(k);
-            let mut start = None;
-            let mut end = 0;
-            let mut note = |r: std::ops::Range<usize>| {
-                start.get_or_insert(r.start);
-                end = r.end;
-            };
-            if ln {
-                note(push(
-                    format!("{p}.input_norm.weight"),
-                    Kind::Vector(dims[0]),
-                ));
-                note(push(format!("{p}.input_norm.bias"), Kind::Vector(dims[0])));
-            }
-            for l in 0..n_layers {
-                let kind = Kind::Linear {
-                    out: dims[l + 1],
-                    inp: dims[l],
-                };
-                if l + 1 == n_layers {
-                    note(push(format!("{p}.head"), kind));
-                } else {
-                    note(push(format!("{p}.layers.{l}"), kind));
-                    if ln {
-                        let d = Kind::Vector(dims[l + 1]);
-                        note(push(format!("{p}.norms.{l}.weight"), d));
-                        note(push(format!("{p}.norms.{l}.bias"), d));
+            let first = entries.len();
+            // Dense layers: `{norm}` on the input, then `{layers}.{l}` each with `{norms}.{l}`
+            // after its activation (all but a head).
+            let dense = |entries: &mut Vec<Entry>,
+                         dims: &[usize],
+                         head: bool,
+                         (norm, layers, norms): (&str, &str, &str)| {
+                if ln {
+                    for part in ["weight", "bias"] {
+                        let name = format!("{p}.{norm}.{part}");
+                        push_to(entries, name, Kind::Vector(dims[0]));
                     }
                 }
+                let n_layers = dims.len() - 1;
+                for l in 0..n_layers {
+                    let kind = Kind::Linear {
+                        out: dims[l + 1],
+                        inp: dims[l],
+                    };
+                    if head && l + 1 == n_layers {
+                        push_to(entries, format!("{p}.head"), kind);
+                        continue;
+                    }
+                    push_to(entries, format!("{p}.{layers}.{l}"), kind);
+                    if ln {
+                        for part in ["weight", "bias"] {
+                            let name = format!("{p}.{norms}.{l}.{part}");
+                            push_to(entries, name, Kind::Vector(dims[l + 1]));
+                        }
+                    }
+                }
+            };
+            let mut dims = vec![side.mlp_in()];
+            dims.extend(&n.hidden);
+            match &n.recurrent {
+                None => {
+                    dims.push(n.out_dim);
+                    dense(&mut entries, &dims, true, ("input_norm", "layers", "norms"));
+                }
+                Some(rec) => {
+                    if dims.len() > 1 {
+                        dense(
+                            &mut entries,
+                            &dims,
+                            false,
+                            ("input_norm", "layers", "norms"),
+                        );
+                    }
+                    let (g, w, i) = (3 * rec.width, rec.width, dims[dims.len() - 1]);
+                    push_to(
+                        &mut entries,
+                        format!("{p}.gru.weight_ih_l0"),
+                        Kind::Matrix(g, i),
+                    );
+                    push_to(
+                        &mut entries,
+                        format!("{p}.gru.weight_hh_l0"),
+                        Kind::Matrix(g, w),
+                    );
+                    push_to(&mut entries, format!("{p}.gru.bias_ih_l0"), Kind::Vector(g));
+                    push_to(&mut entries, format!("{p}.gru.bias_hh_l0"), Kind::Vector(g));
+                    let mut top = vec![w];
+                    top.extend(&rec.after);
+                    top.push(n.out_dim);
+                    dense(
+                        &mut entries,
+                        &top,
+                        true,
+                        ("rnn_norm", "post_layers", "post_norms"),
+                    );
+                }
             }
-            let start = start.unwrap_or(end);
-            debug_assert_eq!(end - start, mlp.param_count());
-            nets.push(start..end);
+            let start = entries[first].offset;
+            nets.push(start..end_of(&entries));
+            debug_assert_eq!(end_of(&entries) - start, side.net().param_count());
             if let Some((agents, size)) = side.embedding {
-                embedding = Some(push(format!("{p}.embedding"), Kind::Matrix(agents, size)));
+                let at = end_of(&entries);
+                push_to(
+                    &mut entries,
+                    format!("{p}.embedding"),
+                    Kind::Matrix(agents, size),
+                );
+                embedding = Some(at..end_of(&entries));
             }
         }
         let mut log_stds = Vec::new();
         if let Some(d) = side.log_std {
             for k in 0..side.n_nets {
-                log_stds.push(push(format!("{}.log_std", prefix(k)), Kind::Vector(d)));
+                let at = end_of(&entries);
+                push_to(
+                    &mut entries,
+                    format!("{}.log_std", prefix(k)),
+                    Kind::Vector(d),
+                );
+                log_stds.push(at..end_of(&entries));
             }
         }
-        let len = entries.last().map_or(0, |e| e.offset + e.kind.len());
+        let len = end_of(&entries);
         Self {
             entries,
             nets,
@@ -385,6 +436,17 @@ impl GroupLayout {
         }
         Ok(s)
     }
+}
+
+/// Where the next tensor goes.
+fn end_of(entries: &[Entry]) -> usize {
+    entries.last().map_or(0, |e| e.offset + e.kind.len())
+}
+
+/// Appends a tensor after the others.
+fn push_to(entries: &mut Vec<Entry>, name: String, kind: Kind) {
+    let offset = end_of(entries);
+    entries.push(Entry { name, kind, offset });
 }
 
 fn folded_shape(kind: Kind) -> Vec<usize> {

@@ -26,8 +26,10 @@ use marl_envs::ActionSpace;
 use rand_chacha::ChaCha8Rng;
 
 use crate::algo::ppo::LossConfig;
-use crate::config::{Activation, AgentId, Group, OptimizerKind, TrainConfig};
+use crate::config::{Activation, AgentId, Group, OptimizerKind, RecurrentKind, TrainConfig};
+use crate::nn::cpu_gru::CpuGru;
 use crate::nn::cpu_mlp::CpuMlp;
+use crate::nn::cpu_net::{CpuNet, Recurrent};
 use crate::scalars::Scalars;
 
 pub use layout::{GroupState, SideState};
@@ -48,6 +50,17 @@ pub struct NetShape {
     pub layer_norm: bool,
     /// Orthogonal gain of the head (0.01 for a policy, 1 for a value).
     pub head_gain: f64,
+    /// A GRU after the hidden layers (then more dense layers and the head).
+    pub recurrent: Option<Recurrence>,
+}
+
+/// The recurrent part of a network: `hidden` layers -> GRU -> `after` layers -> head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recurrence {
+    /// The GRU's width (its state's size).
+    pub width: usize,
+    /// Dense layers between the GRU and the head.
+    pub after: Vec<usize>,
 }
 
 /// One side of a group: its actor(s) or its critic(s).
@@ -71,13 +84,30 @@ impl SideShape {
         self.net.in_dim + self.embedding.map_or(0, |(_, d)| d)
     }
 
-    /// The MLP of one network.
-    pub fn mlp(&self) -> CpuMlp {
+    /// One network, computed by hand.
+    pub fn net(&self) -> CpuNet {
         let n = &self.net;
         let mut dims = vec![self.mlp_in()];
         dims.extend(&n.hidden);
-        dims.push(n.out_dim);
-        CpuMlp::new(&dims, n.relu, n.layer_norm, false)
+        let Some(rec) = &n.recurrent else {
+            dims.push(n.out_dim);
+            return CpuNet::Mlp(Box::new(CpuMlp::new(&dims, n.relu, n.layer_norm, false)));
+        };
+        let gru_in = *dims.last().unwrap_or(&self.mlp_in());
+        let base = (dims.len() > 1).then(|| CpuMlp::new(&dims, n.relu, n.layer_norm, true));
+        let mut top = vec![rec.width];
+        top.extend(&rec.after);
+        top.push(n.out_dim);
+        CpuNet::Recurrent(Box::new(Recurrent {
+            base,
+            gru: CpuGru::new(gru_in, rec.width),
+            top: CpuMlp::new(&top, n.relu, n.layer_norm, false),
+        }))
+    }
+
+    /// The width of a network's recurrent state (None: feed-forward).
+    pub fn state_width(&self) -> Option<usize> {
+        self.net.recurrent.as_ref().map(|r| r.width)
     }
 }
 
@@ -136,6 +166,10 @@ impl GroupShape {
                     relu: nw.activation == Activation::Relu,
                     layer_norm: nw.layer_norm,
                     head_gain,
+                    recurrent: (nw.recurrent == RecurrentKind::Gru).then(|| Recurrence {
+                        width: nw.recurrent_hidden,
+                        after: nw.hidden_after.clone(),
+                    }),
                 },
                 embedding,
                 log_std,
@@ -183,9 +217,9 @@ impl GroupShape {
         let side = |s: &SideShape, rng: &mut ChaCha8Rng| {
             let lay = layout::SideLayout::of(s);
             let mut values = vec![0.0f32; lay.len()];
-            let mlp = s.mlp();
+            let net = s.net();
             for k in 0..s.n_nets {
-                mlp.init(s.net.head_gain, rng, &mut values[lay.net(k)]);
+                net.init(s.net.head_gain, rng, &mut values[lay.net(k)]);
                 if let Some(r) = lay.embedding() {
                     for v in &mut values[r] {
                         *v = crate::nn::init::normal(rng) as f32;
@@ -279,6 +313,47 @@ pub struct Minibatch<'a> {
     /// Contiguous runs of one agent's rows: (agent, first row, rows). With one network per
     /// agent the rows are sorted by agent, so each agent has at most one run.
     pub runs: &'a [Run],
+    /// Recurrent networks: the rows are whole sequences (see [`SeqBatch`]).
+    pub seq: Option<SeqBatch<'a>>,
+}
+
+/// A minibatch of sequences for recurrent networks. Each run of [`Minibatch::runs`] holds
+/// `rows / len` whole sequences, time-major (`row = start + t * S + s`); sequence `s` of the
+/// run starting at row `start` is sequence `start / len + s` of the minibatch.
+#[derive(Debug, Clone, Copy)]
+pub struct SeqBatch<'a> {
+    /// Steps per sequence.
+    pub len: usize,
+    /// 1 where the state is zeroed before the row's step (an episode began there), `[rows]`.
+    pub starts: &'a [f32],
+    /// The actor's state at each sequence's start, `[sequences, H]` (empty: feed-forward).
+    pub h0_actor: &'a [f32],
+    /// The critic's, likewise.
+    pub h0_critic: &'a [f32],
+}
+
+/// Per-row outputs of a minibatch's pass (per-agent losses, tests).
+#[derive(Debug)]
+pub struct RowOutputs<'a> {
+    /// Log-probabilities of the rows' actions `[rows]`.
+    pub logp: &'a mut [f32],
+    /// Values (normalized scale) `[rows]`.
+    pub values: &'a mut [f32],
+}
+
+/// One step's inputs to both sides.
+#[derive(Debug)]
+pub struct StepInputs<'a> {
+    /// Rows (agents x environments, agent-major).
+    pub rows: usize,
+    /// Actor rows.
+    pub x_actor: &'a [f32],
+    /// Critic rows.
+    pub x_critic: &'a [f32],
+    /// The actor's recurrent state (empty: feed-forward).
+    pub actor_state: &'a mut [f32],
+    /// The critic's.
+    pub critic_state: &'a mut [f32],
 }
 
 /// The loss's settings.
@@ -298,34 +373,34 @@ pub trait Backend: Send {
     fn kind(&self) -> BackendKind;
 
     /// Actor outputs for the rows of one step (agent-major: `rows / n_agents` environments
-    /// per agent) into `out`.
-    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut) -> Result<()>;
+    /// per agent) into `out`. A recurrent actor steps from `state` (`[rows, H]`, zeroed by the
+    /// caller where an episode begins) and leaves the new state there.
+    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut, state: &mut [f32]) -> Result<()>;
 
-    /// Critic values (normalized scale) of one step's rows into `out` (`[rows]`).
-    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()>;
+    /// Critic values (normalized scale) of one step's rows into `out` (`[rows]`); a recurrent
+    /// critic steps its `state` as [`act`](Self::act) does.
+    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32], state: &mut [f32]) -> Result<()>;
 
     /// [`act`](Self::act) and [`values`](Self::values) of the same step, side by side where
     /// the backend can.
     fn act_and_values(
         &mut self,
-        x_actor: &[f32],
-        x_critic: &[f32],
-        rows: usize,
+        step: StepInputs<'_>,
         actor_out: &mut ActorOut,
         values: &mut [f32],
     ) -> Result<()> {
-        self.act(x_actor, rows, actor_out)?;
-        self.values(x_critic, rows, values)
+        self.act(step.x_actor, step.rows, actor_out, step.actor_state)?;
+        self.values(step.x_critic, step.rows, values, step.critic_state)
     }
 
     /// The PPO loss of a minibatch (named terms: `policy_loss`, `value_loss`, `entropy`,
-    /// `approx_kl`, `clipfrac`); its gradient is added to the pending one. With `row_logp`,
-    /// also the new log-probability of each row.
+    /// `approx_kl`, `clipfrac`); its gradient is added to the pending one. With `rows`,
+    /// also each row's new log-probability and value.
     fn accumulate(
         &mut self,
         mb: &Minibatch<'_>,
         coefs: &LossCoefs,
-        row_logp: Option<&mut [f32]>,
+        rows: Option<RowOutputs<'_>>,
     ) -> Result<Scalars>;
 
     /// One optimizer step on the mean of the `pending` gradients accumulated since the last

@@ -200,8 +200,42 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&a.reward_sharing_weight) {
             bail!("algo.reward_sharing_weight must be in [0, 1]");
         }
-        if raw.network.hidden.is_empty() || raw.network.hidden.contains(&0) {
-            bail!("network.hidden must list at least one non-zero layer size");
+        let nw = &raw.network;
+        if nw.hidden.contains(&0) || nw.hidden_after.contains(&0) {
+            bail!("network.hidden and network.hidden_after cannot hold a layer of size 0");
+        }
+        if nw.recurrent == RecurrentKind::None {
+            if nw.hidden.is_empty() {
+                bail!("network.hidden must list at least one layer size");
+            }
+            if !nw.hidden_after.is_empty() {
+                bail!(
+                    "network.hidden_after = {:?} is for the layers after a GRU; set \
+                     network.recurrent = \"gru\" or move them into network.hidden",
+                    nw.hidden_after
+                );
+            }
+        } else {
+            if nw.recurrent_hidden == 0 {
+                bail!("network.recurrent_hidden must be at least 1");
+            }
+            let chunk = nw.data_chunk_length;
+            if chunk > 0 && e.rollout_length % chunk != 0 {
+                bail!(
+                    "network.data_chunk_length = {chunk} does not divide env.rollout_length = {}: \
+                     training sequences are whole chunks of the rollout (0: the whole rollout)",
+                    e.rollout_length
+                );
+            }
+            let per_env = e.rollout_length.checked_div(chunk).unwrap_or(1);
+            if p.num_minibatches > e.n_envs * per_env {
+                bail!(
+                    "ppo.num_minibatches = {} exceeds the {} training sequences of one agent's \
+                     rollouts (n_envs x rollout_length / network.data_chunk_length)",
+                    p.num_minibatches,
+                    e.n_envs * per_env
+                );
+            }
         }
         if p.use_mixed_precision && !raw.device.starts_with("cuda") {
             bail!("ppo.use_mixed_precision = true needs device = \"cuda\": bf16 gives no speed on CPU");

@@ -304,12 +304,32 @@ pub enum Activation {
     Relu,
 }
 
+/// A recurrent layer in the networks.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RecurrentKind {
+    /// Feed-forward networks.
+    None,
+    /// A GRU after the `hidden` layers (PyTorch's `nn.GRU` equations).
+    Gru,
+}
+
 /// `[network]`
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkConfig {
-    /// Hidden layer sizes.
+    /// Hidden layer sizes (with a GRU: the layers before it).
     pub hidden: Vec<usize>,
+    /// A recurrent layer after the hidden layers: `"none"` or `"gru"` (on-policy's rMAPPO,
+    /// JaxMARL's MAPPO-RNN).
+    pub recurrent: RecurrentKind,
+    /// The GRU's width.
+    pub recurrent_hidden: usize,
+    /// Dense layers between the GRU and the head (JaxMARL: `[128]`; on-policy: none).
+    pub hidden_after: Vec<usize>,
+    /// Steps per training sequence (on-policy's BPTT chunks; 0: the whole rollout of each
+    /// environment and agent, JaxMARL's scheme). Must divide `env.rollout_length`.
+    pub data_chunk_length: usize,
     /// Hidden activation.
     pub activation: Activation,
     /// on-policy's LayerNorms (input, and after each hidden activation).
@@ -326,6 +346,10 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         Self {
             hidden: vec![64, 64],
+            recurrent: RecurrentKind::None,
+            recurrent_hidden: 64,
+            hidden_after: Vec::new(),
+            data_chunk_length: 10,
             activation: Activation::Tanh,
             layer_norm: true,
             log_std_init: -0.5,

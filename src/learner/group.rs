@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use candle_core::Tensor;
 use marl_envs::{ActionSpace, EnvSpec};
 use rand_chacha::ChaCha8Rng;
@@ -13,7 +13,7 @@ use super::update::{self, GroupStats, MinibatchScratch};
 use super::Sharing;
 use crate::algo::{gae, value_norm::ValueNorm};
 use crate::backend::layout::{GroupLayout, SavedOptimizer};
-use crate::backend::{ActorOut, Backend, BackendKind, GroupShape};
+use crate::backend::{ActorOut, Backend, BackendKind, GroupShape, StepInputs};
 use crate::buffer::{GroupBuffer, InputLayout};
 use crate::config::{Group, PpoConfig, RewardSharing, TrainConfig};
 use crate::nn::dist;
@@ -38,6 +38,56 @@ pub struct GroupLearner {
     /// Values of the final states where episodes ended this step, or after the rollout.
     boot: Vec<f32>,
     mb: MinibatchScratch,
+    /// Recurrent networks: the rollout's states, `[R, H]` each (empty: feed-forward).
+    rnn: Rnn,
+}
+
+/// The recurrent states of a group, each `[R, H]` (all empty for feed-forward networks).
+#[derive(Debug, Clone, Default)]
+struct Rnn {
+    /// The actor's and the critic's state in the training rollout.
+    actor: Vec<f32>,
+    critic: Vec<f32>,
+    /// Zero the row's states before the next step (its stream ended: episode or agent done).
+    reset_next: Vec<bool>,
+    /// The actor's state in evaluation episodes (never the rollout's).
+    eval: Vec<f32>,
+    /// Copies that a bootstrap evaluation advances and throws away.
+    scratch_actor: Vec<f32>,
+    scratch_critic: Vec<f32>,
+}
+
+impl Rnn {
+    fn new(rows: usize, widths: Option<(usize, usize)>) -> Self {
+        let Some((a, c)) = widths else {
+            return Self::default();
+        };
+        Self {
+            actor: vec![0.0; rows * a],
+            critic: vec![0.0; rows * c],
+            reset_next: vec![true; rows],
+            eval: vec![0.0; rows * a],
+            scratch_actor: vec![0.0; rows * a],
+            scratch_critic: vec![0.0; rows * c],
+        }
+    }
+
+    fn recurrent(&self) -> bool {
+        !self.actor.is_empty()
+    }
+}
+
+/// Zeroes the rows of `state` (`rows` of them) flagged in `reset`.
+fn zero_rows(state: &mut [f32], rows: usize, reset: impl Iterator<Item = bool>) {
+    let width = state.len() / rows.max(1);
+    if width == 0 {
+        return;
+    }
+    for (row, r) in state.chunks_exact_mut(width).zip(reset) {
+        if r {
+            row.fill(0.0);
+        }
+    }
 }
 
 impl GroupLearner {
@@ -56,11 +106,13 @@ impl GroupLearner {
             ActionSpace::Discrete(n) => (1, n),
             ActionSpace::Box { dim, .. } => (dim, 0),
         };
-        let buf = GroupBuffer::new(
-            cfg.raw.env.rollout_length,
-            &input,
-            cfg.spec.has_action_masks,
-        );
+        let widths = shape.actor.state_width().zip(shape.critic.state_width());
+        let t_len = cfg.raw.env.rollout_length;
+        let chunk = match cfg.raw.network.data_chunk_length {
+            0 => t_len,
+            c => c,
+        };
+        let buf = GroupBuffer::new(t_len, &input, cfg.spec.has_action_masks, widths, chunk);
         Self {
             name: group.name.clone(),
             layout: GroupLayout::of(&shape),
@@ -76,6 +128,7 @@ impl GroupLearner {
             logp: vec![0.0; rows],
             boot: vec![0.0; rows],
             mb: MinibatchScratch::default(),
+            rnn: Rnn::new(rows, widths),
             input,
         }
     }
@@ -131,6 +184,27 @@ impl GroupLearner {
                     if agent_dead[e * na + agent] { 0.0 } else { 1.0 };
             }
         }
+        if self.rnn.recurrent() {
+            // Streams that ended at the last step start from zero; each chunk of the rollout
+            // keeps the states it starts from, so that training replays it exactly.
+            let rnn = &mut self.rnn;
+            let b = &mut self.buf;
+            for (row, &reset) in rnn.reset_next.iter().enumerate() {
+                b.starts[t * r + row] = if reset { 1.0 } else { 0.0 };
+            }
+            zero_rows(&mut rnn.actor, r, rnn.reset_next.iter().copied());
+            zero_rows(&mut rnn.critic, r, rnn.reset_next.iter().copied());
+            rnn.reset_next.fill(false);
+            if t % b.chunk == 0 {
+                let c = t / b.chunk;
+                for (dst, src) in [
+                    (&mut b.h0_actor, &rnn.actor),
+                    (&mut b.h0_critic, &rnn.critic),
+                ] {
+                    dst[c * src.len()..(c + 1) * src.len()].copy_from_slice(src);
+                }
+            }
+        }
     }
 
     /// Acts on step `t`'s recorded actor rows; records actions, log-probabilities and masks.
@@ -144,7 +218,8 @@ impl GroupLearner {
     ) -> Result<()> {
         let (r, ain) = (self.rows(), self.input.actor_in);
         let x = &self.buf.actor_in[t * r * ain..(t + 1) * r * ain];
-        self.backend.act(x, r, &mut self.actor_out)?;
+        self.backend
+            .act(x, r, &mut self.actor_out, &mut self.rnn.actor)?;
         self.sample(spec, masks, false, rng, joint);
         self.record_actions(t);
         Ok(())
@@ -163,8 +238,8 @@ impl GroupLearner {
         let (r, cin) = (self.rows(), self.input.critic_in);
         let xc = &mut self.buf.critic_in[t * r * cin..(t + 1) * r * cin];
         self.input.critic_rows(spec, obs, states, joint, xc);
-        self.backend
-            .values(xc, r, &mut self.buf.values[t * r..(t + 1) * r])
+        let values = &mut self.buf.values[t * r..(t + 1) * r];
+        self.backend.values(xc, r, values, &mut self.rnn.critic)
     }
 
     /// Acts and values step `t` in one go (critics that do not see actions).
@@ -180,9 +255,13 @@ impl GroupLearner {
         let xc = &mut self.buf.critic_in[t * r * cin..(t + 1) * r * cin];
         self.input.critic_rows(spec, &d.obs, &d.states, joint, xc);
         self.backend.act_and_values(
-            &self.buf.actor_in[t * r * ain..(t + 1) * r * ain],
-            xc,
-            r,
+            StepInputs {
+                rows: r,
+                x_actor: &self.buf.actor_in[t * r * ain..(t + 1) * r * ain],
+                x_critic: xc,
+                actor_state: &mut self.rnn.actor,
+                critic_state: &mut self.rnn.critic,
+            },
             &mut self.actor_out,
             &mut self.buf.values[t * r..(t + 1) * r],
         )?;
@@ -191,20 +270,50 @@ impl GroupLearner {
         Ok(())
     }
 
-    /// Acts on `obs` without recording anything (evaluation, bootstrap states).
-    pub fn act_only(
+    /// Acts in evaluation episodes, whose recurrent states are kept apart from the rollout's;
+    /// `first[e]`: environment `e` starts an episode (its states are zeroed).
+    #[allow(clippy::too_many_arguments)]
+    pub fn act_eval(
         &mut self,
         spec: &EnvSpec,
         obs: &[f32],
         masks: &[bool],
+        first: &[bool],
         greedy: bool,
         rng: &mut ChaCha8Rng,
         joint: &mut [f32],
     ) -> Result<()> {
+        if self.rnn.recurrent() {
+            // Rows are agent-major: agent k of environment e is row k * n_envs + e.
+            let (n, rows) = (self.input.n_envs, self.rows());
+            let reset = (0..rows).map(|row| first[row % n]);
+            zero_rows(&mut self.rnn.eval, rows, reset);
+        }
         self.input.actor_rows(spec, obs, &mut self.x_actor);
+        let r = self.rows();
         self.backend
-            .act(&self.x_actor, self.rows(), &mut self.actor_out)?;
+            .act(&self.x_actor, r, &mut self.actor_out, &mut self.rnn.eval)?;
         self.sample(spec, masks, greedy, rng, joint);
+        Ok(())
+    }
+
+    /// Samples the group's actions at a state to bootstrap from (critics that see the others'
+    /// actions), from the rollout's recurrent states without advancing them.
+    pub fn act_at_bootstrap(
+        &mut self,
+        spec: &EnvSpec,
+        obs: &[f32],
+        masks: &[bool],
+        rng: &mut ChaCha8Rng,
+        joint: &mut [f32],
+    ) -> Result<()> {
+        self.input.actor_rows(spec, obs, &mut self.x_actor);
+        let r = self.rows();
+        let state = &mut self.rnn.scratch_actor;
+        state.copy_from_slice(&self.rnn.actor);
+        self.backend
+            .act(&self.x_actor, r, &mut self.actor_out, state)?;
+        self.sample(spec, masks, false, rng, joint);
         Ok(())
     }
 
@@ -220,8 +329,12 @@ impl GroupLearner {
     ) -> Result<()> {
         self.input
             .critic_rows(spec, obs, states, joint, &mut self.x_critic);
+        // From the rollout's states, without advancing them.
+        let r = self.rows();
+        let state = &mut self.rnn.scratch_critic;
+        state.copy_from_slice(&self.rnn.critic);
         self.backend
-            .values(&self.x_critic, self.rows(), &mut self.boot)
+            .values(&self.x_critic, r, &mut self.boot, state)
     }
 
     fn record_actions(&mut self, t: usize) {
@@ -335,6 +448,9 @@ impl GroupLearner {
                 let term = d.terminated[e * na + agent];
                 b.terminal[i] = term;
                 b.ended[i] = d.done[e] || term;
+                if let Some(reset) = self.rnn.reset_next.get_mut(k * n + e) {
+                    *reset = b.ended[i];
+                }
                 b.next_values[i] = match (term, d.done[e]) {
                     (true, _) => 0.0,
                     (false, true) if booted => self.boot[k * n + e],
@@ -425,6 +541,61 @@ impl GroupLearner {
         self.layout.export(&self.backend.state()?, model, optimizer)
     }
 
+    /// The rollout's recurrent states and reset flags, which `--resume` needs to continue
+    /// exactly (none for feed-forward networks).
+    pub fn export_rollout_state(&self, out: &mut Vec<(String, Tensor)>) -> Result<()> {
+        if !self.rnn.recurrent() {
+            return Ok(());
+        }
+        let r = self.rows();
+        let cpu = &candle_core::Device::Cpu;
+        let flags: Vec<f32> = self
+            .rnn
+            .reset_next
+            .iter()
+            .map(|&b| f32::from(u8::from(b)))
+            .collect();
+        for (name, v, w) in [
+            ("actor", &self.rnn.actor, self.rnn.actor.len() / r),
+            ("critic", &self.rnn.critic, self.rnn.critic.len() / r),
+            ("reset", &flags, 1),
+        ] {
+            let t = Tensor::from_slice(v, (r, w), cpu)?;
+            out.push((format!("{}.rollout_state.{name}", self.name), t));
+        }
+        Ok(())
+    }
+
+    /// Loads what [`export_rollout_state`](Self::export_rollout_state) wrote.
+    pub fn import_rollout_state(&mut self, map: &HashMap<String, Tensor>) -> Result<()> {
+        if !self.rnn.recurrent() {
+            return Ok(());
+        }
+        let mut flags = vec![0.0f32; self.rows()];
+        for (name, dst) in [
+            ("actor", &mut self.rnn.actor),
+            ("critic", &mut self.rnn.critic),
+            ("reset", &mut flags),
+        ] {
+            let key = format!("{}.rollout_state.{name}", self.name);
+            let t = map
+                .get(&key)
+                .with_context(|| format!("the checkpoint has no `{key}` (recurrent state)"))?;
+            let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
+            anyhow::ensure!(
+                v.len() == dst.len(),
+                "`{key}` has {} values, expected {}",
+                v.len(),
+                dst.len()
+            );
+            dst.copy_from_slice(&v);
+        }
+        for (dst, f) in self.rnn.reset_next.iter_mut().zip(&flags) {
+            *dst = *f != 0.0;
+        }
+        Ok(())
+    }
+
     /// Loads networks, value normalizer and (with `optimizer`) optimizer state.
     pub fn import(
         &mut self,
@@ -438,5 +609,24 @@ impl GroupLearner {
             self.value_norm = ValueNorm::from_array(v);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+impl GroupLearner {
+    /// The rollout buffer.
+    pub(super) fn buffer(&self) -> &GroupBuffer {
+        &self.buf
+    }
+
+    /// The training pass over the whole rollout, by buffer position: (log-prob, value).
+    pub(super) fn replay(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
+        let batch = update::GroupBatch {
+            name: &self.name,
+            buf: &self.buf,
+            input: &self.input,
+            unshared: self.layout.unshared(),
+        };
+        update::replay(&batch, self.backend.as_mut())
     }
 }

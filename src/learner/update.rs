@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::algo::ppo::LossConfig;
 use crate::algo::value_norm::ValueNorm;
-use crate::backend::{Backend, LossCoefs, Minibatch, Run};
+use crate::backend::{Backend, LossCoefs, Minibatch, RowOutputs, Run, SeqBatch};
 use crate::buffer::{GroupBuffer, InputLayout};
 use crate::config::{action_width, AdvantageNorm, PpoConfig};
 use crate::scalars::Scalars;
@@ -49,12 +49,26 @@ pub struct Settings<'a> {
     pub log_agents: bool,
 }
 
-/// Buffers of one minibatch, kept between minibatches and updates.
+/// Buffers of the minibatches, kept between minibatches and updates.
 #[derive(Debug, Default)]
 pub struct MinibatchScratch {
+    /// Samples (or chunks) in the order of this epoch's shuffle.
     order: Vec<usize>,
-    idx: Vec<usize>,
+    /// The batch's advantages (normalized over the batch when so configured).
     batch_advantages: Vec<f32>,
+    /// The current minibatch.
+    gathered: Gathered,
+    /// Per-row outputs of its pass.
+    row_logp: Vec<f32>,
+    row_values: Vec<f32>,
+}
+
+/// One minibatch gathered from the batch.
+#[derive(Debug, Default)]
+struct Gathered {
+    /// Buffer positions of the rows.
+    idx: Vec<usize>,
+    units: Vec<usize>,
     x_actor: Vec<f32>,
     x_critic: Vec<f32>,
     actions: Vec<f32>,
@@ -66,7 +80,139 @@ pub struct MinibatchScratch {
     targets: Vec<f32>,
     agents: Vec<u32>,
     runs: Vec<Run>,
-    row_logp: Vec<f32>,
+    starts: Vec<f32>,
+    h0_actor: Vec<f32>,
+    h0_critic: Vec<f32>,
+}
+
+impl Gathered {
+    /// Gathers the samples (or, for recurrent networks, the chunks of `chunk` steps) `units`
+    /// of the batch into the minibatch buffers; returns the rows.
+    fn gather(
+        &mut self,
+        g: &GroupBatch<'_>,
+        advantages: &[f32],
+        units: &[usize],
+        chunk: Option<usize>,
+    ) -> usize {
+        let (b, l) = (g.buf, g.input);
+        let rows_per_step = b.rows;
+        let agent_of = |i: usize| ((i % rows_per_step) / l.n_envs) as u32;
+        self.idx.clear();
+        self.idx.extend_from_slice(units);
+        if g.unshared {
+            // Each agent's network then runs on one contiguous run of rows.
+            self.idx.sort_by_key(|&i| agent_of(i));
+        }
+        if let Some(c) = chunk {
+            self.sequences(b, c, g.unshared, agent_of);
+        }
+        let idx = &self.idx;
+        let m = idx.len();
+        let total = b.logp.len();
+        gather(&mut self.x_actor, &b.actor_in, idx, l.actor_in);
+        gather(&mut self.x_critic, &b.critic_in, idx, l.critic_in);
+        gather(&mut self.actions, &b.actions, idx, b.actions.len() / total);
+        gather(&mut self.old_logp, &b.logp, idx, 1);
+        gather(&mut self.old_values, &b.values, idx, 1);
+        gather(&mut self.active, &b.active, idx, 1);
+        gather(&mut self.advantages, advantages, idx, 1);
+        gather(&mut self.targets, &b.returns, idx, 1);
+        if let Some(bias) = &b.mask_bias {
+            gather(
+                &mut self.mask_bias,
+                bias,
+                idx,
+                action_width(&l.action_space),
+            );
+        }
+        self.agents.clear();
+        self.agents.extend(idx.iter().map(|&i| agent_of(i)));
+        self.runs.clear();
+        match chunk {
+            // Each agent's sequences are one block (sorted by agent when unshared).
+            Some(_) if !g.unshared => self.runs.push((0, 0, m)),
+            _ => {
+                for (pos, &a) in self.agents.iter().enumerate() {
+                    match self.runs.last_mut() {
+                        Some(run) if run.0 == a as usize => run.2 += 1,
+                        _ => self.runs.push((a as usize, pos, 1)),
+                    }
+                }
+            }
+        }
+        m
+    }
+
+    /// The gathered minibatch.
+    fn minibatch<'a>(&'a self, b: &'a GroupBuffer, chunk: Option<usize>) -> Minibatch<'a> {
+        Minibatch {
+            rows: self.idx.len(),
+            x_actor: &self.x_actor,
+            x_critic: &self.x_critic,
+            actions: &self.actions,
+            mask_bias: b.mask_bias.as_ref().map(|_| self.mask_bias.as_slice()),
+            old_logp: &self.old_logp,
+            old_values: &self.old_values,
+            active: &self.active,
+            advantages: &self.advantages,
+            targets: &self.targets,
+            agents: &self.agents,
+            runs: &self.runs,
+            seq: chunk.map(|len| SeqBatch {
+                len,
+                starts: &self.starts,
+                h0_actor: &self.h0_actor,
+                h0_critic: &self.h0_critic,
+            }),
+        }
+    }
+
+    /// Turns the minibatch's chunks (in `idx`; sorted by agent when `unshared`) into rows,
+    /// time-major within each block of sequences (`row = start + t * S + s`; one block per
+    /// agent when `unshared`, else one), with the sequences' reset flags and initial states.
+    fn sequences(
+        &mut self,
+        b: &GroupBuffer,
+        chunk: usize,
+        unshared: bool,
+        agent_of: impl Fn(usize) -> u32,
+    ) {
+        let r_step = b.rows;
+        let n_units = b.t_len / chunk * r_step;
+        let (wa, wc) = (b.h0_actor.len() / n_units, b.h0_critic.len() / n_units);
+        std::mem::swap(&mut self.units, &mut self.idx);
+        self.h0_actor.clear();
+        self.h0_critic.clear();
+        for &u in &self.units {
+            self.h0_actor
+                .extend_from_slice(&b.h0_actor[u * wa..(u + 1) * wa]);
+            self.h0_critic
+                .extend_from_slice(&b.h0_critic[u * wc..(u + 1) * wc]);
+        }
+        self.idx.clear();
+        let mut start = 0;
+        while start < self.units.len() {
+            let first = agent_of(self.units[start]);
+            let end = if unshared {
+                start
+                    + self.units[start..]
+                        .iter()
+                        .take_while(|&&u| agent_of(u) == first)
+                        .count()
+            } else {
+                self.units.len()
+            };
+            for t in 0..chunk {
+                for &u in &self.units[start..end] {
+                    let (c, r) = (u / r_step, u % r_step);
+                    self.idx.push((c * chunk + t) * r_step + r);
+                }
+            }
+            start = end;
+        }
+        gather(&mut self.starts, &b.starts, &self.idx, 1);
+    }
 }
 
 fn gather(dst: &mut Vec<f32>, src: &[f32], idx: &[usize], w: usize) {
@@ -89,10 +235,7 @@ pub fn run_epochs(
     let (b, l) = (g.buf, g.input);
     let total = b.logp.len();
     let rows_per_step = b.rows;
-    let agent_of = |i: usize| ((i % rows_per_step) / l.n_envs) as u32;
     let n_agents = l.agents.len();
-    let act_w = b.actions.len() / total;
-    let mask_w = action_width(&l.action_space);
     let coefs = LossCoefs {
         loss: LossConfig {
             clip_epsilon: p.clip_epsilon,
@@ -109,79 +252,51 @@ pub fn run_epochs(
     if p.advantage_norm == AdvantageNorm::Batch {
         normalize_masked(&mut mb.batch_advantages, &b.active);
     }
-    let mb_size = total / p.num_minibatches;
+    // What a minibatch is made of: samples, or (recurrent networks) whole chunks of the
+    // rollout, unit `c * R + r` being chunk `c` of row `r`.
+    let chunk = (!b.starts.is_empty()).then_some(b.chunk);
+    let units = match chunk {
+        None => total,
+        Some(c) => rows_per_step * (b.t_len / c),
+    };
+    let mb_size = units / p.num_minibatches;
     let mut sums = Scalars::new();
     let mut count = 0.0f64;
     let mut agent_loss = vec![0.0; n_agents];
     let mut agent_count = vec![0.0; n_agents];
     let mut pending = 0;
     mb.order.clear();
-    mb.order.extend(0..total);
+    mb.order.extend(0..units);
     'epochs: for epoch in 0..p.ppo_epochs {
         mb.order.shuffle(rng);
         let last_epoch = epoch + 1 == p.ppo_epochs;
         let (mut epoch_kl, mut epoch_mbs) = (0.0, 0.0f64);
         for k in 0..p.num_minibatches {
             // ── gather ──
-            mb.idx.clear();
-            mb.idx
-                .extend_from_slice(&mb.order[k * mb_size..(k + 1) * mb_size]);
-            if g.unshared {
-                // Each agent's network then runs on one contiguous run of rows.
-                mb.idx.sort_by_key(|&i| agent_of(i));
-            }
-            let idx = &mb.idx;
-            let m = idx.len();
-            gather(&mut mb.x_actor, &b.actor_in, idx, l.actor_in);
-            gather(&mut mb.x_critic, &b.critic_in, idx, l.critic_in);
-            gather(&mut mb.actions, &b.actions, idx, act_w);
-            gather(&mut mb.old_logp, &b.logp, idx, 1);
-            gather(&mut mb.old_values, &b.values, idx, 1);
-            gather(&mut mb.active, &b.active, idx, 1);
-            gather(&mut mb.advantages, &mb.batch_advantages, idx, 1);
-            gather(&mut mb.targets, &b.returns, idx, 1);
-            if let Some(bias) = &b.mask_bias {
-                gather(&mut mb.mask_bias, bias, idx, mask_w);
-            }
-            mb.agents.clear();
-            mb.agents.extend(idx.iter().map(|&i| agent_of(i)));
-            mb.runs.clear();
-            for (pos, &a) in mb.agents.iter().enumerate() {
-                match mb.runs.last_mut() {
-                    Some(run) if run.0 == a as usize => run.2 += 1,
-                    _ => mb.runs.push((a as usize, pos, 1)),
-                }
-            }
+            let units = &mb.order[k * mb_size..(k + 1) * mb_size];
+            let m = mb.gathered.gather(g, &mb.batch_advantages, units, chunk);
+            mb.row_logp.resize(m, 0.0);
+            mb.row_values.resize(m, 0.0);
+            let gm = &mut mb.gathered;
             if p.advantage_norm == AdvantageNorm::Minibatch {
-                normalize_masked(&mut mb.advantages, &mb.active);
+                normalize_masked(&mut gm.advantages, &gm.active);
             }
             if p.value_norm {
-                value_norm.update(&mb.targets);
-                for x in mb.targets.iter_mut() {
+                value_norm.update(&gm.targets);
+                for x in gm.targets.iter_mut() {
                     *x = value_norm.normalize(*x);
                 }
             }
             let want_rows = s.log_agents && last_epoch;
-            mb.row_logp.resize(m, 0.0);
 
             // ── loss and gradient ──
             let terms = backend.accumulate(
-                &Minibatch {
-                    rows: m,
-                    x_actor: &mb.x_actor,
-                    x_critic: &mb.x_critic,
-                    actions: &mb.actions,
-                    mask_bias: b.mask_bias.as_ref().map(|_| mb.mask_bias.as_slice()),
-                    old_logp: &mb.old_logp,
-                    old_values: &mb.old_values,
-                    active: &mb.active,
-                    advantages: &mb.advantages,
-                    targets: &mb.targets,
-                    agents: &mb.agents,
-                    runs: &mb.runs,
-                },
+                &mb.gathered.minibatch(b, chunk),
                 &coefs,
-                want_rows.then_some(mb.row_logp.as_mut_slice()),
+                want_rows.then_some(RowOutputs {
+                    logp: &mut mb.row_logp,
+                    values: &mut mb.row_values,
+                }),
             )?;
             if let Some((name, value)) = terms.first_non_finite() {
                 bail!(
@@ -227,16 +342,58 @@ pub fn run_epochs(
     })
 }
 
+/// Runs the training pass over the whole rollout, every sample (or chunk) in order, and
+/// returns each buffer position's new log-probability and value: what the rollout recorded,
+/// if training replays it right.
+#[cfg(test)]
+pub(super) fn replay(
+    g: &GroupBatch<'_>,
+    backend: &mut dyn Backend,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let b = g.buf;
+    let chunk = (!b.starts.is_empty()).then_some(b.chunk);
+    let units = match chunk {
+        None => b.logp.len(),
+        Some(c) => b.rows * (b.t_len / c),
+    };
+    let mut gathered = Gathered::default();
+    let all: Vec<usize> = (0..units).collect();
+    let m = gathered.gather(g, &b.advantages, &all, chunk);
+    let (mut logp, mut values) = (vec![0.0; m], vec![0.0; m]);
+    let coefs = LossCoefs {
+        loss: LossConfig {
+            clip_epsilon: 0.2,
+            clip_value_loss: false,
+            value_loss: crate::config::ValueLoss::Mse,
+            huber_delta: 1.0,
+        },
+        entropy_coef: 0.0,
+        value_coef: 1.0,
+    };
+    let rows = RowOutputs {
+        logp: &mut logp,
+        values: &mut values,
+    };
+    backend.accumulate(&gathered.minibatch(b, chunk), &coefs, Some(rows))?;
+    let (mut by_pos_logp, mut by_pos_values) = (vec![0.0; m], vec![0.0; m]);
+    for (r, &pos) in gathered.idx.iter().enumerate() {
+        by_pos_logp[pos] = logp[r];
+        by_pos_values[pos] = values[r];
+    }
+    Ok((by_pos_logp, by_pos_values))
+}
+
 /// Adds each active row's clipped surrogate (without gradient) to its agent's sum.
 fn per_agent_policy_loss(mb: &MinibatchScratch, eps: f64, sums: &mut [f64], counts: &mut [f64]) {
-    for r in 0..mb.agents.len() {
-        if mb.active[r] == 0.0 {
+    let g = &mb.gathered;
+    for r in 0..g.agents.len() {
+        if g.active[r] == 0.0 {
             continue;
         }
-        let ratio = f64::from(mb.row_logp[r] - mb.old_logp[r]).exp();
-        let a = f64::from(mb.advantages[r]);
+        let ratio = f64::from(mb.row_logp[r] - g.old_logp[r]).exp();
+        let a = f64::from(g.advantages[r]);
         let loss = -(ratio * a).min(ratio.clamp(1.0 - eps, 1.0 + eps) * a);
-        let k = mb.agents[r] as usize;
+        let k = g.agents[r] as usize;
         sums[k] += loss;
         counts[k] += 1.0;
     }

@@ -21,7 +21,7 @@ use super::tanh::fast_tanh;
 
 /// `dst[m x n] (+)= lhs[m x k] . rhs[k x n]`, each given as (slice, row stride, column stride).
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+pub(crate) fn matmul(
     m: usize,
     n: usize,
     k: usize,

@@ -63,12 +63,12 @@ impl LayerNorm {
     }
 }
 
-/// An MLP.
+/// An MLP (without a head: the stack of activated layers before a GRU).
 #[derive(Debug)]
 pub struct Mlp {
     input_norm: Option<LayerNorm>,
     hidden: Vec<(Linear, Option<LayerNorm>)>,
-    head: Linear,
+    head: Option<Linear>,
     activation: Activation,
 }
 
@@ -78,7 +78,7 @@ impl Mlp {
     pub fn new(
         in_dim: usize,
         hidden: &[usize],
-        out_dim: usize,
+        out_dim: Option<usize>,
         activation: Activation,
         layer_norm: bool,
         dev: &Device,
@@ -99,7 +99,10 @@ impl Mlp {
             layers.push((Linear::zeros(d, h, dev)?, norm));
             d = h;
         }
-        let head = Linear::zeros(d, out_dim, dev)?;
+        let head = match out_dim {
+            Some(o) => Some(Linear::zeros(d, o, dev)?),
+            None => None,
+        };
         Ok(Self {
             input_norm,
             hidden: layers,
@@ -124,7 +127,10 @@ impl Mlp {
                 h = n.forward(&h)?;
             }
         }
-        self.head.forward(&h)
+        match &self.head {
+            Some(head) => head.forward(&h),
+            None => Ok(h),
+        }
     }
 
     /// Every trainable variable, in a fixed order.
@@ -139,7 +145,7 @@ impl Mlp {
                 v.extend([n.gamma.clone(), n.beta.clone()]);
             }
         }
-        v.push(self.head.w.clone());
+        v.extend(self.head.as_ref().map(|h| h.w.clone()));
         v
     }
 }

@@ -1,7 +1,9 @@
 //! Networks: the MLP ([`mlp`]), orthogonal initialization from our seeded generator
 //! ([`init`]), the fast CPU tanh ([`tanh`]) and the action distributions ([`dist`]).
 
+pub mod cpu_gru;
 pub mod cpu_mlp;
+pub mod cpu_net;
 pub mod dist;
 pub mod init;
 pub mod layer_norm;

@@ -1,0 +1,129 @@
+//! The recurrent learner against the mistakes the peers' trackers record: states reset with
+//! the wrong `done`, training batches ordered differently from their reset flags, chunks that
+//! do not start from the state the rollout had.
+
+use std::path::Path;
+
+use candle_core::Device;
+
+use super::{EpisodeStats, Learner};
+use crate::config::{self, TrainConfig};
+use crate::trainer;
+
+fn learner(sets: &[&str]) -> Learner {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/smoke.toml");
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let cfg = TrainConfig::resolve(config::load(&path, &sets).expect("config")).expect("resolve");
+    let mut l = trainer::build_learner(cfg.clone(), Device::Cpu).expect("learner");
+    l.reset_envs(cfg.raw.seed).expect("reset");
+    l
+}
+
+fn collect(l: &mut Learner) {
+    let mut stats = EpisodeStats {
+        agent_return_sum: vec![0.0; l.cfg.spec.num_agents()],
+        ..Default::default()
+    };
+    l.collect(&mut stats).expect("collect");
+}
+
+/// Recurrent configurations whose episodes end inside rollouts: truncations (spread, 7-step
+/// episodes in 20-step rollouts), terminations and truncations (foraging), per-agent and
+/// shared networks, chunks of 5 steps and whole rollouts.
+const RECURRENT: &[&[&str]] = &[
+    &[
+        "network.recurrent=\"gru\"",
+        "network.hidden=[16]",
+        "network.recurrent_hidden=8",
+        "network.data_chunk_length=5",
+        "env.rollout_length=20",
+        "env.params.max_cycles=7",
+    ],
+    &[
+        "network.recurrent=\"gru\"",
+        "network.layer_norm=true",
+        "network.recurrent_hidden=8",
+        "network.data_chunk_length=0",
+        "env.rollout_length=20",
+        "env.id=\"lbf/Foraging-5x5-2p-1f-coop-v3\"",
+        "env.params.max_episode_steps=9",
+        "algo.share_actor_params=false",
+        "algo.share_critic_params=false",
+    ],
+];
+
+/// Two rollouts in a row: a row's state is zeroed before a step exactly when its stream ended
+/// at the step before (episode over, by termination or truncation, or the agent done), and at
+/// the very first step; every chunk's stored initial state is zero where it starts one.
+#[test]
+fn recurrent_states_are_zero_exactly_at_each_episodes_first_step() {
+    for sets in RECURRENT {
+        let mut l = learner(sets);
+        let mut ended_before: Option<Vec<bool>> = None;
+        let (mut resets_inside, mut ends) = (0, 0);
+        for _ in 0..2 {
+            collect(&mut l);
+            for g in &l.groups {
+                let b = g.buffer();
+                let r = b.rows;
+                let width = b.h0_actor.len() / (b.t_len / b.chunk * r);
+                for t in 0..b.t_len {
+                    for row in 0..r {
+                        let expected = match (t, &ended_before) {
+                            (0, None) => true,
+                            (0, Some(prev)) => prev[row],
+                            _ => b.ended[(t - 1) * r + row],
+                        };
+                        let got = b.starts[t * r + row] == 1.0;
+                        assert_eq!(got, expected, "{sets:?} step {t} row {row}");
+                        if got && t > 0 {
+                            resets_inside += 1;
+                        }
+                        if t % b.chunk == 0 && got {
+                            let u = t / b.chunk * r + row;
+                            let h = &b.h0_actor[u * width..(u + 1) * width];
+                            assert!(h.iter().all(|&x| x == 0.0), "{sets:?} chunk state {u}");
+                        }
+                    }
+                }
+                ends += b.ended.iter().filter(|&&e| e).count();
+                ended_before = Some(b.ended[(b.t_len - 1) * r..].to_vec());
+            }
+        }
+        assert!(
+            resets_inside > 0 && ends > 0,
+            "{sets:?}: the test saw no episode end"
+        );
+    }
+}
+
+/// Training replays each chunk from its stored state with its reset flags: the training pass
+/// over the rollout gives the log-probabilities and values the rollout acted on.
+#[test]
+fn training_replays_the_rollout_from_each_chunks_stored_state() {
+    for sets in RECURRENT {
+        let mut l = learner(sets);
+        collect(&mut l);
+        collect(&mut l);
+        for g in &mut l.groups {
+            let (logp, values) = g.replay().expect("replay");
+            let b = g.buffer();
+            for (pos, ((a, t), (va, vt))) in b
+                .logp
+                .iter()
+                .zip(&logp)
+                .zip(b.values.iter().zip(&values))
+                .enumerate()
+            {
+                assert!(
+                    (a - t).abs() <= 1e-5 * (1.0 + t.abs()),
+                    "{sets:?} {pos}: logp {a} vs {t}"
+                );
+                assert!(
+                    (va - vt).abs() <= 1e-5 * (1.0 + vt.abs()),
+                    "{sets:?} {pos}: value {va} vs {vt}"
+                );
+            }
+        }
+    }
+}
