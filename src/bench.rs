@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `plain` | actor 18-64-64-5, critic 54-64-64-1, tanh | 0.5 x MSE value loss (coefficient 0.5), one Adam (lr 2.5e-4) over both, global-norm clip 0.5 (JaxMARL, CleanRL) |
 //! | `mappo` | the same with an input LayerNorm and one after each hidden layer | clipped Huber(10) value loss, separate Adams (lr 7e-4) clipped at 10 each (on-policy) |
+//! | `rnn` | actor 18 -> Dense 128 ReLU -> GRU 128 -> Dense 128 ReLU -> 5, critic 54 -> the same -> 1, on sequences of `--seq` steps from stored states (JaxMARL's MAPPO-RNN) | clipped 0.5 x MSE value loss, separate Adams (lr 2e-3) clipped at 0.5 each |
 
 use std::time::Instant;
 
@@ -18,26 +19,31 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::algo::ppo::LossConfig;
 use crate::backend::{
-    self, BackendKind, GroupShape, LossCoefs, Minibatch, NetShape, OptimShape, SideShape,
+    self, BackendKind, GroupShape, LossCoefs, Minibatch, NetShape, OptimShape, Recurrence,
+    SeqBatch, SideShape,
 };
 use crate::config::{OptimizerKind, ValueLoss};
 use crate::nn::init::normal;
 
 /// The benchmark's group: one agent, observations 18, critic inputs 54, 5 actions.
 fn workload(arch: &str) -> Result<(GroupShape, LossCoefs)> {
-    let ln = match arch {
-        "plain" => false,
-        "mappo" => true,
-        other => bail!("--arch {other}: expected plain or mappo"),
+    let (ln, rnn) = match arch {
+        "plain" => (false, false),
+        "mappo" => (true, false),
+        "rnn" => (false, true),
+        other => bail!("--arch {other}: expected plain, mappo or rnn"),
     };
     let net = |in_dim, out_dim, head_gain| NetShape {
         in_dim,
-        hidden: vec![64, 64],
+        hidden: if rnn { vec![128] } else { vec![64, 64] },
         out_dim,
-        relu: false,
+        relu: rnn,
         layer_norm: ln,
         head_gain,
-        recurrent: None,
+        recurrent: rnn.then(|| Recurrence {
+            width: 128,
+            after: vec![128],
+        }),
     };
     let side = |kind: &str, net| SideShape {
         prefix: format!("bench.{kind}"),
@@ -46,10 +52,31 @@ fn workload(arch: &str) -> Result<(GroupShape, LossCoefs)> {
         embedding: None,
         log_std: None,
     };
-    let (kind, lr, clip, value_loss, value_coef) = if ln {
-        (OptimizerKind::Separate, 7e-4, 10.0, ValueLoss::Huber, 1.0)
-    } else {
-        (OptimizerKind::Joint, 2.5e-4, 0.5, ValueLoss::Mse, 0.5)
+    let (kind, lr, clip, value_loss, value_coef, clip_value_loss) = match (ln, rnn) {
+        (true, _) => (
+            OptimizerKind::Separate,
+            7e-4,
+            10.0,
+            ValueLoss::Huber,
+            1.0,
+            true,
+        ),
+        (_, true) => (
+            OptimizerKind::Separate,
+            2e-3,
+            0.5,
+            ValueLoss::Mse,
+            1.0,
+            true,
+        ),
+        _ => (
+            OptimizerKind::Joint,
+            2.5e-4,
+            0.5,
+            ValueLoss::Mse,
+            0.5,
+            false,
+        ),
     };
     let shape = GroupShape {
         name: "bench".into(),
@@ -69,7 +96,7 @@ fn workload(arch: &str) -> Result<(GroupShape, LossCoefs)> {
     let coefs = LossCoefs {
         loss: LossConfig {
             clip_epsilon: 0.2,
-            clip_value_loss: ln,
+            clip_value_loss,
             value_loss,
             huber_delta: 10.0,
         },
@@ -82,7 +109,13 @@ fn workload(arch: &str) -> Result<(GroupShape, LossCoefs)> {
 /// Median and minimum milliseconds per minibatch update of `arch` at `batch` rows on the
 /// backend `kind`, one thread (the trainer also runs the critic's pass on a second core, which
 /// this figure leaves out, as the reference does).
-pub fn update(kind: BackendKind, arch: &str, batch: usize, reps: usize) -> Result<(f64, f64)> {
+pub fn update(
+    kind: BackendKind,
+    arch: &str,
+    batch: usize,
+    seq: usize,
+    reps: usize,
+) -> Result<(f64, f64)> {
     let (shape, coefs) = workload(arch)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let init = shape.init(&mut rng);
@@ -101,6 +134,22 @@ pub fn update(kind: BackendKind, arch: &str, batch: usize, reps: usize) -> Resul
     let active = vec![1.0f32; batch];
     let agents = vec![0u32; batch];
     let runs = [(0, 0, batch)];
+    // Recurrent: `batch / seq` sequences from stored states, no episode start inside.
+    let recurrent = shape.actor.state_width().is_some();
+    if recurrent && (seq == 0 || batch % seq != 0) {
+        bail!("--batch {batch} must be a multiple of --seq {seq}");
+    }
+    let n_seq = if recurrent { batch / seq } else { 0 };
+    let starts = vec![0.0f32; if recurrent { batch } else { 0 }];
+    let h0 = |w: Option<usize>, rng: &mut ChaCha8Rng| -> Vec<f32> {
+        (0..n_seq * w.unwrap_or(0))
+            .map(|_| (0.1 * normal(rng)) as f32)
+            .collect()
+    };
+    let (h0_actor, h0_critic) = (
+        h0(shape.actor.state_width(), &mut rng),
+        h0(shape.critic.state_width(), &mut rng),
+    );
     let mb = Minibatch {
         rows: batch,
         x_actor: &x_actor,
@@ -114,7 +163,12 @@ pub fn update(kind: BackendKind, arch: &str, batch: usize, reps: usize) -> Resul
         targets: &targets,
         agents: &agents,
         runs: &runs,
-        seq: None,
+        seq: recurrent.then_some(SeqBatch {
+            len: seq,
+            starts: &starts,
+            h0_actor: &h0_actor,
+            h0_critic: &h0_critic,
+        }),
     };
     let mut step = || -> Result<()> {
         b.accumulate(&mb, &coefs, None)?;

@@ -184,12 +184,16 @@ pub enum BenchCommand {
     /// One PPO minibatch update (forward, log-prob, entropy, losses, backward, clip, Adam) on
     /// random data, as shared/bench/torch_ppo_update.py measures PyTorch; one thread.
     Update {
-        /// `plain` (JaxMARL/CleanRL) or `mappo` (on-policy, LayerNorms).
+        /// `plain` (JaxMARL/CleanRL), `mappo` (on-policy, LayerNorms) or `rnn` (JaxMARL's
+        /// MAPPO-RNN: Dense 128, GRU 128, Dense 128 on sequences).
         #[arg(long, default_value = "plain")]
         arch: String,
-        /// Minibatch size.
+        /// Minibatch size (rows).
         #[arg(long, default_value_t = 4800)]
         batch: usize,
+        /// Steps per sequence for `--arch rnn` (25: one MPE episode).
+        #[arg(long, default_value_t = 25)]
+        seq: usize,
         /// Timed repetitions.
         #[arg(long, default_value_t = 9)]
         reps: usize,
@@ -295,18 +299,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 BenchCommand::Update {
                     arch,
                     batch,
+                    seq,
                     reps,
                     implementation,
                 },
         } => {
             let kind = crate::bench::kind_of(&implementation)?;
-            let (median, min) = crate::bench::update(kind, &arch, batch, reps.max(1))?;
+            let (median, min) = crate::bench::update(kind, &arch, batch, seq, reps.max(1))?;
             let tag = if implementation == "candle" {
                 "marl_update"
             } else {
                 "marl_update_manual"
             };
-            println!("{tag} arch={arch} batch={batch} threads=1 median_ms={median:.2} min_ms={min:.2} reps={reps}");
+            let seq = if arch == "rnn" {
+                format!(" seq={seq}")
+            } else {
+                String::new()
+            };
+            println!(
+                "{tag} arch={arch}{seq} batch={batch} threads=1 median_ms={median:.2} min_ms={min:.2} reps={reps}"
+            );
             return Ok(ExitCode::SUCCESS);
         }
         Command::Envs { action } => action,
