@@ -15,6 +15,7 @@
 //! `weight_ih [3H, in]`, `weight_hh [3H, H]`, `bias_ih [3H]`, `bias_hh [3H]`.
 
 use super::cpu_mlp::matmul;
+use super::simd::{self, wide_fn};
 use super::tanh::{fast_sigmoid, fast_tanh};
 
 /// One GRU layer and what its forward kept for the backward.
@@ -184,21 +185,14 @@ impl CpuGru {
                 &params[w_hh..b_ih],
                 (1, h),
             );
-            for r in a..b {
-                let (gi, gh) = (&self.gi[r * g..(r + 1) * g], &self.gh[r * g..(r + 1) * g]);
-                let gates = &mut self.gates[r * g..(r + 1) * g];
-                let hp = &self.hp[r * h..(r + 1) * h];
-                let out = &mut self.h[r * h..(r + 1) * h];
-                for j in 0..h {
-                    let rg = fast_sigmoid(gi[j] + gh[j]);
-                    let zg = fast_sigmoid(gi[h + j] + gh[h + j]);
-                    let ng = fast_tanh(gi[2 * h + j] + rg * gh[2 * h + j]);
-                    gates[j] = rg;
-                    gates[h + j] = zg;
-                    gates[2 * h + j] = ng;
-                    out[j] = (1.0 - zg) * ng + zg * hp[j];
-                }
-            }
+            gates_forward(
+                h,
+                &self.gi[a * g..b * g],
+                &self.gh[a * g..b * g],
+                &self.hp[a * h..b * h],
+                &mut self.gates[a * g..b * g],
+                &mut self.h[a * h..b * h],
+            );
         }
         &self.h
     }
@@ -226,31 +220,20 @@ impl CpuGru {
         self.dh_next.resize(s_n * h, 0.0);
         self.dhp.resize(s_n * h, 0.0);
         for t in (0..len).rev() {
-            let a = t * s_n;
-            for s in 0..s_n {
-                let r = a + s;
-                let gates = &self.gates[r * g..(r + 1) * g];
-                let gh = &self.gh[r * g..(r + 1) * g];
-                let hp = &self.hp[r * h..(r + 1) * h];
-                let (dgi, dgh) = (
-                    &mut self.dgi[r * g..(r + 1) * g],
-                    &mut self.dgh[r * g..(r + 1) * g],
-                );
-                for j in 0..h {
-                    let (rg, zg, ng) = (gates[j], gates[h + j], gates[2 * h + j]);
-                    let dh = d_out[r * h + j] + self.dh_next[s * h + j];
-                    let dn = dh * (1.0 - zg) * (1.0 - ng * ng);
-                    let dz = dh * (hp[j] - ng) * zg * (1.0 - zg);
-                    let dr = dn * gh[2 * h + j] * rg * (1.0 - rg);
-                    dgi[j] = dr;
-                    dgi[h + j] = dz;
-                    dgi[2 * h + j] = dn;
-                    dgh[j] = dr;
-                    dgh[h + j] = dz;
-                    dgh[2 * h + j] = dn * rg;
-                    self.dhp[s * h + j] = dh * zg;
-                }
-            }
+            let (a, b) = (t * s_n, (t + 1) * s_n);
+            gates_backward(
+                h,
+                GateGrads {
+                    gates: &self.gates[a * g..b * g],
+                    gh: &self.gh[a * g..b * g],
+                    hp: &self.hp[a * h..b * h],
+                    d_out: &d_out[a * h..b * h],
+                    dh_next: &self.dh_next,
+                },
+                &mut self.dgi[a * g..b * g],
+                &mut self.dgh[a * g..b * g],
+                &mut self.dhp,
+            );
             if t == 0 {
                 break;
             }
@@ -299,14 +282,8 @@ impl CpuGru {
             x,
             (i, 1),
         );
-        for (src, at) in [(&self.dgi, b_ih), (&self.dgh, b_hh)] {
-            let gb = &mut grads[at..at + g];
-            for row in src.chunks_exact(g) {
-                for (acc, d) in gb.iter_mut().zip(row) {
-                    *acc += d;
-                }
-            }
-        }
+        simd::add_rows(&mut grads[b_ih..b_ih + g], &self.dgi);
+        simd::add_rows(&mut grads[b_hh..b_hh + g], &self.dgh);
         if let Some(dx) = d_input {
             dx.resize(rows * i, 0.0);
             matmul(
@@ -321,6 +298,92 @@ impl CpuGru {
                 &params[w_ih..w_hh],
                 (i, 1),
             );
+        }
+    }
+}
+
+wide_fn! {
+    /// The gates (r, z, n per row, `[rows, 3H]`) and the new states `[rows, H]` of one step
+    /// from the gates' input and hidden parts `[rows, 3H]` and the previous states `[rows, H]`.
+    fn gates_forward(
+        h: usize,
+        gi: &[f32],
+        gh: &[f32],
+        hp: &[f32],
+        gates: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let (g, rows) = (3 * h, out.len() / h);
+        for r in 0..rows {
+            let (i_r, rest) = gi[r * g..(r + 1) * g].split_at(h);
+            let (i_z, i_n) = rest.split_at(h);
+            let (h_r, rest) = gh[r * g..(r + 1) * g].split_at(h);
+            let (h_z, h_n) = rest.split_at(h);
+            let (g_r, rest) = gates[r * g..(r + 1) * g].split_at_mut(h);
+            let (g_z, g_n) = rest.split_at_mut(h);
+            let (hp, out) = (&hp[r * h..(r + 1) * h], &mut out[r * h..(r + 1) * h]);
+            for j in 0..h {
+                let rg = fast_sigmoid(i_r[j] + h_r[j]);
+                let zg = fast_sigmoid(i_z[j] + h_z[j]);
+                let ng = fast_tanh(i_n[j] + rg * h_n[j]);
+                g_r[j] = rg;
+                g_z[j] = zg;
+                g_n[j] = ng;
+                out[j] = (1.0 - zg) * ng + zg * hp[j];
+            }
+        }
+    }
+}
+
+/// What the gates' backward of one step reads.
+struct GateGrads<'a> {
+    gates: &'a [f32],
+    gh: &'a [f32],
+    hp: &'a [f32],
+    d_out: &'a [f32],
+    dh_next: &'a [f32],
+}
+
+wide_fn! {
+    /// The gradients w.r.t. the gates' input and hidden parts of one step (`[rows, 3H]` each),
+    /// and the direct part of the gradient w.r.t. the previous states (`dhp`, `[rows, H]`),
+    /// from the gradient w.r.t. the step's outputs and from the step after.
+    fn gates_backward(
+        h: usize,
+        x: GateGrads<'_>,
+        dgi: &mut [f32],
+        dgh: &mut [f32],
+        dhp: &mut [f32],
+    ) {
+        let (g, rows) = (3 * h, x.d_out.len() / h);
+        for r in 0..rows {
+            let (g_r, rest) = x.gates[r * g..(r + 1) * g].split_at(h);
+            let (g_z, g_n) = rest.split_at(h);
+            let h_n = &x.gh[r * g + 2 * h..(r + 1) * g];
+            let (hp, d_out, dh_next) = (
+                &x.hp[r * h..(r + 1) * h],
+                &x.d_out[r * h..(r + 1) * h],
+                &x.dh_next[r * h..(r + 1) * h],
+            );
+            let (di_r, rest) = dgi[r * g..(r + 1) * g].split_at_mut(h);
+            let (di_z, di_n) = rest.split_at_mut(h);
+            let (dh_r, rest) = dgh[r * g..(r + 1) * g].split_at_mut(h);
+            let (dh_z, dh_n) = rest.split_at_mut(h);
+            let dhp = &mut dhp[r * h..(r + 1) * h];
+            for j in 0..h {
+                let (rg, zg, ng) = (g_r[j], g_z[j], g_n[j]);
+                let dh = d_out[j] + dh_next[j];
+                let dn = dh * (1.0 - zg) * (1.0 - ng * ng);
+                let dz = dh * (hp[j] - ng) * zg * (1.0 - zg);
+                let dr = dn * h_n[j] * rg * (1.0 - rg);
+                di_r[j] = dr;
+                di_z[j] = dz;
+                di_n[j] = dn;
+                dh_r[j] = dr;
+                dh_z[j] = dz;
+                dh_n[j] = dn * rg;
+                dhp[j] = dh * zg;
+            }
         }
     }
 }

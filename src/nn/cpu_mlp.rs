@@ -17,7 +17,7 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::init::orthogonal;
-use super::tanh::fast_tanh;
+use super::simd;
 
 /// `dst[m x n] (+)= lhs[m x k] . rhs[k x n]`, each given as (slice, row stride, column stride).
 #[allow(clippy::too_many_arguments)]
@@ -301,11 +301,7 @@ impl CpuMlp {
                 (1, i),
             );
             if self.activated(l) {
-                if self.relu {
-                    out.iter_mut().for_each(|v| *v = v.max(0.0));
-                } else {
-                    out.iter_mut().for_each(|v| *v = fast_tanh(*v));
-                }
+                simd::activate(&mut out, self.relu);
                 if let Some(n) = &mut self.norms[l] {
                     n.forward(params, &out, &mut self.normed[l]);
                 }
@@ -349,18 +345,7 @@ impl CpuMlp {
                     n.backward(params, grads, &mut self.delta, true);
                 }
                 // Through the activation, from its output: tanh' = 1 - y^2, relu' = [y > 0].
-                let ys = &self.acts[l];
-                if self.relu {
-                    for (d, &y) in self.delta.iter_mut().zip(ys) {
-                        if y <= 0.0 {
-                            *d = 0.0;
-                        }
-                    }
-                } else {
-                    for (d, y) in self.delta.iter_mut().zip(ys) {
-                        *d *= 1.0 - y * y;
-                    }
-                }
+                simd::activation_grad(&mut self.delta, &self.acts[l], self.relu);
             }
             let input = self.layer_input(l, x);
             // dW[o x i] += delta^T[o x B] . input[B x i].
@@ -377,11 +362,7 @@ impl CpuMlp {
                 input,
                 (i, 1),
             );
-            for row in self.delta.chunks_exact(o) {
-                for (g, d) in gb.iter_mut().zip(row) {
-                    *g += d;
-                }
-            }
+            simd::add_rows(gb, &self.delta);
             if l > 0 || self.input_norm.is_some() || want_dx {
                 // d input[B x i] = delta[B x o] . W[o x i].
                 self.delta_below.resize(batch * i, 0.0);
@@ -447,22 +428,19 @@ impl FlatAdam {
     /// One step with betas (0.9, 0.999).
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         self.t += 1;
-        let (b1, b2) = (0.9f32, 0.999f32);
         let bc1 = 1.0 - 0.9f64.powi(self.t as i32);
         let bc2 = 1.0 - 0.999f64.powi(self.t as i32);
         let step = (self.lr / bc1) as f32;
         let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
-        let eps = self.eps as f32;
-        for (((p, &g), m), v) in params
-            .iter_mut()
-            .zip(grads)
-            .zip(self.m.iter_mut())
-            .zip(self.v.iter_mut())
-        {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *p -= step * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
-        }
+        simd::adam(
+            params,
+            grads,
+            &mut self.m,
+            &mut self.v,
+            step,
+            inv_sqrt_bc2,
+            self.eps as f32,
+        );
     }
 }
 
@@ -477,9 +455,7 @@ pub fn clip_global_norm(grads: &mut [&mut [f32]], max_norm: f64) -> f64 {
     if max_norm > 0.0 && norm > max_norm {
         let s = (max_norm / (norm + 1e-6)) as f32;
         for g in grads.iter_mut() {
-            for x in g.iter_mut() {
-                *x *= s;
-            }
+            simd::scale(g, s);
         }
     }
     norm

@@ -8,4 +8,5 @@ pub mod dist;
 pub mod init;
 pub mod layer_norm;
 pub mod mlp;
+pub mod simd;
 pub mod tanh;
