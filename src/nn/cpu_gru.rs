@@ -37,6 +37,9 @@ pub struct CpuGru {
     h: Vec<f32>,
     /// Where states were zeroed, `[L*S]`.
     starts: Vec<f32>,
+    /// The weights transposed for [`simd::affine`].
+    packed_ih: Vec<f32>,
+    packed_hh: Vec<f32>,
     // Backward buffers.
     dgi: Vec<f32>,
     dgh: Vec<f32>,
@@ -58,6 +61,8 @@ impl CpuGru {
             hp: Vec::new(),
             h: Vec::new(),
             starts: Vec::new(),
+            packed_ih: Vec::new(),
+            packed_hh: Vec::new(),
             dgi: Vec::new(),
             dgh: Vec::new(),
             dh_next: Vec::new(),
@@ -139,22 +144,19 @@ impl CpuGru {
         self.h.resize(rows * h, 0.0);
         self.starts.clear();
         self.starts.extend_from_slice(starts);
-        // Input parts of every step at once: gi = b_ih + x W_ih^T.
-        for row in self.gi.chunks_exact_mut(g) {
-            row.copy_from_slice(&params[b_ih..b_ih + g]);
-        }
-        matmul(
-            rows,
-            g,
-            i,
+        // Input parts of every step at once: gi = b_ih + x W_ih^T (row by row the same
+        // arithmetic whatever the batch: a rollout step equals the same step in training).
+        simd::pack_transposed(&params[w_ih..w_hh], g, i, &mut self.packed_ih);
+        simd::affine(
             &mut self.gi,
-            (g, 1),
-            true,
             x,
-            (i, 1),
-            &params[w_ih..w_hh],
-            (1, i),
+            &self.packed_ih,
+            &params[b_ih..b_ih + g],
+            rows,
+            i,
+            g,
         );
+        simd::pack_transposed(&params[w_hh..b_ih], g, h, &mut self.packed_hh);
         for t in 0..len {
             let (a, b) = (t * s_n, (t + 1) * s_n);
             // The state this step starts from, zeroed where an episode begins.
@@ -169,21 +171,14 @@ impl CpuGru {
                     *dst = v * keep;
                 }
             }
-            let gh = &mut self.gh[a * g..b * g];
-            for row in gh.chunks_exact_mut(g) {
-                row.copy_from_slice(&params[b_hh..b_hh + g]);
-            }
-            matmul(
-                s_n,
-                g,
-                h,
-                gh,
-                (g, 1),
-                true,
+            simd::affine(
+                &mut self.gh[a * g..b * g],
                 &self.hp[a * h..b * h],
-                (h, 1),
-                &params[w_hh..b_ih],
-                (1, h),
+                &self.packed_hh,
+                &params[b_hh..b_hh + g],
+                s_n,
+                h,
+                g,
             );
             gates_forward(
                 h,

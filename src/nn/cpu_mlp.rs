@@ -158,6 +158,8 @@ pub struct CpuMlp {
     acts: Vec<Vec<f32>>,
     /// Per activated layer with a norm: the normalized output, the next layer's input.
     normed: Vec<Vec<f32>>,
+    /// Each layer's weights transposed for [`simd::affine`].
+    packed: Vec<Vec<f32>>,
     /// Gradient w.r.t. the current layer's output, and the one below.
     delta: Vec<f32>,
     delta_below: Vec<f32>,
@@ -201,6 +203,7 @@ impl CpuMlp {
             x_normed: Vec::new(),
             acts: vec![Vec::new(); n_layers],
             normed: vec![Vec::new(); n_layers],
+            packed: vec![Vec::new(); n_layers],
             delta: Vec::new(),
             delta_below: Vec::new(),
             batch: 0,
@@ -282,24 +285,13 @@ impl CpuMlp {
         for l in 0..n_layers {
             let (i, o, w, b) = self.layer(l);
             let mut out = std::mem::take(&mut self.acts[l]);
+            let mut packed = std::mem::take(&mut self.packed[l]);
             let input = self.layer_input(l, x);
             out.resize(batch * o, 0.0);
-            for row in out.chunks_exact_mut(o) {
-                row.copy_from_slice(&params[b..b + o]);
-            }
-            // out[B x o] += input[B x i] . W^T, W^T read through strides (row i: 1, col o: i).
-            matmul(
-                batch,
-                o,
-                i,
-                &mut out,
-                (o, 1),
-                true,
-                input,
-                (i, 1),
-                &params[w..b],
-                (1, i),
-            );
+            // out[B x o] = b + input[B x i] . W^T, row by row the same arithmetic whatever B.
+            simd::pack_transposed(&params[w..b], o, i, &mut packed);
+            simd::affine(&mut out, input, &packed, &params[b..b + o], batch, i, o);
+            self.packed[l] = packed;
             if self.activated(l) {
                 simd::activate(&mut out, self.relu);
                 if let Some(n) = &mut self.norms[l] {

@@ -111,3 +111,274 @@ wide_fn! {
         }
     }
 }
+
+/// Weights `w` (`[n, k]` row-major, the checkpoint layout) transposed into `[k, n_pad]` with
+/// `n` rounded up to whole vectors (zeros beyond `n`), as [`affine`] reads them.
+pub fn pack_transposed(w: &[f32], n: usize, k: usize, out: &mut Vec<f32>) {
+    let n_pad = n.div_ceil(LANES) * LANES;
+    out.clear();
+    out.resize(k * n_pad, 0.0);
+    for (j, row) in w.chunks_exact(k).enumerate().take(n) {
+        for (kk, &v) in row.iter().enumerate() {
+            out[kk * n_pad + j] = v;
+        }
+    }
+}
+
+/// Columns per vector block of [`affine`]'s packed weights.
+const LANES: usize = 16;
+
+/// `y[m, n] = bias + x[m, k] . W^T` with `W^T` packed by [`pack_transposed`]. Each output is
+/// its bias followed by the products in order of `k`, one multiply-add each: the same
+/// operations whatever `m` and whichever rows come with it, so a row computed in a batch of
+/// one (a rollout step) equals the same row in a batch of thousands (a minibatch). `gemm`'s
+/// kernels depend on the batch's shape.
+pub fn affine(
+    y: &mut [f32],
+    x: &[f32],
+    packed: &[f32],
+    bias: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    assert!(y.len() >= m * n && x.len() >= m * k && bias.len() >= n);
+    let n_pad = n.div_ceil(LANES) * LANES;
+    assert!(packed.len() >= k * n_pad);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX-512F and FMA, checked just above.
+            return unsafe { affine_avx512(y, x, packed, bias, m, k, n) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { affine_avx2(y, x, packed, bias, m, k, n) };
+        }
+    }
+    affine_imp::<false>(y, x, packed, bias, m, k, n)
+}
+
+/// [`affine`] with AVX-512 registers: blocks of 8 rows x 32 columns held in 16 registers,
+/// one fused multiply-add per product, in order of `k` (the same arithmetic as
+/// [`affine_imp`] with FMA).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn affine_avx512(
+    y: &mut [f32],
+    x: &[f32],
+    p: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    let n_pad = n.div_ceil(LANES) * LANES;
+    let mut c = 0;
+    while c < n_pad {
+        let two = c + 2 * LANES <= n_pad;
+        let valid = (n - c).min(if two { 2 * LANES } else { LANES });
+        // The bias padded to whole vectors.
+        let mut bias = [0.0f32; 2 * LANES];
+        bias[..valid].copy_from_slice(&b[c..c + valid]);
+        let at = Block {
+            c,
+            valid,
+            k,
+            n,
+            n_pad,
+            bias: &bias,
+        };
+        let mut r = 0;
+        // SAFETY: the caller checked AVX-512F and FMA; `affine` checked that x holds m * k
+        // values, p holds k * n_pad and y holds m * n; each block stays inside them.
+        unsafe {
+            while r + 8 <= m {
+                block_avx512::<8>(y, x, p, r, two, &at);
+                r += 8;
+            }
+            while r < m {
+                block_avx512::<1>(y, x, p, r, two, &at);
+                r += 1;
+            }
+        }
+        c += if two { 2 * LANES } else { LANES };
+    }
+}
+
+/// Where a block of [`affine_avx512`] works.
+#[cfg(target_arch = "x86_64")]
+struct Block<'a> {
+    c: usize,
+    valid: usize,
+    k: usize,
+    n: usize,
+    n_pad: usize,
+    bias: &'a [f32; 2 * LANES],
+}
+
+/// Rows `r..r + R` and the block's columns (two vectors, or one) of [`affine_avx512`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+#[inline]
+unsafe fn block_avx512<const R: usize>(
+    y: &mut [f32],
+    x: &[f32],
+    p: &[f32],
+    r: usize,
+    two: bool,
+    at: &Block<'_>,
+) {
+    use std::arch::x86_64::*;
+    let Block {
+        c,
+        valid,
+        k,
+        n,
+        n_pad,
+        bias,
+    } = *at;
+    // SAFETY: see `affine_avx512`: rows r..r + R exist, the packed weights have k rows of
+    // n_pad values and the block's columns c..c + 32 (or 16) are inside them.
+    unsafe {
+        let b0 = _mm512_loadu_ps(bias.as_ptr());
+        let b1 = _mm512_loadu_ps(bias.as_ptr().add(LANES));
+        let mut acc0 = [b0; R];
+        let mut acc1 = [b1; R];
+        let xp = x.as_ptr().add(r * k);
+        let mut wp = p.as_ptr().add(c);
+        if two {
+            for kk in 0..k {
+                let w0 = _mm512_loadu_ps(wp);
+                let w1 = _mm512_loadu_ps(wp.add(LANES));
+                for i in 0..R {
+                    let xv = _mm512_set1_ps(*xp.add(i * k + kk));
+                    acc0[i] = _mm512_fmadd_ps(xv, w0, acc0[i]);
+                    acc1[i] = _mm512_fmadd_ps(xv, w1, acc1[i]);
+                }
+                wp = wp.add(n_pad);
+            }
+        } else {
+            for kk in 0..k {
+                let w0 = _mm512_loadu_ps(wp);
+                for i in 0..R {
+                    let xv = _mm512_set1_ps(*xp.add(i * k + kk));
+                    acc0[i] = _mm512_fmadd_ps(xv, w0, acc0[i]);
+                }
+                wp = wp.add(n_pad);
+            }
+        }
+        let mut out = [0.0f32; 2 * LANES];
+        for i in 0..R {
+            _mm512_storeu_ps(out.as_mut_ptr(), acc0[i]);
+            _mm512_storeu_ps(out.as_mut_ptr().add(LANES), acc1[i]);
+            let row = (r + i) * n + c;
+            y[row..row + valid].copy_from_slice(&out[..valid]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn affine_avx2(
+    y: &mut [f32],
+    x: &[f32],
+    p: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    affine_imp::<true>(y, x, p, b, m, k, n)
+}
+
+/// `c + a * b`, fused where the build path has FMA (each path uses one form throughout).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        c + a * b
+    }
+}
+
+#[inline(always)]
+fn affine_imp<const FMA: bool>(
+    y: &mut [f32],
+    x: &[f32],
+    packed: &[f32],
+    bias: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    let n_pad = n.div_ceil(LANES) * LANES;
+    let mut r = 0;
+    while r + 4 <= m {
+        rows_block::<4, FMA>(y, x, packed, bias, r, k, n, n_pad);
+        r += 4;
+    }
+    while r < m {
+        rows_block::<1, FMA>(y, x, packed, bias, r, k, n, n_pad);
+        r += 1;
+    }
+}
+
+/// Rows `r..r + R` of [`affine`], two vectors of columns at a time, then one.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn rows_block<const R: usize, const FMA: bool>(
+    y: &mut [f32],
+    x: &[f32],
+    packed: &[f32],
+    bias: &[f32],
+    r: usize,
+    k: usize,
+    n: usize,
+    n_pad: usize,
+) {
+    let mut c = 0;
+    while c < n_pad {
+        let width = if c + 2 * LANES <= n_pad {
+            2 * LANES
+        } else {
+            LANES
+        };
+        let mut acc = [[0.0f32; 2 * LANES]; R];
+        for row in acc.iter_mut() {
+            for (j, a) in row.iter_mut().enumerate().take(width) {
+                *a = if c + j < n { bias[c + j] } else { 0.0 };
+            }
+        }
+        if width == 2 * LANES {
+            for kk in 0..k {
+                let w: &[f32; 2 * LANES] = packed[kk * n_pad + c..][..2 * LANES]
+                    .try_into()
+                    .expect("a block of packed weights");
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let xv = x[(r + i) * k + kk];
+                    for j in 0..2 * LANES {
+                        row[j] = madd::<FMA>(xv, w[j], row[j]);
+                    }
+                }
+            }
+        } else {
+            for kk in 0..k {
+                let w: &[f32; LANES] = packed[kk * n_pad + c..][..LANES]
+                    .try_into()
+                    .expect("a block of packed weights");
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let xv = x[(r + i) * k + kk];
+                    for j in 0..LANES {
+                        row[j] = madd::<FMA>(xv, w[j], row[j]);
+                    }
+                }
+            }
+        }
+        let valid = width.min(n - c.min(n));
+        for (i, row) in acc.iter().enumerate() {
+            y[(r + i) * n + c..(r + i) * n + c + valid].copy_from_slice(&row[..valid]);
+        }
+        c += width;
+    }
+}
