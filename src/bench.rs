@@ -136,7 +136,7 @@ pub fn update(
     let runs = [(0, 0, batch)];
     // Recurrent: `batch / seq` sequences from stored states, no episode start inside.
     let recurrent = shape.actor.state_width().is_some();
-    if recurrent && (seq == 0 || batch % seq != 0) {
+    if recurrent && (seq == 0 || !batch.is_multiple_of(seq)) {
         bail!("--batch {batch} must be a multiple of --seq {seq}");
     }
     let n_seq = if recurrent { batch / seq } else { 0 };

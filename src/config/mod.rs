@@ -220,7 +220,7 @@ impl TrainConfig {
                 bail!("network.recurrent_hidden must be at least 1");
             }
             let chunk = nw.data_chunk_length;
-            if chunk > 0 && e.rollout_length % chunk != 0 {
+            if chunk > 0 && !e.rollout_length.is_multiple_of(chunk) {
                 bail!(
                     "network.data_chunk_length = {chunk} does not divide env.rollout_length = {}: \
                      training sequences are whole chunks of the rollout (0: the whole rollout)",

@@ -195,7 +195,7 @@ impl GroupLearner {
             zero_rows(&mut rnn.actor, r, rnn.reset_next.iter().copied());
             zero_rows(&mut rnn.critic, r, rnn.reset_next.iter().copied());
             rnn.reset_next.fill(false);
-            if t % b.chunk == 0 {
+            if t.is_multiple_of(b.chunk) {
                 let c = t / b.chunk;
                 for (dst, src) in [
                     (&mut b.h0_actor, &rnn.actor),

@@ -587,7 +587,7 @@ impl MultiAgentEnv for ForagingEnv {
         r.f64s_into(&mut pos)?;
         r.f64s_into(&mut level)?;
         let foods_len = r.u64()? as usize;
-        if foods_len % 3 != 0 || foods_len > 3 * g.field.len() {
+        if !foods_len.is_multiple_of(3) || foods_len > 3 * g.field.len() {
             return Err(EnvError::Snapshot {
                 message: "bad food list".into(),
             });
