@@ -21,7 +21,11 @@ pub mod plot;
 pub mod policy;
 pub mod report;
 pub mod rollout;
+pub mod runlock;
+pub mod signals;
 pub mod stats;
+pub mod sweep;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use marl_envs as envs;
