@@ -67,10 +67,10 @@ start_munge() {
         chown munge:munge /etc/munge /etc/munge/munge.key /run/munge /var/log/munge /var/lib/munge
         chmod 700 /etc/munge
         chmod 400 /etc/munge/munge.key
-        runuser -u munge -- munged --pid-file=/run/munge/munged.pid
+        runuser -u munge -- munged --pid-file=/run/munge/munged.pid 9>&-
         cp /run/munge/munged.pid "$DIR/munged.pid"
     else
-        munged --force --pid-file="$DIR/munged.pid"
+        munged --force --pid-file="$DIR/munged.pid" 9>&-
     fi
     for _ in $(seq 50); do
         munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return
@@ -157,13 +157,13 @@ up() {
     start_munge
     rm -rf "$DIR/state" "$DIR/spool"
     mkdir -p "$DIR/state" "$DIR/spool"
-    slurmctld -f "$CONF"
+    slurmctld -f "$CONF" 9>&-
     # slurmctld answers before slurmd registers.
     for _ in $(seq 100); do
         SLURM_CONF=$CONF scontrol ping >/dev/null 2>&1 && break
         sleep 0.1
     done
-    slurmd -f "$CONF"
+    slurmd -f "$CONF" 9>&-
     for _ in $(seq 300); do
         if node_ready; then
             say "up: $(SLURM_CONF=$CONF sinfo -h -o '%P %D node(s) %t, %c CPUs' | head -1), MaxArraySize=$MAX_ARRAY"
@@ -179,7 +179,8 @@ up() {
 case $ACTION in
     up)
         mkdir -p "$DIR"
-        # One `up` at a time (tests start it from parallel threads).
+        # One `up` at a time (tests start it from parallel threads); the daemons must not inherit
+    # the lock (9>&- where they start).
         exec 9>"$DIR.lock"
         flock 9
         up

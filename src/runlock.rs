@@ -84,9 +84,7 @@ impl RunLock {
                     }
                     .into())
                 }
-                Err(e) => {
-                    return Err(e).with_context(|| format!("cannot lock {}", path.display()))
-                }
+                Err(e) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
             }
         }
         let me = format!("{}@{}\n", std::process::id(), hostname());
@@ -172,7 +170,11 @@ mod tests {
         assert!(msg.contains(&std::process::id().to_string()), "{msg}");
         assert!(msg.contains(&hostname()), "{msg}");
         drop(first);
-        assert_eq!(holder(tmp.path()), None, "a released lock is stale, not held");
+        assert_eq!(
+            holder(tmp.path()),
+            None,
+            "a released lock is stale, not held"
+        );
         let again = RunLock::acquire(tmp.path()).expect("lock after release");
         assert!(again.path().ends_with(LOCK_FILE));
     }

@@ -45,10 +45,8 @@ impl ScalarLog {
             if resume {
                 let (header, rows) = crate::metrics::read_csv(&dir.join("metrics.csv"))?;
                 for row in rows {
-                    let values: Vec<f64> = row
-                        .iter()
-                        .map(|c| c.parse().unwrap_or(f64::NAN))
-                        .collect();
+                    let values: Vec<f64> =
+                        row.iter().map(|c| c.parse().unwrap_or(f64::NAN)).collect();
                     log.write(&header, &values)?;
                 }
             }
@@ -368,8 +366,7 @@ mod tests {
         let mut log = ScalarLog::open(dir, false).expect("open");
         log.write(&columns, &[1.0, 200.0, 1.5, f64::NAN])
             .expect("row");
-        log.write(&columns, &[2.0, 400.0, 2.5, -3.25])
-            .expect("row");
+        log.write(&columns, &[2.0, 400.0, 2.5, -3.25]).expect("row");
         log.write(&columns, &[3.0, 600.0, 3.5, f64::NAN])
             .expect("row");
         let path = log.path().to_path_buf();

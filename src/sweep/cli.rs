@@ -265,8 +265,7 @@ pub fn run(args: SweepArgs, quiet: bool) -> Result<ExitCode> {
             lock_wait,
         } => {
             let stop = StopSignal::install()?;
-            let outcome =
-                super::task::run(&dir, index, &stop, Duration::from_secs(lock_wait))?;
+            let outcome = super::task::run(&dir, index, &stop, Duration::from_secs(lock_wait))?;
             Ok(match outcome {
                 Outcome::Finished => ExitCode::SUCCESS,
                 Outcome::Stopped => ExitCode::from(EXIT_STOPPED),

@@ -150,10 +150,7 @@ pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
         &dir.root.join("collect.json"),
         serde_json::to_string_pretty(&c)?.as_bytes(),
     )?;
-    crate::checkpoint::write_atomic(
-        &dir.root.join("collect.md"),
-        markdown(&c, opts).as_bytes(),
-    )?;
+    crate::checkpoint::write_atomic(&dir.root.join("collect.md"), markdown(&c, opts).as_bytes())?;
     Ok(c)
 }
 

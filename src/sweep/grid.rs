@@ -285,10 +285,7 @@ mod tests {
 
     #[test]
     fn values_split_at_top_level_commas_only() {
-        assert_eq!(
-            split_values("1e-3, 3e-4").expect("split"),
-            ["1e-3", "3e-4"]
-        );
+        assert_eq!(split_values("1e-3, 3e-4").expect("split"), ["1e-3", "3e-4"]);
         assert_eq!(
             split_values("[64,64],[128, 128]").expect("split"),
             ["[64,64]", "[128, 128]"]
@@ -365,13 +362,18 @@ mod tests {
         let keys: Vec<&str> = g.axes.iter().map(|a| a.key.as_str()).collect();
         assert_eq!(keys, ["network.hidden", "ppo.learning_rate"]);
         assert_eq!(g.axes[0].values, ["[64, 64]", "[128]"]);
-        let cli = Grid::from_args(&["ppo.learning_rate=1e-2,1e-1".into()], Some("0..1"))
-            .expect("cli");
+        let cli =
+            Grid::from_args(&["ppo.learning_rate=1e-2,1e-1".into()], Some("0..1")).expect("cli");
         let g = g.with(cli);
         assert_eq!(g.axes[1].values, ["1e-2", "1e-1"]);
         assert_eq!(g.seeds, Some(vec![0]));
         let bad: toml::Table = toml::from_str("sedes = [1]").expect("toml");
-        let err = Grid::from_table(&bad, "x.toml").expect_err("unknown key").to_string();
-        assert!(err.contains("sweep.sedes") && err.contains("x.toml"), "{err}");
+        let err = Grid::from_table(&bad, "x.toml")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(
+            err.contains("sweep.sedes") && err.contains("x.toml"),
+            "{err}"
+        );
     }
 }

@@ -54,7 +54,9 @@ pub fn run(
             forwarded = true;
         }
         while !stopping && running.len() < jobs.max(1) {
-            let Some(index) = queue.pop_front() else { break };
+            let Some(index) = queue.pop_front() else {
+                break;
+            };
             let path = dir.logs().join(format!("local-{index}.out"));
             let out = std::fs::OpenOptions::new()
                 .create(true)
@@ -71,7 +73,10 @@ pub fn run(
                 .stderr(err)
                 .spawn()
                 .with_context(|| format!("cannot start {}", exe.display()))?;
-            log(&format!("index {index}: started (output {})", path.display()));
+            log(&format!(
+                "index {index}: started (output {})",
+                path.display()
+            ));
             running.push((index, child));
         }
         if running.is_empty() {

@@ -199,7 +199,11 @@ pub fn plan(path: &Path, grid: Grid) -> Result<(String, Vec<Planned>)> {
                 run_id,
                 config_id: config_id(&raw)?,
                 label,
-                axes: point.values.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                axes: point
+                    .values
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
                 seed: raw.seed,
                 overrides,
             },
@@ -329,8 +333,8 @@ mod tests {
 
     #[test]
     fn run_ids_follow_the_resolved_config_and_seed_not_the_spelling() {
-        let grid = Grid::from_args(&["ppo.learning_rate=1e-3,3e-4".into()], Some("0..2"))
-            .expect("grid");
+        let grid =
+            Grid::from_args(&["ppo.learning_rate=1e-3,3e-4".into()], Some("0..2")).expect("grid");
         let (name, runs) = plan(&smoke(), grid).expect("plan");
         assert_eq!(name, "smoke");
         assert_eq!(runs.len(), 4);
@@ -339,8 +343,8 @@ mod tests {
         assert_eq!(runs[0].entry.config_id, runs[1].entry.config_id);
         assert_ne!(runs[0].entry.config_id, runs[2].entry.config_id);
         // 0.001 is 1e-3: the same run.
-        let again = Grid::from_args(&["ppo.learning_rate=0.001".into()], Some("1..=1"))
-            .expect("grid");
+        let again =
+            Grid::from_args(&["ppo.learning_rate=0.001".into()], Some("1..=1")).expect("grid");
         let (_, one) = plan(&smoke(), again).expect("plan");
         assert_eq!(one[0].entry.run_id, runs[1].entry.run_id);
         let twins = Grid::from_args(&["ppo.learning_rate=1e-3,0.001".into()], None).expect("g");
@@ -358,8 +362,7 @@ mod tests {
         assert_eq!(idx, [0, 1]);
         assert_eq!(m.runs.len(), 2);
         let (_, second) = plan(&smoke(), g("1..4")).expect("plan");
-        let (m, idx) =
-            Manifest::create_or_extend(&dir, &name, &smoke(), &second).expect("extend");
+        let (m, idx) = Manifest::create_or_extend(&dir, &name, &smoke(), &second).expect("extend");
         assert_eq!(idx, [1, 2, 3]);
         assert_eq!(m.runs.len(), 4);
         assert_eq!(Manifest::read(&dir).expect("read"), m);

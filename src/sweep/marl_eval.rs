@@ -39,7 +39,11 @@ pub fn export(dir: &SweepDir, manifest: &Manifest, runs: &[RunResult]) -> Result
         else {
             continue;
         };
-        let (env, task) = r.eval.env.split_once('/').unwrap_or((&r.eval.env, &r.eval.env));
+        let (env, task) = r
+            .eval
+            .env
+            .split_once('/')
+            .unwrap_or((&r.eval.env, &r.eval.env));
         let axes: Vec<&str> = entry
             .axes
             .iter()
@@ -112,7 +116,11 @@ pub fn export(dir: &SweepDir, manifest: &Manifest, runs: &[RunResult]) -> Result
                     .or_insert_with(|| json!({}))
                     .as_object_mut()
             })
-            .and_then(|m| m.entry(algorithm).or_insert_with(|| json!({})).as_object_mut());
+            .and_then(|m| {
+                m.entry(algorithm)
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+            });
         if let Some(algo) = slot {
             algo.insert(format!("seed_{}", r.seed), Value::Object(run));
         }

@@ -72,10 +72,7 @@ pub fn script(dir: &SweepDir, name: &str, opts: &SlurmOptions) -> String {
         let _ = writeln!(s, "#SBATCH {line}");
     };
     directive(format!("--job-name=marl-{name}"));
-    directive(format!(
-        "--output={}/slurm-%A_%a.out",
-        dir.logs().display()
-    ));
+    directive(format!("--output={}/slurm-%A_%a.out", dir.logs().display()));
     directive("--open-mode=append".into());
     directive("--requeue".into());
     directive("--signal=B:USR1@90".into());
@@ -333,7 +330,11 @@ fn record(dir: &SweepDir, sub: &Submission) -> Result<()> {
 /// The submissions of a sweep, oldest first (none for a local sweep).
 pub fn submissions(dir: &SweepDir) -> Vec<Submission> {
     std::fs::read_to_string(dir.slurm().join("submissions.jsonl"))
-        .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -375,13 +376,18 @@ pub fn task_states(dir: &SweepDir) -> std::collections::BTreeMap<usize, TaskStat
         .collect();
     let log = |j: &str, t: usize| dir.logs().join(format!("slurm-{j}_{t}.out"));
     // sacct first, squeue over it: the queue is the fresher word on live tasks.
-    if let Some(text) = run_quiet("sacct", &["-n", "-P", "-X", "-o", "JobID,State,ExitCode", "-j", &list]) {
+    if let Some(text) = run_quiet(
+        "sacct",
+        &["-n", "-P", "-X", "-o", "JobID,State,ExitCode", "-j", &list],
+    ) {
         for line in text.lines() {
             let f: Vec<&str> = line.split('|').collect();
             if f.len() < 3 {
                 continue;
             }
-            let Some((j, t)) = f[0].split_once('_') else { continue };
+            let Some((j, t)) = f[0].split_once('_') else {
+                continue;
+            };
             let Ok(t) = t.parse::<usize>() else { continue };
             if let Some(&i) = by_task.get(&(j.to_string(), t)) {
                 let state = f[1].split_whitespace().next().unwrap_or("").to_string();
@@ -389,7 +395,17 @@ pub fn task_states(dir: &SweepDir) -> std::collections::BTreeMap<usize, TaskStat
                     i,
                     TaskState {
                         job: format!("{j}_{t}"),
-                        queued: matches!(state.as_str(), "PENDING" | "RUNNING" | "REQUEUED" | "SUSPENDED" | "REQUEUE_HOLD" | "REQUEUE_FED" | "CONFIGURING" | "COMPLETING"),
+                        queued: matches!(
+                            state.as_str(),
+                            "PENDING"
+                                | "RUNNING"
+                                | "REQUEUED"
+                                | "SUSPENDED"
+                                | "REQUEUE_HOLD"
+                                | "REQUEUE_FED"
+                                | "CONFIGURING"
+                                | "COMPLETING"
+                        ),
                         state,
                         reason: format!("exit {}", f[2]),
                         log: log(j, t),
@@ -404,7 +420,9 @@ pub fn task_states(dir: &SweepDir) -> std::collections::BTreeMap<usize, TaskStat
             if f.len() < 4 {
                 continue;
             }
-            let Ok(t) = f[1].parse::<usize>() else { continue };
+            let Ok(t) = f[1].parse::<usize>() else {
+                continue;
+            };
             if let Some(&i) = by_task.get(&(f[0].to_string(), t)) {
                 out.insert(
                     i,
@@ -446,8 +464,14 @@ mod tests {
                 (8, vec![0, 1])
             ]
         );
-        assert_eq!(chunks(&[9, 2, 5], 4), vec![(0, vec![2]), (4, vec![1]), (8, vec![1])]);
-        assert_eq!(chunks(&[1000, 1001], 1001), vec![(0, vec![1000]), (1001, vec![0])]);
+        assert_eq!(
+            chunks(&[9, 2, 5], 4),
+            vec![(0, vec![2]), (4, vec![1]), (8, vec![1])]
+        );
+        assert_eq!(
+            chunks(&[1000, 1001], 1001),
+            vec![(0, vec![1000]), (1001, vec![0])]
+        );
     }
 
     #[test]
@@ -490,8 +514,14 @@ mod tests {
             "max_restarts=3",
             "scontrol requeue \"$SLURM_JOB_ID\"",
         ] {
-            assert!(s.lines().any(|l| l.trim() == line), "missing `{line}` in\n{s}");
+            assert!(
+                s.lines().any(|l| l.trim() == line),
+                "missing `{line}` in\n{s}"
+            );
         }
-        assert!(!s.contains("--cpus-per-task=1"), "the user's value wins:\n{s}");
+        assert!(
+            !s.contains("--cpus-per-task=1"),
+            "the user's value wins:\n{s}"
+        );
     }
 }

@@ -124,7 +124,13 @@ pub fn status(dir: &SweepDir, use_slurm: bool) -> Result<Vec<RunStatus>> {
         }) {
             (
                 State::Failed,
-                format!("Slurm {} {} ({}); see {}", s.job, s.state, s.reason, s.log.display()),
+                format!(
+                    "Slurm {} {} ({}); see {}",
+                    s.job,
+                    s.state,
+                    s.reason,
+                    s.log.display()
+                ),
             )
         } else {
             let note = match &last {

@@ -230,7 +230,9 @@ fn train_or_skip(
                 return Ok(Outcome::Finished);
             }
             Err(e) if e.downcast_ref::<Busy>().is_some() => {
-                if waited.elapsed() >= lock_wait || stop.flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if waited.elapsed() >= lock_wait
+                    || stop.flag.load(std::sync::atomic::Ordering::SeqCst)
+                {
                     eprintln!("error: {e:#}");
                     return Ok(Outcome::Busy);
                 }

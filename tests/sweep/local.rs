@@ -11,11 +11,18 @@ fn marl_train_stopped_by_sigterm_checkpoints_refuses_a_second_writer_and_resumes
     let whole = tmp.path().join("whole");
     train(smoke(&sets), &whole);
     let dir = tmp.path().join("run");
-    let mut args = vec!["train".to_string(), repo("configs/smoke.toml").display().to_string()];
+    let mut args = vec![
+        "train".to_string(),
+        repo("configs/smoke.toml").display().to_string(),
+    ];
     for s in sets {
         args.extend(["--set".into(), s.into()]);
     }
-    args.extend(["--no-progress".into(), "--run-dir".into(), dir.display().to_string()]);
+    args.extend([
+        "--no-progress".into(),
+        "--run-dir".into(),
+        dir.display().to_string(),
+    ]);
     let mut first = marl()
         .args(&args)
         .stdout(Stdio::piped())
@@ -52,8 +59,16 @@ fn marl_train_stopped_by_sigterm_checkpoints_refuses_a_second_writer_and_resumes
     let done = rows(&dir);
     assert!(done < 200, "stopped before the end ({done} of 200 updates)");
     let latest = std::fs::read_to_string(dir.join("checkpoints/latest")).expect("latest");
-    assert_eq!(latest.trim().parse::<usize>().expect("update"), done, "checkpoint at the stop");
-    assert_eq!(marl::runlock::holder(&dir), None, "the lock went with the process");
+    assert_eq!(
+        latest.trim().parse::<usize>().expect("update"),
+        done,
+        "checkpoint at the stop"
+    );
+    assert_eq!(
+        marl::runlock::holder(&dir),
+        None,
+        "the lock went with the process"
+    );
 
     let (code, out, err) = output(marl().args([
         "train",
@@ -62,7 +77,11 @@ fn marl_train_stopped_by_sigterm_checkpoints_refuses_a_second_writer_and_resumes
         "--no-progress",
     ]));
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(numbers(&dir), numbers(&whole), "resumed to the uninterrupted numbers");
+    assert_eq!(
+        numbers(&dir),
+        numbers(&whole),
+        "resumed to the uninterrupted numbers"
+    );
 }
 
 /// Stops the run after a given update, as a signal does.
@@ -80,7 +99,10 @@ impl Reporter for StopAt {
 /// `(step, tag, value)` of every non-empty metrics.csv cell but the axis columns.
 fn csv_scalars(run: &Path) -> Vec<(u64, String, f32)> {
     let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");
-    let step = header.iter().position(|c| c == "global_step").expect("step");
+    let step = header
+        .iter()
+        .position(|c| c == "global_step")
+        .expect("step");
     let mut out = Vec::new();
     for r in &rows {
         for (c, v) in header.iter().zip(r) {
@@ -164,7 +186,10 @@ fn a_local_sweep_trains_the_grid_reuses_it_on_relaunch_and_collects_tables_and_m
     };
     let (code, stdout, stderr) = launch(&[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stderr.contains("4 runs, 0 finished already, 4 to run"), "{stderr}");
+    assert!(
+        stderr.contains("4 runs, 0 finished already, 4 to run"),
+        "{stderr}"
+    );
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("manifest.json")).expect("manifest"),
     )
@@ -172,7 +197,12 @@ fn a_local_sweep_trains_the_grid_reuses_it_on_relaunch_and_collects_tables_and_m
     let runs = manifest["runs"].as_array().expect("runs");
     let labels: Vec<(&str, u64)> = runs
         .iter()
-        .map(|r| (r["label"].as_str().expect("label"), r["seed"].as_u64().expect("seed")))
+        .map(|r| {
+            (
+                r["label"].as_str().expect("label"),
+                r["seed"].as_u64().expect("seed"),
+            )
+        })
         .collect();
     assert_eq!(
         labels,
@@ -192,7 +222,10 @@ fn a_local_sweep_trains_the_grid_reuses_it_on_relaunch_and_collects_tables_and_m
     // Launching again reuses every finished run.
     let (code, stdout, stderr) = launch(&[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stderr.contains("4 runs, 4 finished already, 0 to run"), "{stderr}");
+    assert!(
+        stderr.contains("4 runs, 4 finished already, 0 to run"),
+        "{stderr}"
+    );
     let after: Vec<_> = run_dirs.iter().map(|d| numbers(d)).collect();
     assert_eq!(before, after);
 
@@ -209,14 +242,29 @@ fn a_local_sweep_trains_the_grid_reuses_it_on_relaunch_and_collects_tables_and_m
     let tables = c["tables"].as_array().expect("tables");
     assert_eq!(tables.len(), 1, "spread has one group");
     let rows = tables[0]["rows"].as_array().expect("rows");
-    let methods: Vec<&str> = rows.iter().map(|r| r["method"].as_str().expect("m")).collect();
-    assert_eq!(methods, ["ppo.learning_rate=1e-3", "ppo.learning_rate=3e-4"]);
+    let methods: Vec<&str> = rows
+        .iter()
+        .map(|r| r["method"].as_str().expect("m"))
+        .collect();
+    assert_eq!(
+        methods,
+        ["ppo.learning_rate=1e-3", "ppo.learning_rate=3e-4"]
+    );
     for r in rows {
-        assert_eq!(r["finals"].as_array().expect("finals").len(), 2, "two seeds per row");
+        assert_eq!(
+            r["finals"].as_array().expect("finals").len(),
+            2,
+            "two seeds per row"
+        );
     }
     assert!(tables[0]["versus"][1]["welch"].is_object());
     assert_eq!(c["missing"].as_array().expect("missing").len(), 0);
-    for f in ["collect.md", "collect.json", "plots/eval_return.png", "marl-eval.json"] {
+    for f in [
+        "collect.md",
+        "collect.json",
+        "plots/eval_return.png",
+        "marl-eval.json",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
 
@@ -240,7 +288,13 @@ fn a_local_sweep_trains_the_grid_reuses_it_on_relaunch_and_collects_tables_and_m
                 assert!(run[*k]["step_count"].is_u64(), "{k}");
                 assert_eq!(run[*k]["return"].as_array().expect("list").len(), 1);
             }
-            assert_eq!(run["absolute_metrics"]["return"].as_array().expect("abs").len(), 1);
+            assert_eq!(
+                run["absolute_metrics"]["return"]
+                    .as_array()
+                    .expect("abs")
+                    .len(),
+                1
+            );
         }
     }
     check_with_python("marl-eval", &[&out.join("marl-eval.json")]);
@@ -256,7 +310,14 @@ fn a_dry_run_prints_the_runs_script_and_sbatch_commands_and_writes_nothing() {
             .arg("sweep")
             .arg(repo("configs/smoke.toml"))
             .args(["--set", "seed=1,2,3", "--backend", "slurm", "--dry-run"])
-            .args(["--parallel", "2", "--partition", "short", "--time", "0:30:00"])
+            .args([
+                "--parallel",
+                "2",
+                "--partition",
+                "short",
+                "--time",
+                "0:30:00",
+            ])
             .args(["--sbatch=--mem=1G", "--out"])
             .arg(&out),
     );
@@ -276,20 +337,18 @@ fn a_dry_run_prints_the_runs_script_and_sbatch_commands_and_writes_nothing() {
 
 #[test]
 fn sweep_errors_name_the_key_and_the_expected_value() {
-    let (code, _, err) = output(
-        marl()
-            .arg("sweep")
-            .arg(repo("configs/smoke.toml"))
-            .args(["--seeds", "5", "--dry-run"]),
-    );
+    let (code, _, err) = output(marl().arg("sweep").arg(repo("configs/smoke.toml")).args([
+        "--seeds",
+        "5",
+        "--dry-run",
+    ]));
     assert_eq!(code, 2);
     assert!(err.contains("--seeds `5`") && err.contains("0..5"), "{err}");
-    let (code, _, err) = output(
-        marl()
-            .arg("sweep")
-            .arg(repo("configs/smoke.toml"))
-            .args(["--set", "ppo.lerning_rate=1e-3,3e-4", "--dry-run"]),
-    );
+    let (code, _, err) = output(marl().arg("sweep").arg(repo("configs/smoke.toml")).args([
+        "--set",
+        "ppo.lerning_rate=1e-3,3e-4",
+        "--dry-run",
+    ]));
     assert_eq!(code, 2);
     assert!(err.contains("did you mean `learning_rate`"), "{err}");
     let tmp = tempfile::tempdir().expect("tmp");

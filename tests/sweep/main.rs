@@ -102,4 +102,3 @@ fn check_with_python(what: &str, paths: &[&Path]) {
     assert_eq!(code, 0, "check-dashboards.py {what}:\n{out}{err}");
     println!("{out}");
 }
-

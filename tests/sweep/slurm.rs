@@ -72,9 +72,9 @@ fn wait_done(dir: &Path, conf: &str, timeout: Duration) -> Vec<serde_json::Value
     let t0 = Instant::now();
     loop {
         let runs = status(dir, conf);
-        let done = runs.iter().all(|r| {
-            r["state"] == "finished" || (r["state"] == "failed" && r["queued"] == false)
-        });
+        let done = runs
+            .iter()
+            .all(|r| r["state"] == "finished" || (r["state"] == "failed" && r["queued"] == false));
         if done {
             return runs;
         }
@@ -128,7 +128,15 @@ fn comparable(mut v: serde_json::Value) -> serde_json::Value {
     fn strip(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(m) => {
-                for k in ["wall_s", "sps", "run_dir", "out", "figures", "marl_eval", "checkpoint"] {
+                for k in [
+                    "wall_s",
+                    "sps",
+                    "run_dir",
+                    "out",
+                    "figures",
+                    "marl_eval",
+                    "checkpoint",
+                ] {
                     m.remove(k);
                 }
                 m.values_mut().for_each(strip);
@@ -161,9 +169,16 @@ fn a_sweep_runs_as_a_job_array_and_collects_the_table_of_the_same_runs_trained_l
     let submit_s = t0.elapsed().as_secs_f64();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("submitted 4 runs as job array"), "{out}");
-    assert!(submit_s < 10.0, "submitting took {submit_s:.1} s: it must not wait for the jobs");
+    assert!(
+        submit_s < 10.0,
+        "submitting took {submit_s:.1} s: it must not wait for the jobs"
+    );
     let subs = submissions(&on_slurm);
-    assert_eq!(subs.len(), 1, "4 tasks fit one array under MaxArraySize {MAX_ARRAY}");
+    assert_eq!(
+        subs.len(),
+        1,
+        "4 tasks fit one array under MaxArraySize {MAX_ARRAY}"
+    );
     assert_eq!(subs[0]["array"], "0-3%2");
     let runs = wait_done(&on_slurm, &conf, Duration::from_secs(300));
     assert_eq!(states(&runs), ["finished"; 4], "{}", logs(&on_slurm));
@@ -185,7 +200,10 @@ fn a_sweep_runs_as_a_job_array_and_collects_the_table_of_the_same_runs_trained_l
         comparable(serde_json::from_str(&out).expect("json"))
     };
     let (a, b) = (collect(&on_slurm), collect(&local));
-    assert_eq!(a["tables"], b["tables"], "the same table from Slurm and from local runs");
+    assert_eq!(
+        a["tables"], b["tables"],
+        "the same table from Slurm and from local runs"
+    );
     assert_eq!(a, b);
     println!(
         "submitted in {submit_s:.2} s; 4 runs on Slurm done after {:.1} s",
@@ -208,14 +226,18 @@ fn start_now(job: &str, conf: &str) {
             with_conf(Command::new("squeue"), conf).args(["-h", "-r", "-o", "%T", "-j", job]),
         );
         if out.trim() == "PENDING" {
-            let (code, o, e) = output(
-                with_conf(Command::new("scontrol"), conf)
-                    .args(["update", &format!("JobId={job}"), "StartTime=now"]),
-            );
+            let (code, o, e) = output(with_conf(Command::new("scontrol"), conf).args([
+                "update",
+                &format!("JobId={job}"),
+                "StartTime=now",
+            ]));
             assert_eq!(code, 0, "scontrol update: {o}{e}");
             return;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "job {job} not pending: {out}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "job {job} not pending: {out}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -268,17 +290,23 @@ fn a_task_requeued_mid_run_finishes_with_the_metrics_of_an_uninterrupted_run() {
         let first = marl::sweep::task::attempts(&sweep, &entry.run_id);
         if let Some(a) = first.first() {
             let stopped_at = a.global_step.expect("step of the stop") as usize / 200;
-            assert!(stopped_at < 400, "the first stop came too late: update {stopped_at}");
+            assert!(
+                stopped_at < 400,
+                "the first stop came too late: update {stopped_at}"
+            );
             if rows(&run) >= stopped_at + 60 {
                 break;
             }
         }
-        assert!(t0.elapsed() < Duration::from_secs(180), "no second attempt\n{}", logs(&dir));
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "no second attempt\n{}",
+            logs(&dir)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (code, o, e) = output(
-        with_conf(Command::new("scancel"), &conf).args(["--signal=USR1", "--batch", &job]),
-    );
+    let (code, o, e) =
+        output(with_conf(Command::new("scancel"), &conf).args(["--signal=USR1", "--batch", &job]));
     assert_eq!(code, 0, "scancel --signal=USR1: {o}{e}");
     start_now(&job, &conf);
     let runs = wait_done(&dir, &conf, Duration::from_secs(300));
@@ -289,7 +317,11 @@ fn a_task_requeued_mid_run_finishes_with_the_metrics_of_an_uninterrupted_run() {
         .iter()
         .map(|a| {
             (
-                serde_json::to_value(a.outcome).expect("outcome").as_str().expect("s").to_string(),
+                serde_json::to_value(a.outcome)
+                    .expect("outcome")
+                    .as_str()
+                    .expect("s")
+                    .to_string(),
                 a.resumed,
                 a.restart,
             )
@@ -298,7 +330,7 @@ fn a_task_requeued_mid_run_finishes_with_the_metrics_of_an_uninterrupted_run() {
     assert_eq!(
         seen,
         [
-            ("stopped".to_string(), false, Some(0)),
+            ("stopped".to_string(), false, None),
             ("stopped".to_string(), true, Some(1)),
             ("finished".to_string(), true, Some(2)),
         ],
@@ -306,12 +338,19 @@ fn a_task_requeued_mid_run_finishes_with_the_metrics_of_an_uninterrupted_run() {
         logs(&dir)
     );
     let log = logs(&dir);
-    assert!(log.contains("stopped by SIGTERM") && log.contains("stopped by SIGUSR1"), "{log}");
+    assert!(
+        log.contains("stopped by SIGTERM") && log.contains("stopped by SIGUSR1"),
+        "{log}"
+    );
     assert!(log.contains("requeueing job"), "{log}");
 
     let whole = tmp.path().join("whole");
     train(Manifest::run_config(&sweep, entry).expect("config"), &whole);
-    assert_eq!(numbers(&run), numbers(&whole), "requeued twice, same numbers");
+    assert_eq!(
+        numbers(&run),
+        numbers(&whole),
+        "requeued twice, same numbers"
+    );
 }
 
 #[test]
@@ -319,7 +358,14 @@ fn resubmit_after_a_failed_task_reruns_only_that_task() {
     let Some(conf) = cluster() else { return };
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("sweep");
-    let args = ["--seeds", "0..3", "--set", "total_timesteps=400", "--backend", "slurm"];
+    let args = [
+        "--seeds",
+        "0..3",
+        "--set",
+        "total_timesteps=400",
+        "--backend",
+        "slurm",
+    ];
     // Index 1 fails: a file stands where its run directory goes.
     let (code, out, err) = launch(&conf, &dir, &[&args[..], &["--dry-run"]].concat());
     assert_eq!(code, 0, "{out}{err}");
@@ -340,18 +386,33 @@ fn resubmit_after_a_failed_task_reruns_only_that_task() {
     let note = runs[1]["note"].as_str().expect("note");
     assert!(note.contains("cannot create output directory"), "{note}");
     let (_, table, _) = output(with_conf(marl(), &conf).args(["sweep", "status"]).arg(&dir));
-    assert!(table.contains("failed") && table.contains("cannot create output directory"), "{table}");
+    assert!(
+        table.contains("failed") && table.contains("cannot create output directory"),
+        "{table}"
+    );
 
     std::fs::remove_file(dir.join("runs").join(&id1)).expect("unblock");
-    let (code, out, err) = output(with_conf(marl(), &conf).args(["sweep", "resubmit"]).arg(&dir));
+    let (code, out, err) = output(
+        with_conf(marl(), &conf)
+            .args(["sweep", "resubmit"])
+            .arg(&dir),
+    );
     assert_eq!(code, 0, "{out}{err}");
     let subs = submissions(&dir);
     assert_eq!(subs.len(), 2);
-    assert_eq!(subs[1]["indices"], serde_json::json!([1]), "only the failed task");
+    assert_eq!(
+        subs[1]["indices"],
+        serde_json::json!([1]),
+        "only the failed task"
+    );
     assert_eq!(subs[1]["array"], "1");
     let runs = wait_done(&dir, &conf, Duration::from_secs(300));
     assert_eq!(states(&runs), ["finished"; 3], "{}", logs(&dir));
-    let (code, out, _) = output(with_conf(marl(), &conf).args(["sweep", "resubmit"]).arg(&dir));
+    let (code, out, _) = output(
+        with_conf(marl(), &conf)
+            .args(["sweep", "resubmit"])
+            .arg(&dir),
+    );
     assert_eq!(code, 0);
     assert!(out.contains("nothing submitted"), "{out}");
 }
@@ -365,15 +426,31 @@ fn an_array_larger_than_max_array_size_is_split_and_completes() {
     let (code, out, err) = launch(
         &conf,
         &dir,
-        &["--seeds", &seeds, "--set", "total_timesteps=200", "--backend", "slurm"],
+        &[
+            "--seeds",
+            &seeds,
+            "--set",
+            "total_timesteps=200",
+            "--backend",
+            "slurm",
+        ],
     );
     assert_eq!(code, 0, "{out}{err}");
     let subs = submissions(&dir);
     let arrays: Vec<(u64, &str)> = subs
         .iter()
-        .map(|s| (s["offset"].as_u64().expect("offset"), s["array"].as_str().expect("a")))
+        .map(|s| {
+            (
+                s["offset"].as_u64().expect("offset"),
+                s["array"].as_str().expect("a"),
+            )
+        })
         .collect();
-    assert_eq!(arrays, [(0, "0-3"), (4, "0")], "index 4 = offset 4 + task 0");
+    assert_eq!(
+        arrays,
+        [(0, "0-3"), (4, "0")],
+        "index 4 = offset 4 + task 0"
+    );
     let runs = wait_done(&dir, &conf, Duration::from_secs(300));
     assert_eq!(states(&runs), ["finished"; MAX_ARRAY + 1], "{}", logs(&dir));
 }
