@@ -48,7 +48,7 @@ pub enum Command {
     Plot(PlotArgs),
     /// Grids of configs and seeds, here or as Slurm job arrays; their status, resubmission
     /// and tables (README, "Sweeps on a cluster").
-    Sweep(crate::sweep::cli::SweepArgs),
+    Sweep(Box<crate::sweep::cli::SweepArgs>),
     /// Benchmarks of the learner.
     Bench {
         /// What to measure.
@@ -277,7 +277,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => return train(args, cli.global.quiet),
         Command::Eval(args) => return eval(args),
         Command::Compare(args) => return compare(args, cli.global.quiet),
-        Command::Sweep(args) => return crate::sweep::cli::run(args, cli.global.quiet),
+        Command::Sweep(args) => return crate::sweep::cli::run(*args, cli.global.quiet),
         Command::Plot(args) => {
             let files = crate::plot::plot_runs(&args.runs, &args.metric, &args.out, &args.name)?;
             for f in files {
