@@ -254,13 +254,14 @@ pub fn markdown(c: &Collection, opts: &CollectOptions) -> String {
     let configs = c.tables.first().map_or(0, |t| t.rows.len());
     let _ = writeln!(
         s,
-        "# Sweep `{}` on {env}: {configs} configs, {} of {} runs finished\n\nFinal return: `marl eval RUN --greedy --episodes {} --seed 0` \
+        "# Sweep `{}` on {env}: {configs} config{}, {} of {} runs finished\n\nFinal return: `marl eval RUN --greedy --episodes {} --seed 0` \
          (per-agent mean return of the group), pooled over each config's seeds. Interval: 95% \
          bootstrap of the mean over seeds. AUC: the evaluation curve's mean over training. \
          Steps: first evaluation at or above the threshold (mean over the seeds that reached \
          it). Versus the first config: difference of the means, its 95% bootstrap interval and \
          Welch's p.\n",
         c.name,
+        if configs == 1 { "" } else { "s" },
         c.runs.len(),
         c.total,
         opts.episodes

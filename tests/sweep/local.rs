@@ -40,10 +40,11 @@ fn marl_train_stopped_by_sigterm_checkpoints_refuses_a_second_writer_and_resumes
     }
 
     // A second writer into the same directory is refused, naming the directory, pid and host.
-    let (code, _, err) = output(marl().args(&args));
-    assert_eq!(code, 4, "{err}");
     let pid = first.id().to_string();
     let host = marl::runlock::hostname();
+    assert_eq!(marl::runlock::holder(&dir), Some(format!("{pid}@{host}")));
+    let (code, _, err) = output(marl().args(&args));
+    assert_eq!(code, 4, "{err}");
     assert!(
         err.contains(&dir.display().to_string()) && err.contains(&pid) && err.contains(&host),
         "{err}"

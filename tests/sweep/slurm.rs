@@ -386,6 +386,18 @@ fn resubmit_after_a_failed_task_reruns_only_that_task() {
     let note = runs[1]["note"].as_str().expect("note");
     assert!(note.contains("cannot create output directory"), "{note}");
     let (_, table, _) = output(with_conf(marl(), &conf).args(["sweep", "status"]).arg(&dir));
+    // collect tabulates the finished runs and lists the failed one.
+    let (code, md, err) = output(
+        with_conf(marl(), &conf)
+            .args(["sweep", "collect"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{md}{err}");
+    assert!(
+        md.contains("2 of 3 runs finished") && md.contains("Missing runs (1"),
+        "{md}"
+    );
+    assert!(md.contains(&format!("| 1 | {id1} |")), "{md}");
     assert!(
         table.contains("failed") && table.contains("cannot create output directory"),
         "{table}"
