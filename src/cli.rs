@@ -46,6 +46,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Learning curves of runs (grouped by method: seeds become a mean with an interval).
     Plot(PlotArgs),
+    /// Grids of configs and seeds, here or as Slurm job arrays; their status, resubmission
+    /// and tables (README, "Sweeps on a cluster").
+    Sweep(Box<crate::sweep::cli::SweepArgs>),
     /// Benchmarks of the learner.
     Bench {
         /// What to measure.
@@ -278,6 +281,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => return train(args, cli.global.quiet),
         Command::Eval(args) => return eval(args),
         Command::Compare(args) => return compare(args, cli.global.quiet),
+        Command::Sweep(args) => return crate::sweep::cli::run(*args, cli.global.quiet),
         Command::Plot(args) => {
             let files = crate::plot::plot_runs(&args.runs, &args.metric, &args.out, &args.name)?;
             for f in files {
@@ -489,8 +493,6 @@ fn render(
 }
 
 fn train(args: TrainArgs, quiet: bool) -> Result<ExitCode> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
     let (mut raw, name) = match (&args.config, &args.resume) {
         (_, Some(run)) => {
             if !args.set.is_empty() || args.config.is_some() {
@@ -522,22 +524,23 @@ fn train(args: TrainArgs, quiet: bool) -> Result<ExitCode> {
         raw.device = d.clone();
     }
     let cfg = crate::config::TrainConfig::resolve(raw)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    // Ctrl-C: finish the current update, checkpoint, exit cleanly; a second Ctrl-C kills.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this update (Ctrl-C again to kill)");
-    });
+    // Ctrl-C, SIGTERM, SIGUSR1: finish the current update, checkpoint, exit with
+    // EXIT_STOPPED; a second Ctrl-C kills.
+    let signals = crate::signals::StopSignal::install()?;
+    let stop = signals.flag.clone();
     let opts = crate::trainer::RunOptions {
         config_name: name,
         resume: args.resume.clone(),
         run_dir: args.run_dir.clone(),
     };
     let mut bar = crate::report::Bar::new(cfg.num_updates, !(args.no_progress || quiet));
-    let summary = crate::trainer::train(cfg, &opts, &mut bar, stop)?;
+    let summary = match crate::trainer::train(cfg, &opts, &mut bar, stop) {
+        Err(e) if e.downcast_ref::<crate::runlock::Busy>().is_some() => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(crate::runlock::EXIT_BUSY));
+        }
+        other => other?,
+    };
     bar.finish();
     println!("run directory: {}", summary.run_dir.display());
     println!(
@@ -547,10 +550,10 @@ fn train(args: TrainArgs, quiet: bool) -> Result<ExitCode> {
         summary.steps_this_run,
         summary.wall_s,
         summary.steps_this_run as f64 / summary.wall_s.max(1e-9),
-        if summary.interrupted {
-            ", stopped early"
-        } else {
-            ""
+        match (summary.interrupted, signals.received()) {
+            (true, Some(sig)) => format!(", stopped by {sig}; resume with --resume"),
+            (true, None) => ", stopped early".to_string(),
+            _ => String::new(),
         }
     );
     if summary.eval_return.is_finite() {
@@ -565,7 +568,11 @@ fn train(args: TrainArgs, quiet: bool) -> Result<ExitCode> {
             groups.join(", ")
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if summary.interrupted {
+        ExitCode::from(crate::signals::EXIT_STOPPED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn eval(args: EvalArgs) -> Result<ExitCode> {

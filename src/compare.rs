@@ -238,10 +238,27 @@ fn run_one(
                 .ok_or_else(|| anyhow!("{}: no summary.json after training", dir.display()))?
         }
     };
+    let eval = evaluate_final(dir, opts.episodes)?;
+    log(&format!(
+        "{} seed {seed}: final greedy return {:.3} per agent ({:.0} s, {:.0} steps/s)",
+        method.label, eval.return_per_agent.mean, record.wall_s, record.sps
+    ));
+    Ok(RunResult {
+        method: method.label.clone(),
+        seed,
+        run_dir: dir.to_path_buf(),
+        eval,
+        record,
+    })
+}
+
+/// The final evaluation of a run, as `marl eval RUN --greedy --episodes N --seed 0` gives it,
+/// also written to `RUN/eval/final.json`.
+pub fn evaluate_final(dir: &Path, episodes: usize) -> Result<EvalReport> {
     let eval = eval::evaluate(
         dir,
         &EvalOptions {
-            episodes: opts.episodes,
+            episodes,
             greedy: true,
             seed: 0,
             ..EvalOptions::default()
@@ -254,17 +271,7 @@ fn run_one(
         &eval_dir.join("final.json"),
         serde_json::to_string_pretty(&eval)?.as_bytes(),
     )?;
-    log(&format!(
-        "{} seed {seed}: final greedy return {:.3} per agent ({:.0} s, {:.0} steps/s)",
-        method.label, eval.return_per_agent.mean, record.wall_s, record.sps
-    ));
-    Ok(RunResult {
-        method: method.label.clone(),
-        seed,
-        run_dir: dir.to_path_buf(),
-        eval,
-        record,
-    })
+    Ok(eval)
 }
 
 /// Runs the comparison.
@@ -337,7 +344,7 @@ pub fn compare(
 }
 
 /// The groups of the comparison: every group of the method's config, then `all`.
-fn group_names(runs: &[RunResult]) -> Vec<String> {
+pub fn group_names(runs: &[RunResult]) -> Vec<String> {
     let mut names: Vec<String> = runs
         .first()
         .map(|r| r.eval.groups.iter().map(|g| g.0.clone()).collect())
@@ -349,7 +356,7 @@ fn group_names(runs: &[RunResult]) -> Vec<String> {
 }
 
 /// The metrics.csv column of a group's evaluation curve.
-fn curve_column(group: &str, single: bool) -> String {
+pub fn curve_column(group: &str, single: bool) -> String {
     if group == "all" || single {
         "eval/return".into()
     } else {
@@ -357,7 +364,8 @@ fn curve_column(group: &str, single: bool) -> String {
     }
 }
 
-fn final_return(r: &RunResult, group: &str) -> f64 {
+/// A run's final evaluation return for a group (`all`: per agent over every agent).
+pub fn final_return(r: &RunResult, group: &str) -> f64 {
     if group == "all" {
         return r.eval.return_per_agent.mean;
     }
@@ -388,29 +396,7 @@ fn tables(
         let thr = threshold.unwrap_or_else(|| stats::mean(&fb));
         let mut rows = Vec::new();
         for m in [method, baseline] {
-            let rs = of(m);
-            let fs = finals(m);
-            let mut aucs = Vec::new();
-            let mut hits = Vec::new();
-            for r in &rs {
-                let curve = plot::read_curve(&r.run_dir, &column)?;
-                aucs.push(stats::normalized_auc(&curve));
-                if let Some(s) = stats::steps_to(&curve, thr) {
-                    hits.push(s);
-                }
-            }
-            rows.push(Row {
-                method: m.label.clone(),
-                mean: stats::mean(&fs),
-                iqm: stats::iqm(&fs),
-                ci95: stats::bootstrap_ci(&fs, stats::mean, 10_000, 0),
-                auc: stats::mean(&aucs),
-                steps_to_threshold: (!hits.is_empty()).then(|| stats::mean(&hits)),
-                reached: hits.len(),
-                wall_s: stats::mean(&rs.iter().map(|r| r.record.wall_s).collect::<Vec<_>>()),
-                sps: stats::mean(&rs.iter().map(|r| r.record.sps).collect::<Vec<_>>()),
-                finals: fs,
-            });
+            rows.push(table_row(&m.label, &of(m), group, &column, thr)?);
         }
         out.push(GroupTable {
             group: group.clone(),
@@ -423,10 +409,54 @@ fn tables(
     Ok(out)
 }
 
+/// One row of a group's table: the final returns of `runs` (one method's seeds), their mean,
+/// IQM and bootstrap interval, the curves' AUC and steps to `threshold`, time and speed.
+pub fn table_row(
+    label: &str,
+    runs: &[&RunResult],
+    group: &str,
+    column: &str,
+    threshold: f64,
+) -> Result<Row> {
+    let fs: Vec<f64> = runs.iter().map(|r| final_return(r, group)).collect();
+    let mut aucs = Vec::new();
+    let mut hits = Vec::new();
+    for r in runs {
+        let curve = plot::read_curve(&r.run_dir, column)?;
+        aucs.push(stats::normalized_auc(&curve));
+        if let Some(s) = stats::steps_to(&curve, threshold) {
+            hits.push(s);
+        }
+    }
+    Ok(Row {
+        method: label.to_string(),
+        mean: stats::mean(&fs),
+        iqm: stats::iqm(&fs),
+        ci95: stats::bootstrap_ci(&fs, stats::mean, 10_000, 0),
+        auc: stats::mean(&aucs),
+        steps_to_threshold: (!hits.is_empty()).then(|| stats::mean(&hits)),
+        reached: hits.len(),
+        wall_s: stats::mean(&runs.iter().map(|r| r.record.wall_s).collect::<Vec<_>>()),
+        sps: stats::mean(&runs.iter().map(|r| r.record.sps).collect::<Vec<_>>()),
+        finals: fs,
+    })
+}
+
 fn figures(
     out: &Path,
     method: &Method,
     baseline: &Method,
+    runs: &[RunResult],
+) -> Result<Vec<PathBuf>> {
+    let methods = [method, baseline].map(|m| (m.label.clone(), m.raw.algo.centralized_training));
+    learning_curves(out, &methods, runs)
+}
+
+/// The learning-curve figures of `runs` grouped by method (`(label, centralized_training)`,
+/// in legend order), one per group (then `all`), into `out/plots/`.
+pub fn learning_curves(
+    out: &Path,
+    methods: &[(String, bool)],
     runs: &[RunResult],
 ) -> Result<Vec<PathBuf>> {
     let names = group_names(runs);
@@ -436,20 +466,16 @@ fn figures(
     for group in &names {
         let column = curve_column(group, single);
         let mut curves = Vec::new();
-        for m in [method, baseline] {
+        for (label, centralized) in methods {
             let mut c = Curve {
-                label: m.label.clone(),
+                label: label.clone(),
                 runs: Vec::new(),
             };
-            for r in runs.iter().filter(|r| r.method == m.label) {
+            for r in runs.iter().filter(|r| &r.method == label) {
                 c.runs.push(plot::read_curve(&r.run_dir, &column)?);
             }
             let n = c.runs.len();
-            let algo = if m.raw.algo.centralized_training {
-                "MAPPO"
-            } else {
-                "IPPO"
-            };
+            let algo = if *centralized { "MAPPO" } else { "IPPO" };
             c.label = if c.label.eq_ignore_ascii_case(algo) {
                 format!("{algo} ({n} seeds)")
             } else {

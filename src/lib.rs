@@ -22,8 +22,12 @@ pub mod picture;
 pub mod plot;
 pub mod report;
 pub mod rollout;
+pub mod runlock;
 pub mod scalars;
+pub mod signals;
 pub mod stats;
+pub mod sweep;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use marl_envs as envs;

@@ -1,7 +1,8 @@
 //! metrics.csv and metrics.jsonl: one row per update, with stable column names fixed when the
 //! run starts (DESIGN.md section 6). Missing values (no finished episode, no evaluation this
 //! update) are empty in the CSV and null in the JSONL. Rows are flushed as they are written, so
-//! a crash loses nothing already logged.
+//! a crash loses nothing already logged. The same rows go to a TensorBoard event file
+//! ([`crate::tensorboard`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -18,6 +19,7 @@ pub struct MetricsSink {
     csv: File,
     jsonl: File,
     csv_path: PathBuf,
+    events: crate::tensorboard::ScalarLog,
 }
 
 impl MetricsSink {
@@ -49,6 +51,7 @@ impl MetricsSink {
                 csv,
                 jsonl,
                 csv_path,
+                events: crate::tensorboard::ScalarLog::open(dir, true)?,
             });
         }
         let mut csv = File::create(&csv_path)
@@ -61,6 +64,7 @@ impl MetricsSink {
             csv,
             jsonl,
             csv_path,
+            events: crate::tensorboard::ScalarLog::open(dir, false)?,
         })
     }
 
@@ -112,7 +116,7 @@ impl MetricsSink {
         writeln!(self.jsonl, "{}", serde_json::Value::Object(obj))?;
         self.csv.flush()?;
         self.jsonl.flush()?;
-        Ok(())
+        self.events.write(&self.columns, values)
     }
 }
 

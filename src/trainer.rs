@@ -138,12 +138,15 @@ pub fn train(
 ) -> Result<RunSummary> {
     let dev = crate::device::parse(&cfg.raw.device)?;
     // ── set-up: run directory, learner, metrics ──
-    let (run_dir, resume_ck) = match &opts.resume {
-        Some(dir) => {
-            let ck_dir = checkpoint::resolve(dir)?;
-            (dir.clone(), Some(checkpoint::load(&ck_dir)?))
-        }
-        None => (make_run_dir(&cfg, opts)?, None),
+    let run_dir = match &opts.resume {
+        Some(dir) => checkpoint::resolve(dir).map(|_| dir.clone())?,
+        None => make_run_dir(&cfg, opts)?,
+    };
+    // One writer per run directory, until this function returns.
+    let _lock = crate::runlock::RunLock::acquire(&run_dir)?;
+    let resume_ck = match &opts.resume {
+        Some(dir) => Some(checkpoint::load(&checkpoint::resolve(dir)?)?),
+        None => None,
     };
     if resume_ck.is_none() {
         checkpoint::write_atomic(

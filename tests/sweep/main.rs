@@ -1,0 +1,104 @@
+//! `marl sweep` and what it stands on, one test binary: [`local`] on this machine, [`slurm`]
+//! against a real single-node Slurm cluster started by `scripts/slurm-cluster.sh` (skipped with
+//! a message only where that is impossible: not root, no apt-get). The dashboard files are
+//! read back with TensorBoard's and marl-eval's own Python readers where
+//! `scripts/setup-dashboards.sh` can install them (PyPI), and checked in Rust everywhere.
+
+mod local;
+mod slurm;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use marl::config::{self, TrainConfig};
+use marl::metrics::{read_csv, TIMING_COLUMNS};
+use marl::trainer::{self, Progress, Quiet, Reporter, RunOptions};
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn marl() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_marl"))
+}
+
+fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run marl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn smoke(sets: &[&str]) -> TrainConfig {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    TrainConfig::resolve(config::load(&repo("configs/smoke.toml"), &sets).expect("config"))
+        .expect("resolve")
+}
+
+fn train(cfg: TrainConfig, dir: &Path) {
+    let opts = RunOptions {
+        config_name: "smoke".into(),
+        resume: None,
+        run_dir: Some(dir.to_path_buf()),
+    };
+    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("train");
+}
+
+/// metrics.csv without the timing columns.
+fn numbers(run: &Path) -> Vec<Vec<String>> {
+    let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !TIMING_COLUMNS.contains(&header[i].as_str()))
+        .collect();
+    rows.iter()
+        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
+        .collect()
+}
+
+fn rows(run: &Path) -> usize {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// The virtualenv with TensorBoard and marl-eval, or None (with the reason printed) where it
+/// cannot be made (no python3, PyPI unreachable).
+fn dashboards_python() -> Option<PathBuf> {
+    static PY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    PY.get_or_init(|| {
+        let out = Command::new(repo("scripts/setup-dashboards.sh"))
+            .output()
+            .expect("run scripts/setup-dashboards.sh");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => Some(PathBuf::from(
+                String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            )),
+            Some(3) => {
+                println!("SKIPPED the Python readers: {}", stderr.trim());
+                None
+            }
+            _ => panic!("scripts/setup-dashboards.sh failed:\n{stderr}"),
+        }
+    })
+    .clone()
+}
+
+fn check_with_python(what: &str, paths: &[&Path]) {
+    let Some(py) = dashboards_python() else {
+        return;
+    };
+    let (code, out, err) = output(
+        Command::new(repo(&py.display().to_string()))
+            .arg(repo("scripts/check-dashboards.py"))
+            .arg(what)
+            .args(paths),
+    );
+    assert_eq!(code, 0, "check-dashboards.py {what}:\n{out}{err}");
+    println!("{out}");
+}
