@@ -101,7 +101,7 @@ struct LineReporter {
 
 impl Reporter for LineReporter {
     fn update(&mut self, p: &Progress) {
-        if p.update % self.every == 0 || p.update == p.num_updates {
+        if p.update.is_multiple_of(self.every) || p.update == p.num_updates {
             println!(
                 "[{:8.1} s] update {}/{}, step {}, return {:.3}, {:.0} steps/s",
                 self.start.elapsed().as_secs_f64(),
