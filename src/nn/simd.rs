@@ -174,35 +174,38 @@ unsafe fn affine_avx512(
     n: usize,
 ) {
     let n_pad = n.div_ceil(LANES) * LANES;
-    let mut c = 0;
-    while c < n_pad {
-        let two = c + 2 * LANES <= n_pad;
-        let valid = (n - c).min(if two { 2 * LANES } else { LANES });
-        // The bias padded to whole vectors.
-        let mut bias = [0.0f32; 2 * LANES];
-        bias[..valid].copy_from_slice(&b[c..c + valid]);
-        let at = Block {
-            c,
-            valid,
-            k,
-            n,
-            n_pad,
-            bias: &bias,
-        };
-        let mut r = 0;
-        // SAFETY: the caller checked AVX-512F and FMA; `affine` checked that x holds m * k
-        // values, p holds k * n_pad and y holds m * n; each block stays inside them.
-        unsafe {
-            while r + 8 <= m {
-                block_avx512::<8>(y, x, p, r, two, &at);
-                r += 8;
+    // Rows outside, columns inside: a block of rows stays in L1 while the packed weights
+    // (in L2) stream past it once.
+    let mut r = 0;
+    while r < m {
+        let rows = if r + 8 <= m { 8 } else { 1 };
+        let mut c = 0;
+        while c < n_pad {
+            let two = c + 2 * LANES <= n_pad;
+            let valid = (n - c).min(if two { 2 * LANES } else { LANES });
+            // The bias padded to whole vectors.
+            let mut bias = [0.0f32; 2 * LANES];
+            bias[..valid].copy_from_slice(&b[c..c + valid]);
+            let at = Block {
+                c,
+                valid,
+                k,
+                n,
+                n_pad,
+                bias: &bias,
+            };
+            // SAFETY: the caller checked AVX-512F and FMA; `affine` checked that x holds
+            // m * k values, p holds k * n_pad and y holds m * n; each block stays inside them.
+            unsafe {
+                if rows == 8 {
+                    block_avx512::<8>(y, x, p, r, two, &at);
+                } else {
+                    block_avx512::<1>(y, x, p, r, two, &at);
+                }
             }
-            while r < m {
-                block_avx512::<1>(y, x, p, r, two, &at);
-                r += 1;
-            }
+            c += if two { 2 * LANES } else { LANES };
         }
-        c += if two { 2 * LANES } else { LANES };
+        r += rows;
     }
 }
 
