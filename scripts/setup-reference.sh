@@ -8,3 +8,7 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q "mpe2==1.1.1" "pettingzoo==1.27.0" "numpy==2.4.6" "lbforaging==2.0.0"
 echo "reference environments installed in .venv"
+# An environment nobody on the team wrote, through the bridge: mpe2's simple_world_comm trains,
+# its groups named by role (leadadversary, adversary, agent). cargo test skips it without mpe2.
+MARL_REFERENCE_PYTHON=.venv/bin/python cargo test --release -q --test python_bridge \
+  mpe2_world_comm_groups_are_named_by_role -- --nocapture

@@ -12,12 +12,16 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+use crate::fsio;
+
+/// Writes `bytes` to `path` through a temporary file and a rename; an error names `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp-write");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} into place", path.display()))?;
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fsio::failed("writing", path, e));
+    }
     Ok(())
 }
 
@@ -59,14 +63,42 @@ fn to_cpu(ts: &[(String, Tensor)]) -> Result<HashMap<String, Tensor>> {
 }
 
 /// Writes `ck` as `dir/checkpoints/{update:06}` and points `latest` at it; keeps the newest
-/// `keep` checkpoints.
+/// `keep` checkpoints. An error says `writing checkpoint <dir>: <reason>` and leaves the
+/// previous checkpoints and `latest` as they were (see [`latest_good`]).
 pub fn save(run_dir: &Path, ck: &Checkpoint, keep: usize) -> Result<PathBuf> {
     let root = run_dir.join("checkpoints");
-    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     let name = format!("{:06}", ck.state.update);
+    let dest = root.join(&name);
     let tmp = root.join(format!(".tmp-{name}"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
+    let written = write_into(&root, &tmp, ck).and_then(|()| {
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::rename(&tmp, &dest)?;
+        write_atomic(&root.join("latest"), name.as_bytes())
+    });
+    if let Err(e) = written {
+        // Give the space of the half-written one back (a full disk is the usual cause).
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(fsio::failed("writing checkpoint", &dest, e));
+    }
+    // Keep the newest `keep`.
+    let mut all: Vec<String> = std::fs::read_dir(&root)
+        .map_err(|e| fsio::failed("listing", &root, e))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+        .filter(|n| n.len() == 6 && n.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    all.sort();
+    let excess = all.len().saturating_sub(keep.max(1));
+    for old in &all[..excess] {
+        let _ = std::fs::remove_dir_all(root.join(old));
+    }
+    Ok(dest)
+}
+
+/// The files of a checkpoint, into the fresh directory `tmp` under `root`.
+fn write_into(root: &Path, tmp: &Path, ck: &Checkpoint) -> Result<()> {
+    std::fs::create_dir_all(root)?;
+    let _ = std::fs::remove_dir_all(tmp);
+    std::fs::create_dir_all(tmp)?;
     candle_core::safetensors::save(&to_cpu(&ck.model)?, tmp.join("model.safetensors"))?;
     candle_core::safetensors::save(&to_cpu(&ck.optimizer)?, tmp.join("optimizer.safetensors"))?;
     std::fs::write(
@@ -79,22 +111,24 @@ pub fn save(run_dir: &Path, ck: &Checkpoint, keep: usize) -> Result<PathBuf> {
         envs.extend_from_slice(s);
     }
     std::fs::write(tmp.join("envs.bin"), envs)?;
-    let dest = root.join(&name);
-    let _ = std::fs::remove_dir_all(&dest);
-    std::fs::rename(&tmp, &dest)
-        .with_context(|| format!("cannot move checkpoint into {}", dest.display()))?;
-    write_atomic(&root.join("latest"), name.as_bytes())?;
-    // Keep the newest `keep`.
-    let mut all: Vec<String> = std::fs::read_dir(&root)?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
-        .filter(|n| n.len() == 6 && n.chars().all(|c| c.is_ascii_digit()))
-        .collect();
-    all.sort();
-    let excess = all.len().saturating_sub(keep.max(1));
-    for old in &all[..excess] {
-        let _ = std::fs::remove_dir_all(root.join(old));
+    Ok(())
+}
+
+/// `err`, a failure while training into `run_dir`, with what the user needs next: the latest
+/// good checkpoint (or that there is none), on the same line.
+pub fn with_latest_good(err: anyhow::Error, run_dir: &Path) -> anyhow::Error {
+    match latest_good(run_dir) {
+        Some(ck) => anyhow::anyhow!(
+            "{err:#}; the latest good checkpoint is {} (marl eval and marl train --resume use it)",
+            ck.display()
+        ),
+        None => anyhow::anyhow!("{err:#}; no checkpoint of this run was written"),
     }
-    Ok(dest)
+}
+
+/// The checkpoint `latest` of a run points at, if it holds a model.
+pub fn latest_good(run_dir: &Path) -> Option<PathBuf> {
+    resolve(run_dir).ok()
 }
 
 /// Finds the checkpoint directory for a run directory, a `checkpoints` directory, a

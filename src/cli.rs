@@ -153,9 +153,15 @@ pub struct CompareArgs {
     /// final return).
     #[arg(long)]
     pub threshold: Option<f64>,
-    /// Episodes of each final greedy evaluation.
+    /// Episodes of each final evaluation.
     #[arg(long, default_value_t = 100)]
     pub episodes: usize,
+    /// The evaluation to compare: `greedy` (most likely actions; the curves' eval/return) or
+    /// `stochastic` (sampled actions; eval/return_stochastic, which the config must log with
+    /// logging.eval_mode = "stochastic" or "both"). Default: greedy, unless the config
+    /// evaluates stochastic only.
+    #[arg(long, value_enum)]
+    pub eval_mode: Option<crate::eval_policy::EvalPolicy>,
     /// Runs trained at once, one thread each (default: the number of cores).
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -173,6 +179,11 @@ pub struct PlotArgs {
     /// The metrics.csv column to draw.
     #[arg(long, default_value = "eval/return")]
     pub metric: String,
+    /// For an evaluation column: the greedy evaluation's figures, the stochastic one's
+    /// (`<column>_stochastic`), or both (two curves per method). Default: what every run
+    /// logged (logging.eval_mode).
+    #[arg(long, value_enum)]
+    pub eval_mode: Option<crate::config::EvalMode>,
     /// Output directory.
     #[arg(long, default_value = "plots")]
     pub out: PathBuf,
@@ -283,7 +294,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare(args) => return compare(args, cli.global.quiet),
         Command::Sweep(args) => return crate::sweep::cli::run(*args, cli.global.quiet),
         Command::Plot(args) => {
-            let files = crate::plot::plot_runs(&args.runs, &args.metric, &args.out, &args.name)?;
+            let files = crate::plot::plot_runs(
+                &args.runs,
+                &args.metric,
+                args.eval_mode,
+                &args.out,
+                &args.name,
+            )?;
             for f in files {
                 println!("wrote {}", f.display());
             }
@@ -556,17 +573,20 @@ fn train(args: TrainArgs, quiet: bool) -> Result<ExitCode> {
             _ => String::new(),
         }
     );
-    if summary.eval_return.is_finite() {
-        let groups: Vec<String> = summary
-            .eval_group_returns
-            .iter()
-            .map(|(g, r)| format!("{g} {r:.3}"))
-            .collect();
-        println!(
-            "greedy evaluation: {:.3} per agent ({})",
-            summary.eval_return,
-            groups.join(", ")
-        );
+    for e in summary.evaluations.iter() {
+        if e.return_per_agent.is_finite() {
+            let groups: Vec<String> = e
+                .groups
+                .iter()
+                .map(|(g, r)| format!("{g} {r:.3}"))
+                .collect();
+            println!(
+                "{} evaluation: {:.3} per agent ({})",
+                e.policy.name(),
+                e.return_per_agent,
+                groups.join(", ")
+            );
+        }
     }
     Ok(if summary.interrupted {
         ExitCode::from(crate::signals::EXIT_STOPPED)
@@ -621,18 +641,23 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
     let s = |x: &crate::eval::Spread| format!("{:9.3} ± {:.3} (std {:.3})", x.mean, x.ci95, x.std);
     writeln!(
         out,
-        "{} (step {}) on {} {}: {} {} episodes, seed {}; mean ± 95% CI",
+        "{} (step {}) on {} {}: {} episodes, seed {}, {} policy ({}); mean ± 95% CI",
         report.checkpoint,
         report.global_step,
         report.env,
         toml::Value::Table(report.env_params.clone()),
         report.episodes,
+        report.seed,
         if report.greedy {
             "greedy"
         } else {
             "stochastic"
         },
-        report.seed
+        if report.greedy {
+            "the most likely actions"
+        } else {
+            "sampled actions; --greedy takes the most likely"
+        },
     )?;
     let mut rows = vec![
         ("return per agent".to_string(), &report.return_per_agent),
@@ -660,6 +685,7 @@ fn compare(args: CompareArgs, quiet: bool) -> Result<ExitCode> {
         out: args.out,
         threshold: args.threshold,
         episodes: args.episodes,
+        eval_mode: args.eval_mode,
         jobs: args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

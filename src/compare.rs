@@ -1,5 +1,7 @@
 //! `marl compare CONFIG --baseline ippo`: trains the config and a baseline over several seeds,
-//! evaluates every final policy as `marl eval --greedy` does, and reports per agent group a
+//! evaluates every final policy as `marl eval --greedy` does (or, with `--eval-mode
+//! stochastic`, as `marl eval` does, and the curves of the stochastic evaluations), and
+//! reports per agent group a
 //! table (mean, IQM and bootstrap interval of the final return, area under the evaluation
 //! curve, steps to a threshold, wall time, steps/s) with Welch's t-test and a bootstrap
 //! interval of the difference, plus learning-curve figures (SVG, PNG, CSV).
@@ -18,6 +20,7 @@ use serde::Serialize;
 
 use crate::config::{self, RawConfig, TrainConfig};
 use crate::eval::{self, EvalOptions, EvalReport};
+use crate::eval_policy::EvalPolicy;
 use crate::plot::{self, Curve};
 use crate::stats;
 use crate::trainer::{self, RunOptions, RunRecord};
@@ -40,6 +43,9 @@ pub struct CompareOptions {
     pub threshold: Option<f64>,
     /// Episodes of each final evaluation.
     pub episodes: usize,
+    /// The evaluation compared, greedy or stochastic (default: greedy, unless the config
+    /// evaluates stochastic only).
+    pub eval_mode: Option<EvalPolicy>,
     /// Runs trained at once (each on its own thread).
     pub jobs: usize,
 }
@@ -60,7 +66,8 @@ pub struct RunResult {
     pub seed: u64,
     /// Run directory.
     pub run_dir: PathBuf,
-    /// What `marl eval RUN --greedy --episodes E --seed 0` reports.
+    /// What `marl eval RUN --greedy --episodes E --seed 0` reports (without `--greedy` when
+    /// comparing stochastic evaluations).
     pub eval: EvalReport,
     /// Training wall time and speed.
     pub record: RunRecord,
@@ -112,6 +119,8 @@ pub struct GroupTable {
 pub struct Comparison {
     /// Output directory.
     pub out: PathBuf,
+    /// The evaluation compared: final returns, curves, threshold.
+    pub eval_mode: EvalPolicy,
     /// Every run.
     pub runs: Vec<RunResult>,
     /// One table per group, then `all`.
@@ -184,12 +193,25 @@ pub fn default_out(opts: &CompareOptions) -> Result<PathBuf> {
     Ok(Path::new(&m.raw.out_dir).join(format!("compare-{}-vs-{}", m.label, b.label)))
 }
 
-/// Trains (or reuses) one run and evaluates it.
+/// The evaluation a comparison shows: `--eval-mode`, else greedy unless the config evaluates
+/// stochastic only; both methods must log it during training.
+fn eval_policy(opts: &CompareOptions, method: &Method, baseline: &Method) -> Result<EvalPolicy> {
+    let policy = opts
+        .eval_mode
+        .unwrap_or_else(|| EvalPolicy::default_for(method.raw.logging.eval_mode));
+    for m in [method, baseline] {
+        policy.check_logged(m.raw.logging.eval_mode, &format!("`{}`", m.label))?;
+    }
+    Ok(policy)
+}
+
+/// Trains (or reuses) one run and evaluates it with `policy`.
 fn run_one(
     method: &Method,
     seed: u64,
     dir: &Path,
     opts: &CompareOptions,
+    policy: EvalPolicy,
     stop: &Arc<AtomicBool>,
     log: &(dyn Fn(&str) + Sync),
 ) -> Result<RunResult> {
@@ -238,10 +260,14 @@ fn run_one(
                 .ok_or_else(|| anyhow!("{}: no summary.json after training", dir.display()))?
         }
     };
-    let eval = evaluate_final(dir, opts.episodes)?;
+    let eval = evaluate_final(dir, opts.episodes, policy)?;
     log(&format!(
-        "{} seed {seed}: final greedy return {:.3} per agent ({:.0} s, {:.0} steps/s)",
-        method.label, eval.return_per_agent.mean, record.wall_s, record.sps
+        "{} seed {seed}: final {} return {:.3} per agent ({:.0} s, {:.0} steps/s)",
+        method.label,
+        policy.name(),
+        eval.return_per_agent.mean,
+        record.wall_s,
+        record.sps
     ));
     Ok(RunResult {
         method: method.label.clone(),
@@ -252,14 +278,14 @@ fn run_one(
     })
 }
 
-/// The final evaluation of a run, as `marl eval RUN --greedy --episodes N --seed 0` gives it,
-/// also written to `RUN/eval/final.json`.
-pub fn evaluate_final(dir: &Path, episodes: usize) -> Result<EvalReport> {
+/// The final evaluation of a run with `policy`, as `marl eval RUN [--greedy] --episodes N
+/// --seed 0` gives it, also written to `RUN/eval/final.json` (`final_stochastic.json`).
+pub fn evaluate_final(dir: &Path, episodes: usize, policy: EvalPolicy) -> Result<EvalReport> {
     let eval = eval::evaluate(
         dir,
         &EvalOptions {
             episodes,
-            greedy: true,
+            greedy: policy.greedy(),
             seed: 0,
             ..EvalOptions::default()
         },
@@ -268,7 +294,7 @@ pub fn evaluate_final(dir: &Path, episodes: usize) -> Result<EvalReport> {
     std::fs::create_dir_all(&eval_dir)
         .with_context(|| format!("cannot create {}", eval_dir.display()))?;
     crate::checkpoint::write_atomic(
-        &eval_dir.join("final.json"),
+        &eval_dir.join(format!("{}.json", policy.column("final"))),
         serde_json::to_string_pretty(&eval)?.as_bytes(),
     )?;
     Ok(eval)
@@ -284,6 +310,7 @@ pub fn compare(
         bail!("--seeds must be at least 1");
     }
     let (method, baseline) = methods(opts)?;
+    let policy = eval_policy(opts, &method, &baseline)?;
     let out = match &opts.out {
         Some(o) => o.clone(),
         None => default_out(opts)?,
@@ -310,7 +337,7 @@ pub fn compare(
                     break;
                 }
                 let dir = out.join(&m.label).join(format!("s{seed}"));
-                let r = run_one(m, seed, &dir, opts, &stop, log);
+                let r = run_one(m, seed, &dir, opts, policy, &stop, log);
                 if let Ok(mut v) = results.lock() {
                     v[i] = Some(r);
                 }
@@ -327,10 +354,11 @@ pub fn compare(
             None => bail!("stopped on request; run the same command again to resume"),
         }
     }
-    let tables = tables(&method, &baseline, &runs, opts.threshold)?;
-    let figures = figures(&out, &method, &baseline, &runs)?;
+    let tables = tables(&method, &baseline, &runs, opts.threshold, policy)?;
+    let figures = figures(&out, &method, &baseline, &runs, policy)?;
     let c = Comparison {
         out: out.clone(),
+        eval_mode: policy,
         runs,
         tables,
         figures,
@@ -381,12 +409,13 @@ fn tables(
     baseline: &Method,
     runs: &[RunResult],
     threshold: Option<f64>,
+    policy: EvalPolicy,
 ) -> Result<Vec<GroupTable>> {
     let names = group_names(runs);
     let single = names.len() == 1;
     let mut out = Vec::new();
     for group in &names {
-        let column = curve_column(group, single);
+        let column = policy.column(&curve_column(group, single));
         let of = |m: &Method| -> Vec<&RunResult> {
             runs.iter().filter(|r| r.method == m.label).collect()
         };
@@ -447,24 +476,27 @@ fn figures(
     method: &Method,
     baseline: &Method,
     runs: &[RunResult],
+    policy: EvalPolicy,
 ) -> Result<Vec<PathBuf>> {
     let methods = [method, baseline].map(|m| (m.label.clone(), m.raw.algo.centralized_training));
-    learning_curves(out, &methods, runs)
+    learning_curves(out, &methods, runs, policy)
 }
 
-/// The learning-curve figures of `runs` grouped by method (`(label, centralized_training)`,
-/// in legend order), one per group (then `all`), into `out/plots/`.
+/// The learning-curve figures of `runs` (the `policy`'s evaluations) grouped by method
+/// (`(label, centralized_training)`, in legend order), one per group (then `all`), into
+/// `out/plots/`.
 pub fn learning_curves(
     out: &Path,
     methods: &[(String, bool)],
     runs: &[RunResult],
+    policy: EvalPolicy,
 ) -> Result<Vec<PathBuf>> {
     let names = group_names(runs);
     let single = names.len() == 1;
     let env = runs.first().map(|r| r.eval.env.clone()).unwrap_or_default();
     let mut files = Vec::new();
     for group in &names {
-        let column = curve_column(group, single);
+        let column = policy.column(&curve_column(group, single));
         let mut curves = Vec::new();
         for (label, centralized) in methods {
             let mut c = Curve {
@@ -483,15 +515,16 @@ pub fn learning_curves(
             };
             curves.push(c);
         }
+        let which = policy.name();
         let (stem, ylabel) = if group == "all" || single {
             (
-                "eval_return".to_string(),
-                "greedy return per agent".to_string(),
+                policy.column("eval_return"),
+                format!("{which} return per agent"),
             )
         } else {
             (
-                format!("eval_return_{group}"),
-                format!("greedy return per agent ({group})"),
+                policy.column(&format!("eval_return_{group}")),
+                format!("{which} return per agent ({group})"),
             )
         };
         files.extend(plot::write_figure(
@@ -517,15 +550,19 @@ fn fmt(x: f64) -> String {
 pub fn markdown(c: &Comparison, opts: &CompareOptions) -> String {
     let mut s = String::new();
     let env = c.runs.first().map(|r| r.eval.env.as_str()).unwrap_or("");
-    let _ = writeln!(
+    let which = c.eval_mode.name();
+    let _ =
+        writeln!(
         s,
-        "# {} vs {} on {env}, {} seeds each\n\nFinal return: `marl eval RUN --greedy --episodes {} --seed 0` \
-         (per-agent mean return of the group). Interval: 95% bootstrap of the mean over seeds. \
-         AUC: the evaluation curve's mean over training. Steps: first evaluation at or above \
-         the threshold (mean over the seeds that reached it).\n",
+        "# {} vs {} on {env}, {} seeds each, {which} evaluation\n\nFinal return: `marl eval RUN{} \
+         --episodes {} --seed 0` (the {which} policy; per-agent mean return of the group). \
+         Interval: 95% bootstrap of the mean over seeds. AUC: the {which} evaluation curve's \
+         mean over training. Steps: first {which} evaluation at or above the threshold (mean \
+         over the seeds that reached it).\n",
         c.tables.first().map_or("", |t| t.rows[0].method.as_str()),
         c.tables.first().map_or("", |t| t.rows[1].method.as_str()),
         opts.seeds,
+        if c.eval_mode.greedy() { " --greedy" } else { "" },
         opts.episodes
     );
     for t in &c.tables {
@@ -537,7 +574,7 @@ pub fn markdown(c: &Comparison, opts: &CompareOptions) -> String {
         );
         let _ = writeln!(
             s,
-            "| method | final return | IQM | 95% CI | AUC | steps to threshold | wall time | steps/s |"
+            "| method | final {which} return | IQM | 95% CI | AUC | steps to threshold | wall time | steps/s |"
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
         for r in &t.rows {
@@ -574,7 +611,7 @@ pub fn markdown(c: &Comparison, opts: &CompareOptions) -> String {
     }
     let _ = writeln!(
         s,
-        "Per run:\n\n| method | seed | final return | run |\n|---|---|---|---|"
+        "Per run:\n\n| method | seed | final {which} return | run |\n|---|---|---|---|"
     );
     for r in &c.runs {
         let _ = writeln!(

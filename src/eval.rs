@@ -85,7 +85,7 @@ pub fn run_dir_of(ck_dir: &Path) -> PathBuf {
         .unwrap_or_else(|| ck_dir.to_path_buf())
 }
 
-/// A run's policy, ready to act in `n_envs` environments.
+/// A run's policy, ready to act in pools of `n_envs` environments (it holds none itself).
 struct Loaded {
     ck_dir: PathBuf,
     cfg: TrainConfig,
@@ -147,7 +147,8 @@ fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
     // The policy acts on the CPU whatever it trained on: evaluation batches are small.
     let dev = crate::device::parse("cpu")?;
     let ck = checkpoint::load(&ck_dir)?;
-    let mut learner = trainer::build_learner(cfg.clone(), dev)?;
+    // No training environments: the caller builds the pool it evaluates on.
+    let mut learner = trainer::build_learner_with(cfg.clone(), dev, None)?;
     learner.restore(&ck, false).with_context(|| {
         format!(
             "{}: the checkpoint does not fit `{}` with parameters {}",

@@ -140,6 +140,11 @@ impl Learner {
         self.rng = ChaCha8Rng::seed_from_u64(seed);
     }
 
+    /// Puts `rng` in place of the sampling and shuffling generator; returns the one it was.
+    pub fn swap_sampler(&mut self, rng: ChaCha8Rng) -> ChaCha8Rng {
+        std::mem::replace(&mut self.rng, rng)
+    }
+
     /// Collects one rollout of `rollout_length` steps into the groups' buffers.
     pub fn collect(&mut self, stats: &mut EpisodeStats) -> Result<()> {
         let t_len = self.cfg.raw.env.rollout_length;

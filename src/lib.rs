@@ -12,6 +12,8 @@ pub mod compare;
 pub mod config;
 pub mod device;
 pub mod eval;
+pub mod eval_policy;
+pub mod fsio;
 pub mod learner;
 pub mod logging;
 pub mod metrics;

@@ -56,7 +56,8 @@ impl MetricsSink {
         }
         let mut csv = File::create(&csv_path)
             .with_context(|| format!("cannot create {}", csv_path.display()))?;
-        writeln!(csv, "{}", columns.join(","))?;
+        writeln!(csv, "{}", columns.join(","))
+            .map_err(|e| crate::fsio::failed("writing metrics", &csv_path, e))?;
         let jsonl = File::create(&jsonl_path)
             .with_context(|| format!("cannot create {}", jsonl_path.display()))?;
         Ok(Self {
@@ -103,7 +104,8 @@ impl MetricsSink {
             })
             .collect();
         writeln!(self.csv, "{}", cells.join(","))
-            .with_context(|| format!("cannot write {}", self.csv_path.display()))?;
+            .and_then(|()| self.csv.flush())
+            .map_err(|e| crate::fsio::failed("writing metrics", &self.csv_path, e))?;
         let mut obj = serde_json::Map::new();
         for (c, v) in self.columns.iter().zip(values) {
             let j = if v.is_finite() {
@@ -113,9 +115,12 @@ impl MetricsSink {
             };
             obj.insert(c.clone(), j);
         }
-        writeln!(self.jsonl, "{}", serde_json::Value::Object(obj))?;
-        self.csv.flush()?;
-        self.jsonl.flush()?;
+        writeln!(self.jsonl, "{}", serde_json::Value::Object(obj))
+            .and_then(|()| self.jsonl.flush())
+            .map_err(|e| {
+                let path = self.csv_path.with_extension("jsonl");
+                crate::fsio::failed("writing metrics", &path, e)
+            })?;
         self.events.write(&self.columns, values)
     }
 }

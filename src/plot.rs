@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use plotters::prelude::*;
 
+use crate::config::EvalMode;
+use crate::eval_policy::{is_eval_column, EvalPolicy};
 use crate::stats;
 
 /// One method's runs: each a curve of `(environment step, value)`.
@@ -239,50 +241,135 @@ pub fn method_label(run_dir: &Path) -> String {
 }
 
 /// `marl plot`: the runs grouped by method (see [`method_label`]), one curve each, of
-/// `column` from their metrics.csv; writes `<stem>.svg/.png/.csv` in `out`.
+/// `column` from their metrics.csv; writes `<stem>.svg/.png/.csv` in `out`. For an evaluation
+/// column (`eval/return`, `<group>/eval_return`), `eval_mode` picks the greedy or stochastic
+/// evaluation's figures, or both (two curves per method); by default, what every run logged.
 pub fn plot_runs(
     run_dirs: &[PathBuf],
     column: &str,
+    eval_mode: Option<EvalMode>,
     out: &Path,
     stem: &str,
 ) -> Result<Vec<PathBuf>> {
     if run_dirs.is_empty() {
         bail!("no run directories given");
     }
-    let mut curves: Vec<Curve> = Vec::new();
+    let mut modes = Vec::new();
     let mut env = String::new();
     for dir in run_dirs {
         if !dir.join("metrics.csv").is_file() {
             bail!("{}: not a run directory (no metrics.csv)", dir.display());
         }
-        let points = read_curve(dir, column)?;
-        if points.is_empty() {
-            bail!("{}: no value logged in column `{column}`", dir.display());
-        }
+        // Runs from before eval_mode existed evaluated greedy.
+        let raw = crate::config::load(&dir.join("config.toml"), &[]).ok();
         if env.is_empty() {
-            if let Ok(raw) = crate::config::load(&dir.join("config.toml"), &[]) {
-                env = raw.env.id;
-            }
+            env = raw.as_ref().map(|r| r.env.id.clone()).unwrap_or_default();
         }
-        let label = method_label(dir);
-        match curves.iter_mut().find(|c| c.label == label) {
-            Some(c) => c.runs.push(points),
-            None => curves.push(Curve {
-                label,
-                runs: vec![points],
-            }),
+        let mode = raw.map_or(EvalMode::Greedy, |r| r.logging.eval_mode);
+        modes.push((dir.join("config.toml").display().to_string(), mode));
+    }
+    let (column, policies) = eval_policies(column, eval_mode, &modes)?;
+    let mut curves: Vec<Curve> = Vec::new();
+    for dir in run_dirs {
+        let method = method_label(dir);
+        for &policy in &policies {
+            let col = policy.map_or(column.clone(), |p| p.column(&column));
+            let points = read_curve(dir, &col)?;
+            if points.is_empty() {
+                bail!("{}: no value logged in column `{col}`", dir.display());
+            }
+            let label = match policy {
+                Some(p) if policies.len() > 1 => format!("{method}, {}", p.name()),
+                _ => method.clone(),
+            };
+            match curves.iter_mut().find(|c| c.label == label) {
+                Some(c) => c.runs.push(points),
+                None => curves.push(Curve {
+                    label,
+                    runs: vec![points],
+                }),
+            }
         }
     }
     for c in &mut curves {
         let n = c.runs.len();
         c.label = format!("{} ({n} run{})", c.label, if n == 1 { "" } else { "s" });
     }
-    let y_label = match column {
-        "eval/return" => "greedy return per agent".to_string(),
-        "charts/episodic_return" => "training return per agent".to_string(),
-        other => other.to_string(),
+    let policies: Vec<EvalPolicy> = policies.into_iter().flatten().collect();
+    write_figure(out, stem, &env, &y_label(&column, &policies), &curves)
+}
+
+/// The greedy column's name and the policies to draw of `column`, for runs whose configs
+/// (path, `logging.eval_mode`) are `modes`: `[None]` for a column that is no evaluation's.
+fn eval_policies(
+    column: &str,
+    eval_mode: Option<EvalMode>,
+    modes: &[(String, EvalMode)],
+) -> Result<(String, Vec<Option<EvalPolicy>>)> {
+    if !is_eval_column(column) {
+        if eval_mode.is_some() {
+            bail!(
+                "--eval-mode applies to evaluation columns (eval/return, eval/team_return, \
+                 <group>/eval_return); `{column}` is not one"
+            );
+        }
+        return Ok((column.to_string(), vec![None]));
+    }
+    // `--metric eval/return_stochastic` names the policy itself.
+    if let Some(greedy_column) = column.strip_suffix("_stochastic") {
+        if eval_mode.is_some_and(|m| m != EvalMode::Stochastic) {
+            bail!("--metric {column} is the stochastic evaluation's; drop --eval-mode or use --eval-mode stochastic");
+        }
+        for (what, mode) in modes {
+            EvalPolicy::Stochastic.check_logged(*mode, what)?;
+        }
+        return Ok((
+            greedy_column.to_string(),
+            vec![Some(EvalPolicy::Stochastic)],
+        ));
+    }
+    let wanted: Vec<EvalPolicy> = match eval_mode {
+        Some(m) => EvalPolicy::of_mode(m).to_vec(),
+        // What every run logged.
+        None => EvalPolicy::of_mode(EvalMode::Both)
+            .iter()
+            .copied()
+            .filter(|p| {
+                modes
+                    .iter()
+                    .all(|(_, m)| EvalPolicy::of_mode(*m).contains(p))
+            })
+            .collect(),
     };
-    write_figure(out, stem, &env, &y_label, &curves)
+    if wanted.is_empty() {
+        bail!("the runs share no evaluation policy (some evaluated greedy only, some stochastic only); plot them apart");
+    }
+    for p in &wanted {
+        for (what, mode) in modes {
+            p.check_logged(*mode, what)?;
+        }
+    }
+    Ok((column.to_string(), wanted.into_iter().map(Some).collect()))
+}
+
+/// The y axis label of `column` (its greedy name) drawn for `policies` (none: not an
+/// evaluation column): says which evaluation it shows.
+fn y_label(column: &str, policies: &[EvalPolicy]) -> String {
+    let which = match policies {
+        [] => String::new(),
+        [p] => p.name().to_string(),
+        _ => "greedy and stochastic".to_string(),
+    };
+    if let Some(group) = column.strip_suffix("/eval_return") {
+        return format!("{which} return per agent ({group})");
+    }
+    match column {
+        "eval/return" => format!("{which} return per agent"),
+        "eval/team_return" => format!("{which} team return"),
+        "charts/episodic_return" => "training return per agent".to_string(),
+        other if policies.is_empty() => other.to_string(),
+        other => format!("{other} ({which})"),
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +394,57 @@ mod tests {
             "mpe-simple_spread_v3__coop"
         );
         assert_eq!(method_label(Path::new("my-run")), "my-run");
+    }
+
+    #[test]
+    fn axis_labels_say_which_evaluation_they_show() {
+        let (g, s) = (EvalPolicy::Greedy, EvalPolicy::Stochastic);
+        assert_eq!(y_label("eval/return", &[g]), "greedy return per agent");
+        assert_eq!(
+            y_label("eval/return", &[g, s]),
+            "greedy and stochastic return per agent"
+        );
+        assert_eq!(
+            y_label("agent/eval_return", &[s]),
+            "stochastic return per agent (agent)"
+        );
+        assert_eq!(
+            y_label("charts/episodic_return", &[]),
+            "training return per agent"
+        );
+    }
+
+    #[test]
+    fn plots_draw_what_every_run_evaluated_unless_told() {
+        let both = ("a/config.toml".to_string(), EvalMode::Both);
+        let greedy = ("b/config.toml".to_string(), EvalMode::Greedy);
+        let (g, s) = (Some(EvalPolicy::Greedy), Some(EvalPolicy::Stochastic));
+        let of = |column: &str, mode: Option<EvalMode>, modes: &[(String, EvalMode)]| {
+            eval_policies(column, mode, modes).map_err(|e| e.to_string())
+        };
+        let only_both = [both.clone()];
+        assert_eq!(
+            of("eval/return", None, &only_both),
+            Ok(("eval/return".into(), vec![g, s]))
+        );
+        assert_eq!(
+            of("eval/return", None, &[both.clone(), greedy.clone()]),
+            Ok(("eval/return".into(), vec![g]))
+        );
+        assert_eq!(
+            of("eval/return_stochastic", None, &only_both),
+            Ok(("eval/return".into(), vec![s]))
+        );
+        let err = of("eval/return", Some(EvalMode::Stochastic), &[greedy]).unwrap_err();
+        assert!(
+            err.contains("b/config.toml") && err.contains("greedy policy only"),
+            "{err}"
+        );
+        assert_eq!(
+            of("charts/sps", None, &only_both),
+            Ok(("charts/sps".into(), vec![None]))
+        );
+        assert!(of("charts/sps", Some(EvalMode::Greedy), &only_both).is_err());
     }
 
     #[test]

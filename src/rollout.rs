@@ -224,6 +224,18 @@ impl EnvPool {
         })
     }
 
+    /// A pool of no environments, for a learner that only acts in pools it is given
+    /// (`marl eval`'s): it starts nothing, and stepping or collecting with it is a bug.
+    pub fn detached(spec: &EnvSpec) -> Self {
+        Self {
+            spec: spec.clone(),
+            metric_names: &[],
+            shards: Shards::Inline(Vec::new()),
+            data: StepData::new(0, spec, 0),
+            n_envs: 0,
+        }
+    }
+
     /// The environments' spec.
     pub fn spec(&self) -> &EnvSpec {
         &self.spec
@@ -239,7 +251,7 @@ impl EnvPool {
         self.n_envs
     }
 
-    /// Whether the pool is empty (never).
+    /// Whether the pool is empty (only a [`detached`](Self::detached) one).
     pub fn is_empty(&self) -> bool {
         self.n_envs == 0
     }

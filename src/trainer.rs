@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint;
 use crate::config::{self, TrainConfig};
+use crate::eval_policy::EvalPolicy;
 use crate::learner::{EpisodeStats, Learner};
 use crate::metrics::{MetricsSink, Row};
 use crate::rollout::EnvPool;
@@ -29,7 +30,8 @@ pub struct Progress {
     pub global_step: u64,
     /// Mean per-agent return of the episodes finished in this update.
     pub episodic_return: f64,
-    /// Latest greedy evaluation return (per agent).
+    /// Latest evaluation return (per agent) of the first policy of `logging.eval_mode`
+    /// (greedy unless it is `stochastic`).
     pub eval_return: f64,
     /// Environment steps per second over the run.
     pub sps: f64,
@@ -71,16 +73,31 @@ pub struct RunSummary {
     pub updates: u64,
     /// Environment steps done.
     pub global_step: u64,
-    /// Last greedy evaluation, per-agent mean return.
+    /// Last evaluation of the first policy of `logging.eval_mode` (greedy unless it is
+    /// `stochastic`), per-agent mean return.
     pub eval_return: f64,
-    /// Last greedy evaluation, per group (name, mean return of its agents).
+    /// The same evaluation, per group (name, mean return of its agents).
     pub eval_group_returns: Vec<(String, f64)>,
+    /// Every policy's last evaluation (`logging.eval_mode = "both"`: greedy, then
+    /// stochastic).
+    pub evaluations: Vec<Evaluation>,
     /// Whether the run stopped early on request.
     pub interrupted: bool,
     /// Environment steps done by this invocation (less than `global_step` after a resume).
     pub steps_this_run: u64,
     /// Wall time of the training loop.
     pub wall_s: f64,
+}
+
+/// One policy's evaluation during training.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Greedy or stochastic.
+    pub policy: EvalPolicy,
+    /// Per-agent mean return (NaN: none yet).
+    pub return_per_agent: f64,
+    /// Per group: name, mean return of its agents.
+    pub groups: Vec<(String, f64)>,
 }
 
 /// Seeds of the learner's generators, derived from the master seed.
@@ -98,10 +115,19 @@ pub fn eval_seed(seed: u64) -> u64 {
     derive_seed(seed, 0x1_0000_0003)
 }
 
-/// Builds the learner for a config (networks initialized from the seed).
+/// Builds the learner for a config (networks initialized from the seed) with its training
+/// environments.
 pub fn build_learner(cfg: TrainConfig, dev: Device) -> Result<Learner> {
     let e = &cfg.raw.env;
     let pool = EnvPool::new(&e.id, &e.params, e.n_envs, cfg.raw.num_workers)?;
+    build_learner_with(cfg, dev, Some(pool))
+}
+
+/// Builds the learner for a config acting in `pool`; `None` for a learner that only evaluates
+/// on the pools it is given (`marl eval`), so that no environment of its own is started (for a
+/// Python environment: no idle worker process). Such a learner cannot collect or checkpoint.
+pub fn build_learner_with(cfg: TrainConfig, dev: Device, pool: Option<EnvPool>) -> Result<Learner> {
+    let pool = pool.unwrap_or_else(|| EnvPool::detached(&cfg.spec));
     let seed = cfg.raw.seed;
     Learner::new(cfg, dev, pool, &mut init_rng(seed), sample_rng(seed))
 }
@@ -185,13 +211,23 @@ pub fn train(
     let na = cfg.spec.num_agents();
     let start = Instant::now();
     let start_step = global_step;
-    let mut last_eval = (f64::NAN, Vec::new());
+    let policies = EvalPolicy::of_mode(lg.eval_mode);
+    let mut last_eval: Vec<Evaluation> = policies
+        .iter()
+        .map(|&policy| Evaluation {
+            policy,
+            return_per_agent: f64::NAN,
+            groups: Vec::new(),
+        })
+        .collect();
     let mut interrupted = false;
+    // A failed write ends the run on one line that names the latest good checkpoint.
+    let stopped = |e: anyhow::Error| checkpoint::with_latest_good(e, &run_dir);
     if resume_ck.is_none() {
         // The initial policy: a baseline for evaluation, and something to keep if the very
         // first update goes wrong.
         let ck = l.checkpoint(0, 0, 0)?;
-        checkpoint::save(&run_dir, &ck, lg.keep_checkpoints)?;
+        checkpoint::save(&run_dir, &ck, lg.keep_checkpoints).map_err(stopped)?;
     }
 
     while update < cfg.num_updates {
@@ -229,30 +265,39 @@ pub fn train(
             interval > 0 && (global_step / interval) > ((global_step - batch) / interval)
         };
         let last = update == cfg.num_updates;
-        let mut eval_row = (f64::NAN, f64::NAN, vec![f64::NAN; cfg.groups.len()]);
+        // Per policy: per-agent, team and per-group returns (NaN: no evaluation this update).
+        let mut eval_rows =
+            vec![(f64::NAN, f64::NAN, vec![f64::NAN; cfg.groups.len()]); policies.len()];
         if let Some(pool) = &mut eval_pool {
             if crossed(lg.eval_interval) || last {
-                let returns = evaluate_episodes(&mut l, pool, cfg.raw.seed, lg.eval_episodes)?;
-                let (per_agent, team, groups) = summarize(&returns, &cfg);
-                let by_group: Vec<String> = cfg
-                    .groups
-                    .iter()
-                    .zip(&groups)
-                    .map(|(g, r)| format!("{} {r:.3}", g.name))
-                    .collect();
-                eval_row = (per_agent, team, groups.clone());
-                last_eval = (
-                    per_agent,
-                    cfg.groups
+                for (k, policy) in policies.iter().enumerate() {
+                    let returns = evaluate_episodes(
+                        &mut l,
+                        pool,
+                        cfg.raw.seed,
+                        lg.eval_episodes,
+                        policy.greedy(),
+                    )?;
+                    let (per_agent, team, groups) = summarize(&returns, &cfg);
+                    let by_group: Vec<(String, f64)> = cfg
+                        .groups
                         .iter()
                         .map(|g| g.name.clone())
-                        .zip(groups)
-                        .collect(),
-                );
-                reporter.note(&format!(
-                    "step {global_step}: greedy evaluation return {per_agent:.3} per agent ({})",
-                    by_group.join(", ")
-                ));
+                        .zip(groups.iter().copied())
+                        .collect();
+                    reporter.note(&format!(
+                        "step {global_step}: {} evaluation return {per_agent:.3} per agent ({})",
+                        policy.name(),
+                        by_group
+                            .iter()
+                            .map(|(g, r)| format!("{g} {r:.3}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    eval_rows[k] = (per_agent, team, groups);
+                    last_eval[k].return_per_agent = per_agent;
+                    last_eval[k].groups = by_group;
+                }
             }
         }
 
@@ -297,8 +342,10 @@ pub fn train(
         }
         row.set("time/rollout_s", rollout_s);
         row.set("time/update_s", update_s);
-        row.set("eval/return", eval_row.0);
-        row.set("eval/team_return", eval_row.1);
+        for (policy, (per_agent, team, _)) in policies.iter().zip(&eval_rows) {
+            row.set(policy.column("eval/return"), *per_agent);
+            row.set(policy.column("eval/team_return"), *team);
+        }
         for (gi, g) in cfg.groups.iter().enumerate() {
             let gr = if stats.episodes == 0 {
                 f64::NAN
@@ -306,7 +353,12 @@ pub fn train(
                 g.agents.iter().map(|&a| means[a]).sum::<f64>() / g.agents.len() as f64
             };
             row.set(format!("{}/return", g.name), gr);
-            row.set(format!("{}/eval_return", g.name), eval_row.2[gi]);
+            for (policy, (_, _, groups)) in policies.iter().zip(&eval_rows) {
+                row.set(
+                    policy.column(&format!("{}/eval_return", g.name)),
+                    groups[gi],
+                );
+            }
             for (name, v) in gstats[gi].terms.iter() {
                 row.set(format!("{}/{name}", g.name), v);
             }
@@ -328,13 +380,16 @@ pub fn train(
         }
         let sink = match &mut sink {
             Some(s) => s,
-            None => sink.insert(MetricsSink::open(
-                &run_dir,
-                row.names(),
-                resume_ck.as_ref().map(|c| c.state.update),
-            )?),
+            None => sink.insert(
+                MetricsSink::open(
+                    &run_dir,
+                    row.names(),
+                    resume_ck.as_ref().map(|c| c.state.update),
+                )
+                .map_err(stopped)?,
+            ),
         };
-        sink.write_row(&row)?;
+        sink.write_row(&row).map_err(stopped)?;
         tracing::debug!(
             update,
             global_step,
@@ -348,7 +403,7 @@ pub fn train(
             num_updates: cfg.num_updates,
             global_step,
             episodic_return: per_agent,
-            eval_return: last_eval.0,
+            eval_return: last_eval[0].return_per_agent,
             sps,
         });
 
@@ -356,7 +411,7 @@ pub fn train(
         let stop_now = stop.load(Ordering::SeqCst);
         if crossed(lg.checkpoint_interval) || last || stop_now {
             let ck = l.checkpoint(update, global_step, episodes)?;
-            let dest = checkpoint::save(&run_dir, &ck, lg.keep_checkpoints)?;
+            let dest = checkpoint::save(&run_dir, &ck, lg.keep_checkpoints).map_err(stopped)?;
             reporter.note(&format!("checkpoint {}", dest.display()));
         }
         if stop_now && !last {
@@ -377,15 +432,17 @@ pub fn train(
         global_step,
         wall_s: before + wall_s,
         sps: global_step as f64 / (before + wall_s).max(1e-9),
-        eval_return: last_eval.0.is_finite().then_some(last_eval.0),
+        eval_return: Some(last_eval[0].return_per_agent).filter(|r| r.is_finite()),
     }
-    .write(&run_dir)?;
+    .write(&run_dir)
+    .map_err(stopped)?;
     Ok(RunSummary {
         run_dir,
         updates: update,
         global_step,
-        eval_return: last_eval.0,
-        eval_group_returns: last_eval.1,
+        eval_return: last_eval[0].return_per_agent,
+        eval_group_returns: last_eval[0].groups.clone(),
+        evaluations: last_eval,
         interrupted,
         steps_this_run: global_step - start_step,
         wall_s,
@@ -406,7 +463,8 @@ pub struct RunRecord {
     pub wall_s: f64,
     /// Environment steps per second of wall time.
     pub sps: f64,
-    /// Last greedy evaluation, per-agent mean return (null if none).
+    /// Last evaluation of the first policy of `logging.eval_mode` (greedy unless it is
+    /// `stochastic`), per-agent mean return (null if none).
     pub eval_return: Option<f64>,
 }
 
@@ -425,21 +483,33 @@ impl RunRecord {
     }
 }
 
-/// Runs greedy episodes on the evaluation pool until `episodes` have finished; returns each
-/// episode's per-agent returns.
+/// Runs greedy (or, with `greedy = false`, stochastic) episodes on the evaluation pool until
+/// `episodes` have finished; returns each episode's per-agent returns.
 pub fn evaluate_episodes(
     l: &mut Learner,
     pool: &mut EnvPool,
     seed: u64,
     episodes: usize,
+    greedy: bool,
 ) -> Result<Vec<Vec<f64>>> {
+    // Sampled evaluation actions come from a generator of their own, so that training's
+    // numbers do not depend on whether (or how) it evaluates.
+    let sampler = ChaCha8Rng::seed_from_u64(derive_seed(eval_seed(seed), 7));
+    let training = l.swap_sampler(sampler);
     let mut out = Vec::new();
     let mut round = 0u64;
-    while out.len() < episodes {
-        let r = l.evaluate(pool, derive_seed(eval_seed(seed), round), true, &[])?;
-        out.extend(r.into_iter().map(|e| e.returns));
+    let result = loop {
+        if out.len() >= episodes {
+            break Ok(());
+        }
+        match l.evaluate(pool, derive_seed(eval_seed(seed), round), greedy, &[]) {
+            Ok(r) => out.extend(r.into_iter().map(|e| e.returns)),
+            Err(e) => break Err(e),
+        }
         round += 1;
-    }
+    };
+    l.swap_sampler(training);
+    result?;
     out.truncate(episodes);
     Ok(out)
 }

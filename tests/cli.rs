@@ -79,3 +79,77 @@ fn check_parity_names_a_malformed_file() {
         "{text}"
     );
 }
+
+/// Runs `script` under `sh` in a private mount namespace (so a mount there is gone when it
+/// ends); `None` where mounting a tmpfs is not permitted (no root, no `unshare`).
+fn in_mount_namespace(script: &str, args: &[&Path]) -> Option<std::process::Output> {
+    let probe = tempfile::tempdir().ok()?;
+    let can_mount = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs \"$0\""])
+        .arg(probe.path())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !can_mount {
+        return None;
+    }
+    Command::new("unshare")
+        .args(["-m", "sh", "-c", script])
+        .args(args)
+        .output()
+        .ok()
+}
+
+#[test]
+fn a_full_disk_stops_training_on_one_line_that_names_the_path_and_the_latest_checkpoint() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mnt, kept) = (tmp.path().join("mnt"), tmp.path().join("kept"));
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let marl_bin = PathBuf::from(env!("CARGO_BIN_EXE_marl"));
+    let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/smoke.toml");
+    // A tmpfs with room for the config, the metrics and two of smoke's checkpoints (about
+    // 190 kB each) but not three: the third checkpoint finds the disk full. The run is copied
+    // out before the namespace (and the tmpfs) goes away.
+    let script = r#"mount -t tmpfs -o size=480k tmpfs "$0" || exit 90
+"$1" train "$2" --run-dir "$0/run" --no-progress -q > /dev/null 2> "$0.stderr"
+code=$?
+cp -r "$0/run" "$3"
+exit $code"#;
+    let Some(out) = in_mount_namespace(script, &[&mnt, &marl_bin, &smoke, &kept]) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root and unshare)");
+        return;
+    };
+    let stderr = std::fs::read_to_string(tmp.path().join("mnt.stderr")).expect("stderr");
+    assert_eq!(out.status.code(), Some(2), "{stderr}{out:?}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    let line = lines[0];
+    let run = mnt.join("run").display().to_string();
+    assert!(
+        line.starts_with(&format!("error: writing checkpoint {run}/checkpoints/")),
+        "{line}"
+    );
+    assert_eq!(line.matches("No space left on device").count(), 1, "{line}");
+    let latest = line
+        .split("the latest good checkpoint is ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no latest good checkpoint in: {line}"));
+    // That checkpoint is the run's `latest`, and it still loads.
+    let copied = kept.join(
+        latest
+            .strip_prefix(&format!("{run}/"))
+            .expect("under the run"),
+    );
+    assert_eq!(
+        marl::checkpoint::resolve(&kept).expect("latest"),
+        copied,
+        "{line}"
+    );
+    marl::checkpoint::load(&copied).expect("the latest good checkpoint loads");
+    let eval = marl()
+        .args(["eval", "--episodes", "2"])
+        .arg(&kept)
+        .output()
+        .expect("run marl eval");
+    assert!(eval.status.success(), "{eval:?}");
+}

@@ -1,9 +1,11 @@
 //! Environments written in Python, through the process bridge: training on the example env
 //! beats random play, and every way a Python env can go wrong is a clear error (a missing
 //! module, a factory that raises, observations that do not match their space, a worker that
-//! dies, a worker that hangs). Needs `python3` on PATH (standard library only).
+//! dies, a worker that hangs); PettingZoo agents are grouped by role, and `marl eval` starts
+//! only the environments it evaluates on. Needs `python3` on PATH (standard library only).
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -289,4 +291,160 @@ fn pettingzoo_parallel_envs_map_onto_the_interface() {
     assert_eq!(state, [3.0, 3.0, 3.0]);
     env.avail_actions(&mut masks);
     assert_eq!(&masks[3..], [true, false, true]);
+}
+
+/// A duck-typed PettingZoo ParallelEnv shaped like mpe2's simple_world_comm: a leader with
+/// its own action space, adversaries and good agents with their own observation size. The
+/// factory appends its process id to `log` when given one (to count worker processes).
+const ROLES: &str = r#"
+import os
+
+class Space:
+    def __init__(self, n=None, shape=None):
+        self.n, self.shape = n, shape
+
+SPACES = {"leadadversary": (6, 20), "adversary": (6, 5), "agent": (4, 5)}
+
+class Env:
+    possible_agents = ["leadadversary_0", "adversary_0", "adversary_1", "agent_0", "agent_1"]
+    max_cycles = 10
+    def _spaces(self, a):
+        return SPACES[a.rsplit("_", 1)[0]]
+    def observation_space(self, a):
+        return Space(shape=(self._spaces(a)[0],))
+    def action_space(self, a):
+        return Space(n=self._spaces(a)[1])
+    def _obs(self):
+        return {a: [float(self.t)] * self._spaces(a)[0] for a in self.agents}
+    def reset(self, seed=None, options=None):
+        self.agents = list(self.possible_agents)
+        self.t = 0
+        return self._obs(), {a: {} for a in self.agents}
+    def step(self, actions):
+        self.t += 1
+        obs = self._obs()
+        rew = {a: -abs(float(actions[a]) - 1.0) for a in self.agents}
+        term = {a: False for a in self.agents}
+        trunc = {a: self.t >= self.max_cycles for a in self.agents}
+        if self.t >= self.max_cycles:
+            self.agents = []
+        return obs, rew, term, trunc, {a: {} for a in obs}
+
+def make(log=None):
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+    return Env()
+"#;
+
+/// Trains briefly on `factory` through the bridge (PettingZoo API) and returns the run.
+fn train_briefly(dir: &Path, factory: &str, path: &Path, python: &str, steps: u64) -> PathBuf {
+    let text = format!(
+        "seed = 1\ntotal_timesteps = {steps}\n[env]\nid = \"python\"\nn_envs = 4\n\
+         rollout_length = 25\nparams = {{ factory = \"{factory}\", api = \"pettingzoo\", \
+         python = {python:?}, path = [{:?}] }}\n[ppo]\nppo_epochs = 1\n\
+         [logging]\neval_interval = {steps}\neval_episodes = 4\n",
+        path.display().to_string()
+    );
+    let cfg = TrainConfig::resolve(config::parse(&text, "test config", &[]).expect("config"))
+        .expect("resolve");
+    let opts = RunOptions {
+        config_name: "roles".into(),
+        resume: None,
+        run_dir: Some(dir.join("run")),
+    };
+    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+        .expect("train through the bridge")
+        .run_dir
+}
+
+/// The metrics.csv columns of a run.
+fn columns(run: &Path) -> Vec<String> {
+    marl::metrics::read_csv(&run.join("metrics.csv"))
+        .expect("metrics.csv")
+        .0
+}
+
+fn assert_world_comm_groups(run: &Path) {
+    let header = columns(run);
+    for group in ["leadadversary", "adversary", "agent"] {
+        for column in ["return", "eval_return", "policy_loss"] {
+            let name = format!("{group}/{column}");
+            assert!(header.contains(&name), "no `{name}` in {header:?}");
+        }
+    }
+    assert!(
+        !header.iter().any(|h| h.contains("discrete")),
+        "groups named after spaces: {header:?}"
+    );
+}
+
+#[test]
+fn pettingzoo_groups_are_named_by_role() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("roles.py"), ROLES).expect("write");
+    let run = train_briefly(tmp.path(), "roles:make", tmp.path(), "python3", 200);
+    assert_world_comm_groups(&run);
+}
+
+#[test]
+fn eval_starts_only_the_environments_it_evaluates_on() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("roles.py"), ROLES).expect("write");
+    let run = train_briefly(tmp.path(), "roles:make", tmp.path(), "python3", 100);
+    let log = tmp.path().join("starts.log");
+    let report = eval::evaluate(
+        &run,
+        &EvalOptions {
+            episodes: 3,
+            seed: 0,
+            env_set: toml::from_str(&format!(
+                "kwargs = {{ log = {:?} }}",
+                log.display().to_string()
+            ))
+            .expect("env-set"),
+            num_workers: Some(0),
+            ..EvalOptions::default()
+        },
+    )
+    .expect("eval");
+    assert_eq!(report.episodes, 3);
+    // Processes that made one environment only read the spec; a process serving the three
+    // evaluation environments is a pool. Only the evaluation's own pool may exist.
+    let text = std::fs::read_to_string(&log).expect("start log");
+    let mut per_process: std::collections::BTreeMap<&str, usize> = Default::default();
+    for pid in text.lines() {
+        *per_process.entry(pid).or_default() += 1;
+    }
+    let pools = per_process.values().filter(|&&n| n > 1).count();
+    assert_eq!(pools, 1, "environment pools started: {per_process:?}");
+}
+
+/// mpe2's simple_world_comm itself, where the reference is installed (`.venv` of
+/// scripts/setup-reference.sh, or the interpreter in MARL_REFERENCE_PYTHON); skipped with a
+/// message elsewhere. scripts/setup-reference.sh runs it after installing mpe2.
+#[test]
+fn mpe2_world_comm_groups_are_named_by_role() {
+    let python = std::env::var("MARL_REFERENCE_PYTHON")
+        .unwrap_or_else(|_| repo(".venv/bin/python").display().to_string());
+    let has_mpe2 = Command::new(&python)
+        .args(["-c", "import mpe2.simple_world_comm_v3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_mpe2 {
+        eprintln!(
+            "skipped: mpe2 is not installed for {python} (scripts/setup-reference.sh installs it \
+             and runs this test)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = train_briefly(
+        tmp.path(),
+        "mpe2.simple_world_comm_v3:parallel_env",
+        tmp.path(),
+        &python,
+        200,
+    );
+    assert_world_comm_groups(&run);
 }

@@ -267,6 +267,7 @@ fn compare_reports_what_eval_reports_and_reuses_finished_runs() {
         out: Some(out.clone()),
         threshold: None,
         episodes: 16,
+        eval_mode: None,
         jobs: 2,
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -406,4 +407,123 @@ fn checkpoints_of_earlier_versions_evaluate_to_the_numbers_they_gave() {
             }
         }
     }
+}
+
+#[test]
+fn lbf_logs_greedy_and_stochastic_curves_and_plot_draws_both() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // configs/lbf.toml evaluates both ways (EPyMARL reports LBF's stochastic policy).
+    let run = train(
+        "configs/lbf.toml",
+        &[
+            "total_timesteps=6400",
+            "logging.eval_interval=3200",
+            "logging.eval_episodes=16",
+        ],
+        &tmp.path().join("lbf"),
+    );
+    let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no `{name}` in {header:?}"))
+    };
+    let greedy = col("eval/return");
+    let stochastic = col("eval/return_stochastic");
+    for name in [
+        "eval/team_return_stochastic",
+        "agent/eval_return",
+        "agent/eval_return_stochastic",
+    ] {
+        col(name);
+    }
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert!(r[greedy].parse::<f64>().is_ok() && r[stochastic].parse::<f64>().is_ok());
+    }
+
+    let run_arg = run.display().to_string();
+    let plots = tmp.path().join("plots").display().to_string();
+    let (code, text) = marl(&["plot", &run_arg, "--out", &plots, "--name", "both"]);
+    assert_eq!(code, 0, "{text}");
+    let csv = std::fs::read_to_string(tmp.path().join("plots/both.csv")).expect("csv");
+    assert!(
+        csv.contains("lbf, greedy (1 run),") && csv.contains("lbf, stochastic (1 run),"),
+        "{csv}"
+    );
+    let svg = std::fs::read_to_string(tmp.path().join("plots/both.svg")).expect("svg");
+    assert!(svg.contains("greedy and stochastic return per agent"));
+    let (code, text) = marl(&[
+        "plot",
+        &run_arg,
+        "--out",
+        &plots,
+        "--name",
+        "stochastic",
+        "--eval-mode",
+        "stochastic",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let svg = std::fs::read_to_string(tmp.path().join("plots/stochastic.svg")).expect("svg");
+    assert!(svg.contains("stochastic return per agent") && !svg.contains("greedy"));
+
+    // marl eval says which policy it ran.
+    let (code, text) = marl(&["eval", &run_arg, "--episodes", "4"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("stochastic policy (sampled actions"),
+        "{text}"
+    );
+    let (_, text) = marl(&["eval", &run_arg, "--episodes", "4", "--greedy"]);
+    assert!(
+        text.contains("greedy policy (the most likely actions)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn compare_shows_the_evaluation_asked_for_and_refuses_one_not_logged() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = CompareOptions {
+        config: repo("configs/smoke.toml"),
+        baseline: "ippo".into(),
+        seeds: 1,
+        set: vec![],
+        out: Some(tmp.path().join("cmp")),
+        threshold: None,
+        episodes: 4,
+        eval_mode: Some(marl::eval_policy::EvalPolicy::Stochastic),
+        jobs: 1,
+    };
+    let err = compare::compare(&o, Arc::new(AtomicBool::new(false)), &|_| {})
+        .expect_err("smoke.toml evaluates greedy only");
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("--eval-mode stochastic") && err.contains("logging.eval_mode = \"both\""),
+        "{err}"
+    );
+    assert!(!tmp.path().join("cmp/smoke").exists(), "nothing trained");
+
+    // Runs that log both: the stochastic figures throughout, and saying so.
+    let o = CompareOptions {
+        set: vec!["logging.eval_mode=\"both\"".into()],
+        ..o
+    };
+    let c = compare::compare(&o, Arc::new(AtomicBool::new(false)), &|_| {}).expect("compare");
+    let run = tmp.path().join("cmp/smoke/s7");
+    let stochastic = eval::evaluate(&run, &opts(4, false, 0)).expect("eval");
+    assert_eq!(
+        c.tables[0].rows[0].finals,
+        [stochastic.return_per_agent.mean]
+    );
+    assert!(run.join("eval/final_stochastic.json").is_file());
+    let md = compare::markdown(&c, &o);
+    assert!(
+        md.contains("stochastic evaluation") && md.contains("| final stochastic return |"),
+        "{md}"
+    );
+    let svg = std::fs::read_to_string(tmp.path().join("cmp/plots/eval_return_stochastic.svg"))
+        .expect("figure");
+    assert!(svg.contains("stochastic return per agent"));
 }

@@ -394,24 +394,17 @@ pub fn make_envs(params: &toml::Table, n: usize) -> Result<Vec<PythonEnv>, EnvEr
                 )))
             }
         };
-        // Agents with the same spaces form a type (and by default one group of networks).
-        let agent_type = format!("{}_{}", a.obs_dim, action_space)
-            .replace(['(', ')', ',', '.'], "_")
-            .to_lowercase();
         agents.push(AgentSpec {
             name: a.name,
-            agent_type,
+            agent_type: String::new(),
             obs_dim: a.obs_dim,
             action_space,
         });
     }
-    // One type: call it `agent`, as the built-in cooperative envs do.
-    let types: std::collections::BTreeSet<_> =
-        agents.iter().map(|a| a.agent_type.clone()).collect();
-    if types.len() == 1 {
-        agents
-            .iter_mut()
-            .for_each(|a| a.agent_type = "agent".into());
+    // The seed's interface has no agent names (the server numbers them): only spaces tell.
+    let types = agent_types(&agents, p.api == "pettingzoo");
+    for (a, t) in agents.iter_mut().zip(types) {
+        a.agent_type = t;
     }
     let spec = EnvSpec::new(
         ID,
@@ -433,6 +426,62 @@ pub fn make_envs(params: &toml::Table, n: usize) -> Result<Vec<PythonEnv>, EnvEr
             failed: None,
         })
         .collect())
+}
+
+/// The role in an agent's name: the name without its trailing index (`leadadversary_0` ->
+/// `leadadversary`, `player1` -> `player`, `speaker` -> `speaker`); `None` when what is left
+/// does not start with a letter or holds more than letters, digits, `_` and `-` (it names
+/// groups, metric columns and checkpoint tensors).
+fn role(name: &str) -> Option<&str> {
+    let stem = name
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .trim_end_matches(['_', '-']);
+    let fits = stem.starts_with(|c: char| c.is_ascii_alphabetic())
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    fits.then_some(stem)
+}
+
+/// The spaces of an agent as a type name (`34_discrete_5_`).
+fn spaces_type(a: &AgentSpec) -> String {
+    format!("{}_{}", a.obs_dim, a.action_space)
+        .replace(['(', ')', ',', '.'], "_")
+        .to_lowercase()
+}
+
+/// The agent types of a Python environment, which are its default agent groups. With names
+/// (`named`: PettingZoo), an agent's type is its role ([`role`]); an agent whose name carries
+/// no role, or whose role's agents differ in observation size or action space, is typed by its
+/// spaces instead. Without names, every agent is typed by its spaces. Agents that all fall back
+/// to one spaces type are called `agent`, as in the built-in cooperative environments.
+fn agent_types(agents: &[AgentSpec], named: bool) -> Vec<String> {
+    let roles: Vec<Option<&str>> = agents
+        .iter()
+        .map(|a| if named { role(&a.name) } else { None })
+        .collect();
+    let alike = |r: &str, a: &AgentSpec| {
+        agents.iter().zip(&roles).all(|(b, rb)| {
+            *rb != Some(r) || (b.obs_dim == a.obs_dim && b.action_space == a.action_space)
+        })
+    };
+    let types: Vec<String> = agents
+        .iter()
+        .zip(&roles)
+        .map(|(a, r)| match r {
+            Some(r) if alike(r, a) => (*r).to_string(),
+            _ => spaces_type(a),
+        })
+        .collect();
+    let by_spaces = roles
+        .iter()
+        .zip(&types)
+        .all(|(r, t)| r.is_none_or(|r| r != t));
+    let distinct: std::collections::BTreeSet<&String> = types.iter().collect();
+    if by_spaces && distinct.len() == 1 {
+        return vec!["agent".into(); types.len()];
+    }
+    types
 }
 
 /// One Python environment in its own process (the registry's factory).
@@ -541,5 +590,89 @@ impl MultiAgentEnv for PythonEnv {
 
     fn render_ascii(&self) -> String {
         format!("python env {} observations {:?}", self.index, self.obs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(name: &str, obs_dim: usize, actions: usize) -> AgentSpec {
+        AgentSpec {
+            name: name.into(),
+            agent_type: String::new(),
+            obs_dim,
+            action_space: ActionSpace::Discrete(actions),
+        }
+    }
+
+    #[test]
+    fn roles_are_names_without_their_index() {
+        assert_eq!(role("leadadversary_0"), Some("leadadversary"));
+        assert_eq!(role("adversary_12"), Some("adversary"));
+        assert_eq!(role("player1"), Some("player"));
+        assert_eq!(role("speaker"), Some("speaker"));
+        assert_eq!(role("team-a_3"), Some("team-a"));
+        assert_eq!(role("0"), None);
+        assert_eq!(role("_1"), None);
+        assert_eq!(role("agent.0"), None);
+        assert_eq!(role("red team_0"), None);
+    }
+
+    #[test]
+    fn pettingzoo_agents_are_typed_by_role() {
+        // mpe2's simple_world_comm: a leader, three adversaries, two good agents.
+        let agents = [
+            agent("leadadversary_0", 34, 20),
+            agent("adversary_0", 34, 5),
+            agent("adversary_1", 34, 5),
+            agent("adversary_2", 34, 5),
+            agent("agent_0", 28, 5),
+            agent("agent_1", 28, 5),
+        ];
+        let types = agent_types(&agents, true);
+        assert_eq!(
+            types,
+            [
+                "leadadversary",
+                "adversary",
+                "adversary",
+                "adversary",
+                "agent",
+                "agent"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_role_whose_agents_differ_falls_back_to_their_spaces() {
+        let agents = [
+            agent("agent_0", 10, 5),
+            agent("agent_1", 12, 5),
+            agent("boss_0", 12, 3),
+            agent("7", 12, 3),
+        ];
+        let types = agent_types(&agents, true);
+        assert_eq!(
+            types,
+            ["10_discrete_5_", "12_discrete_5_", "boss", "12_discrete_3_"]
+        );
+    }
+
+    #[test]
+    fn without_names_agents_are_typed_by_spaces_or_all_agent() {
+        let alike = [agent("agent_0", 4, 3), agent("agent_1", 4, 3)];
+        assert_eq!(agent_types(&alike, false), ["agent", "agent"]);
+        let unlike = [agent("agent_0", 4, 3), agent("agent_1", 6, 3)];
+        assert_eq!(
+            agent_types(&unlike, false),
+            ["4_discrete_3_", "6_discrete_3_"]
+        );
+        // Named agents without roles, all alike: `agent` too.
+        let numbered = [agent("0", 4, 3), agent("1", 4, 3)];
+        assert_eq!(agent_types(&numbered, true), ["agent", "agent"]);
+        // One role for all: the role.
+        let pursuers = [agent("pursuer_0", 4, 3), agent("pursuer_1", 4, 3)];
+        assert_eq!(agent_types(&pursuers, true), ["pursuer", "pursuer"]);
     }
 }

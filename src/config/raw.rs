@@ -358,14 +358,30 @@ impl Default for NetworkConfig {
     }
 }
 
+/// Which policy the periodic evaluation runs.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalMode {
+    /// The most likely action (`eval/return`): what MAPPO and JaxMARL report on the particle
+    /// worlds.
+    Greedy,
+    /// Sampled actions (`eval/return_stochastic`): what EPyMARL reports on Level-Based
+    /// Foraging, where greedy play can get stuck.
+    Stochastic,
+    /// Both, one after the other from the same seed.
+    Both,
+}
+
 /// `[logging]`
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
     /// Per-agent returns and losses in the metrics.
     pub log_agent_metrics: bool,
-    /// Greedy evaluation every this many environment steps (0: never).
+    /// Evaluation every this many environment steps (0: never).
     pub eval_interval: u64,
+    /// The evaluation's policy: `greedy`, `stochastic` or `both`.
+    pub eval_mode: EvalMode,
     /// Episodes per evaluation.
     pub eval_episodes: usize,
     /// Checkpoint every this many environment steps (0: only at the end).
@@ -379,6 +395,7 @@ impl Default for LoggingConfig {
         Self {
             log_agent_metrics: false,
             eval_interval: 100_000,
+            eval_mode: EvalMode::Greedy,
             eval_episodes: 32,
             checkpoint_interval: 500_000,
             keep_checkpoints: 3,

@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::manifest::{Entry, Manifest, SweepDir};
 use super::status::{self, State};
 use crate::compare::{self, Row, RunResult};
+use crate::eval_policy::EvalPolicy;
 use crate::stats;
 use crate::trainer::RunRecord;
 
@@ -132,7 +133,7 @@ pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
         }
     }
     let tables = tables(&configs, &runs, opts.threshold)?;
-    let figures = compare::learning_curves(&dir.root, &configs, &runs)?;
+    let figures = compare::learning_curves(&dir.root, &configs, &runs, EvalPolicy::Greedy)?;
     let marl_eval = dir.root.join("marl-eval.json");
     let doc = super::marl_eval::export(dir, &manifest, &runs)?;
     crate::checkpoint::write_atomic(&marl_eval, serde_json::to_string_pretty(&doc)?.as_bytes())?;
@@ -172,7 +173,7 @@ fn evaluate_all(
                 let r = (|| -> Result<RunResult> {
                     let record = RunRecord::read(&run_dir)
                         .with_context(|| format!("{}: no summary.json", run_dir.display()))?;
-                    let eval = compare::evaluate_final(&run_dir, opts.episodes)
+                    let eval = compare::evaluate_final(&run_dir, opts.episodes, EvalPolicy::Greedy)
                         .with_context(|| format!("evaluating {}", run_dir.display()))?;
                     Ok(RunResult {
                         method: e.label.clone(),
