@@ -728,11 +728,10 @@ fn loss_and_gradient(b: &mut dyn Backend, d: &Data) -> (Vec<(String, f64)>, Vec<
     (terms, [ga, gc].concat())
 }
 
-/// bf16 passes (`ppo.use_mixed_precision`) give the f32 loss and gradient to bf16's rounding,
-/// keep the parameters and Adam's moments f32, and are refused on the CPU. On CUDA through
-/// `backend::build`; on the CPU, where `build` refuses bf16, through the candle backend itself
-/// (candle computes bf16 on the CPU too, slowly), which is how the path is tested without a
-/// GPU.
+/// bf16 passes (`ppo.use_mixed_precision`) give the f32 loss and gradient to bf16's rounding
+/// and keep the parameters and Adam's moments f32. On CUDA through `backend::build`; on the
+/// CPU, where `build` refuses bf16, through the candle backend itself (candle computes bf16 on
+/// the CPU too, slowly), which is how the path is tested without a GPU.
 fn bf16_agrees_with_f32(dev: &Device) {
     let mut rng = ChaCha8Rng::seed_from_u64(21);
     for (discrete, shared, ln, recurrent) in [
@@ -757,18 +756,6 @@ fn bf16_agrees_with_f32(dev: &Device) {
         let f32_ref = backend::build(BackendKind::Candle, &shape, &state, &Device::Cpu, 1);
         let (t32, g32) = loss_and_gradient(f32_ref.expect("f32 backend").as_mut(), &d);
         let mut b: Box<dyn Backend> = if dev.is_cpu() {
-            let e = backend::build(BackendKind::Candle, &bf16, &state, dev, 1)
-                .err()
-                .expect("bf16 refused on the CPU")
-                .to_string();
-            assert!(
-                e.contains("use_mixed_precision") && e.contains("CUDA"),
-                "{e}"
-            );
-            let e = backend::build(BackendKind::Cpu, &bf16, &state, dev, 1)
-                .err()
-                .expect("bf16 refused on the CPU backend");
-            assert!(e.to_string().contains("CUDA"), "{e}");
             Box::new(CandleBackend::new(&bf16, &state, dev).expect("bf16 candle backend"))
         } else {
             backend::build(BackendKind::Candle, &bf16, &state, dev, 1).expect("bf16 backend")
@@ -840,6 +827,32 @@ mod mixed_precision {
     use super::*;
 
     common::per_device! {
-        bf16_passes_agree_with_f32_and_are_refused_on_the_cpu => bf16_agrees_with_f32,
+        bf16_passes_agree_with_f32_to_bf16_rounding => bf16_agrees_with_f32,
+    }
+
+    /// Both backends refuse bf16 off CUDA, naming the key and CUDA.
+    #[test]
+    fn bf16_is_refused_on_the_cpu() {
+        let shape = GroupShape {
+            precision: Precision::Bf16,
+            ..small_shape(Small {
+                discrete: true,
+                shared: true,
+                embedding: false,
+                ln: false,
+                recurrent: false,
+            })
+        };
+        let state = shape.init(&mut ChaCha8Rng::seed_from_u64(1));
+        for kind in [BackendKind::Cpu, BackendKind::Candle] {
+            let e = backend::build(kind, &shape, &state, &Device::Cpu, 1)
+                .err()
+                .expect("bf16 refused on the CPU");
+            let e = e.to_string();
+            assert!(
+                e.contains("use_mixed_precision") && e.contains("CUDA only"),
+                "{e}"
+            );
+        }
     }
 }
