@@ -1,7 +1,7 @@
 //! `"cpu"`, `"cuda"` or `"cuda:N"` to a candle device, with errors that say what to do.
 //!
 //! The `cuda` build runs on machines without a GPU too: there `cuda` is a one-line error
-//! naming what is missing ([`cuda::open`]).
+//! naming what is missing (`device/cuda.rs`).
 
 #[cfg(feature = "cuda")]
 mod cuda;

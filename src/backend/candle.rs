@@ -4,7 +4,7 @@
 //! (`network.cpu_fast_path = false`, `marl bench update --impl candle`).
 //!
 //! With [`Precision::Bf16`] (CUDA only: `backend::build` refuses it elsewhere) the networks'
-//! passes run in bf16: [`Side::run`] casts the inputs, each layer its f32 parameters, and the
+//! passes run in bf16: `Side::run` casts the inputs, each layer its f32 parameters, and the
 //! outputs back to f32 for the distributions and the loss; LayerNorms normalize in f32. The
 //! gradients come back through the casts as f32, so the parameters, the clipping and Adam's
 //! moments stay f32 (master weights), and rollouts act with the same bf16 passes they train
