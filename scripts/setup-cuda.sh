@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs NVIDIA's CUDA 13.0 compiler and runtime from PyPI wheels into .cuda/venv, lays them
-# out as a toolkit tree in .cuda/root (with a libcuda stub for linking: the build machine needs
-# no GPU and no driver), and prints the environment to export. Recipe and reasons (why 13.0:
-# driver 580 JITs PTX up to ISA 9.0) in ../shared/CANDLE.md section 4.
+# out as a toolkit tree in .cuda/root, and prints the environment to export. The build machine
+# needs no GPU and no driver: the binary loads the CUDA libraries at run time (vendor/README.md)
+# and links only the static CUDA runtime. Recipe and reasons (why 13.0: driver 580 JITs PTX up
+# to ISA 9.0) in ../shared/CANDLE.md section 4.
+#
+# .cuda/root/lib64/stubs/libcuda.so is a fake driver whose every call fails: with
+# LD_LIBRARY_PATH=.cuda/root/lib64 it shows `--device cuda` failing past the library probe.
 #
 #   scripts/setup-cuda.sh && eval "$(scripts/setup-cuda.sh --env)"
 set -euo pipefail
@@ -20,7 +24,8 @@ if [ "${1:-}" != "--env" ]; then
   for f in "$CU"/lib/*; do ln -s "$f" "$ROOT/lib64/"; done
   (cd "$ROOT/lib64" && for l in cudart.so.13 cublas.so.13 cublasLt.so.13 curand.so.10 nvrtc.so.13; do
     [ -e "lib$l" ] && ln -sf "lib$l" "lib${l%.*}"; done)
-  # The wheels ship no libcuda: a stub with every driver entry point cudarc binds, for linking.
+  # The wheels ship no libcuda: a fake one with every driver entry point cudarc binds, each
+  # failing (999, CUDA_ERROR_UNKNOWN), for checking the error path on a machine without a GPU.
   cargo fetch -q  # the lock file holds the optional cudarc too
   BIND=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.*/src/driver/sys/mod.rs | head -1)
   grep -o 'pub unsafe fn cu[A-Za-z0-9_]*(' "$BIND" | sed 's/pub unsafe fn \(.*\)(/int \1(void){return 999;}/' \
@@ -31,5 +36,4 @@ if [ "${1:-}" != "--env" ]; then
 fi
 cat <<ENV
 export CUDA_HOME=$ROOT CUDA_ROOT=$ROOT CUDA_PATH=$ROOT PATH=$ROOT/bin:\$PATH CUDA_COMPUTE_CAP=\${CUDA_COMPUTE_CAP:-90}
-export LIBRARY_PATH=$ROOT/lib64:$ROOT/lib64/stubs\${LIBRARY_PATH:+:\$LIBRARY_PATH}
 ENV

@@ -19,8 +19,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::algo::ppo::LossConfig;
 use crate::backend::{
-    self, BackendKind, GroupShape, LossCoefs, Minibatch, NetShape, OptimShape, Recurrence,
-    SeqBatch, SideShape,
+    self, BackendKind, GroupShape, LossCoefs, Minibatch, NetShape, OptimShape, Precision,
+    Recurrence, SeqBatch, SideShape,
 };
 use crate::config::{OptimizerKind, ValueLoss};
 use crate::nn::init::normal;
@@ -92,6 +92,7 @@ fn workload(arch: &str) -> Result<(GroupShape, LossCoefs)> {
             adam_eps: 1e-5,
             max_grad_norm: clip,
         },
+        precision: Precision::F32,
     };
     let coefs = LossCoefs {
         loss: LossConfig {
@@ -107,19 +108,26 @@ fn workload(arch: &str) -> Result<(GroupShape, LossCoefs)> {
 }
 
 /// Median and minimum milliseconds per minibatch update of `arch` at `batch` rows on the
-/// backend `kind`, one thread (the trainer also runs the critic's pass on a second core, which
-/// this figure leaves out, as the reference does).
+/// backend `kind` on `dev` in `precision`, one thread (the trainer also runs the critic's pass
+/// on a second core, which this figure leaves out, as the reference does). On CUDA each update
+/// ends with the device synchronized, as the trainer's reading of the losses does.
 pub fn update(
     kind: BackendKind,
     arch: &str,
     batch: usize,
     seq: usize,
     reps: usize,
+    dev: &Device,
+    precision: Precision,
 ) -> Result<(f64, f64)> {
-    let (shape, coefs) = workload(arch)?;
+    let (mut shape, coefs) = workload(arch)?;
+    shape.precision = precision;
+    if kind == BackendKind::Cpu && !dev.is_cpu() {
+        bail!("--impl manual is the CPU's backend; on CUDA use --impl candle");
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let init = shape.init(&mut rng);
-    let mut b = backend::build(kind, &shape, &init, &Device::Cpu, 1)?;
+    let mut b = backend::build(kind, &shape, &init, dev, 1)?;
     let mut uni =
         |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
     let (x_actor, x_critic) = (uni(batch * 18), uni(batch * 54));
@@ -172,7 +180,8 @@ pub fn update(
     };
     let mut step = || -> Result<()> {
         b.accumulate(&mb, &coefs, None)?;
-        b.step(1)
+        b.step(1)?;
+        Ok(dev.synchronize()?)
     };
     time_it(batch, reps, &mut step)
 }

@@ -216,6 +216,12 @@ pub enum BenchCommand {
         /// network.cpu_fast_path = false).
         #[arg(long = "impl", default_value = "manual")]
         implementation: String,
+        /// Device: cpu, cuda, cuda:N (CUDA takes `--impl candle`).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// bf16 passes with f32 parameters and Adam moments (ppo.use_mixed_precision; CUDA).
+        #[arg(long)]
+        mixed_precision: bool,
     },
 }
 
@@ -323,10 +329,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     seq,
                     reps,
                     implementation,
+                    device,
+                    mixed_precision,
                 },
         } => {
             let kind = crate::bench::kind_of(&implementation)?;
-            let (median, min) = crate::bench::update(kind, &arch, batch, seq, reps.max(1))?;
+            let dev = crate::device::parse(&device)?;
+            let precision = match mixed_precision {
+                true => crate::backend::Precision::Bf16,
+                false => crate::backend::Precision::F32,
+            };
+            let (median, min) =
+                crate::bench::update(kind, &arch, batch, seq, reps.max(1), &dev, precision)?;
             let tag = if implementation == "candle" {
                 "marl_update"
             } else {
@@ -337,8 +351,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 String::new()
             };
+            // The CPU's f32 line as before; other devices and bf16 say so at the end.
+            let mut on = String::new();
+            if !dev.is_cpu() {
+                on += &format!(" device={device}");
+            }
+            if mixed_precision {
+                on += " precision=bf16";
+            }
             println!(
-                "{tag} arch={arch}{seq} batch={batch} threads=1 median_ms={median:.2} min_ms={min:.2} reps={reps}"
+                "{tag} arch={arch}{seq} batch={batch} threads=1 median_ms={median:.2} min_ms={min:.2} reps={reps}{on}"
             );
             return Ok(ExitCode::SUCCESS);
         }

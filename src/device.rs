@@ -1,4 +1,10 @@
 //! `"cpu"`, `"cuda"` or `"cuda:N"` to a candle device, with errors that say what to do.
+//!
+//! The `cuda` build runs on machines without a GPU too: there `cuda` is a one-line error
+//! naming what is missing (`device/cuda.rs`).
+
+#[cfg(feature = "cuda")]
+mod cuda;
 
 use anyhow::{bail, Result};
 use candle_core::Device;
@@ -22,9 +28,7 @@ pub fn parse(name: &str) -> Result<Device> {
 
 #[cfg(feature = "cuda")]
 fn cuda(ordinal: usize, name: &str) -> Result<Device> {
-    Device::new_cuda(ordinal).map_err(|e| {
-        anyhow::anyhow!("device `{name}`: no usable NVIDIA GPU ({e}); use --device cpu, or run on a machine with a GPU and its driver")
-    })
+    cuda::open(ordinal, name)
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -43,6 +47,20 @@ mod tests {
         assert!(e.contains("expected \"cpu\""), "{e}");
         let e = parse("cuda:x").unwrap_err().to_string();
         assert!(e.contains("cuda:N"), "{e}");
+    }
+
+    /// Where `cuda` fails (any machine without the feature; with it, one without a usable
+    /// GPU), it fails in one line that names the device and offers the CPU.
+    #[test]
+    fn cuda_is_a_device_or_one_line_saying_what_to_do() {
+        if let Err(e) = parse("cuda:0") {
+            let e = format!("{e:#}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+            assert!(
+                e.starts_with("device `cuda:0`: ") && e.contains("--device cpu"),
+                "{e}"
+            );
+        }
     }
 
     #[cfg(not(feature = "cuda"))]

@@ -116,6 +116,9 @@ fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
     }
     raw.env.n_envs = n_envs;
     raw.num_workers = opts.num_workers.unwrap_or(raw.num_workers);
+    // The policy acts on the CPU in f32, wherever and however it trained.
+    raw.device = "cpu".into();
+    raw.ppo.use_mixed_precision = false;
     // Only the networks matter here; keep the resolved config valid for the new batch size.
     raw.total_timesteps = raw
         .total_timesteps

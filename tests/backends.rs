@@ -1,16 +1,21 @@
-//! The backend suite, written once and run against every backend (`backend_suite!` below):
-//! one whole update agrees with the reference (candle's autograd on the CPU) for every network
-//! variant the config allows; gradients agree with finite differences; acting and the
-//! minibatch pass see the same numbers; state and checkpoint names round-trip bit for bit.
+//! The backend suite, written once and run against every backend on every device
+//! (`backend_suite!` below: the hand-written backend on the CPU; candle's autograd per device,
+//! CPU and, in the `cuda` build, CUDA): one whole update agrees with the reference (candle's
+//! autograd on the CPU) for every network variant the config allows; gradients agree with
+//! finite differences; acting and the minibatch pass see the same numbers; state and
+//! checkpoint names round-trip bit for bit; bf16 passes agree with f32 to bf16's rounding.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use marl::algo::ppo::LossConfig;
+use marl::backend::candle::CandleBackend;
 use marl::backend::layout::{GroupLayout, SavedOptimizer};
 use marl::backend::{
     self, ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, NetShape,
-    OptimShape, Recurrence, RowOutputs, SeqBatch, SideShape, StepInputs,
+    OptimShape, Precision, Recurrence, RowOutputs, SeqBatch, SideShape, StepInputs,
 };
 use marl::config::{self, OptimizerKind, TrainConfig, ValueLoss};
 use marl::learner::{EpisodeStats, GroupStats};
@@ -40,15 +45,15 @@ fn knob(kind: BackendKind) -> &'static str {
 
 type Update = (Vec<GroupStats>, Vec<(String, Tensor)>);
 
-/// One collect-and-update of the smoke config with `sets` on backend `kind`: the statistics
-/// and the networks after it.
-fn one_update(sets: &[&str], kind: BackendKind) -> Update {
+/// One collect-and-update of the smoke config with `sets` on backend `kind` on `dev`: the
+/// statistics and the networks after it.
+fn one_update(sets: &[&str], kind: BackendKind, dev: &Device) -> Update {
     let mut all = vec!["network.layer_norm=false", "ppo.ppo_epochs=2"];
     // Later sets win: a variant may turn the LayerNorms back on.
     all.extend_from_slice(sets);
     all.push(knob(kind));
     let cfg = smoke(&all);
-    let mut l = trainer::build_learner(cfg.clone(), Device::Cpu).expect("learner");
+    let mut l = trainer::build_learner(cfg.clone(), dev.clone()).expect("learner");
     for gi in 0..cfg.groups.len() {
         assert_eq!(l.backend_kind(gi), Some(kind), "{sets:?}: group {gi}");
     }
@@ -150,12 +155,12 @@ const VARIANTS: &[&[&str]] = &[
     ],
 ];
 
-/// One update of every variant on `kind` against the reference: the same losses and (to
-/// float rounding, amplified a little by Adam) the same weights.
-fn agreement(kind: BackendKind) {
+/// One update of every variant on `kind` on `dev` against the reference: the same losses and
+/// (to float rounding, amplified a little by Adam) the same weights.
+fn agreement(kind: BackendKind, dev: &Device) {
     for sets in VARIANTS {
-        let (sa, ma) = one_update(sets, kind);
-        let (sb, mb) = one_update(sets, BackendKind::Candle);
+        let (sa, ma) = one_update(sets, kind, dev);
+        let (sb, mb) = one_update(sets, BackendKind::Candle, &Device::Cpu);
         for (a, b) in sa.iter().zip(&sb) {
             for (name, y) in b.terms.iter() {
                 let x = a.terms.get(name).expect("the same terms");
@@ -247,6 +252,7 @@ fn small_shape(c: Small) -> GroupShape {
             adam_eps: 1e-5,
             max_grad_norm: 0.0,
         },
+        precision: Precision::F32,
     }
 }
 
@@ -436,7 +442,7 @@ fn total_loss(b: &mut dyn Backend, d: &Data) -> f64 {
 /// parameter of small networks of every kind (categorical and Gaussian, shared with an
 /// embedding and per agent, with and without LayerNorms, feed-forward and recurrent with
 /// resets inside the sequences).
-fn finite_differences(kind: BackendKind) {
+fn finite_differences(kind: BackendKind, dev: &Device) {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     for (discrete, shared, ln, recurrent) in [
         (true, true, false, false),
@@ -458,8 +464,7 @@ fn finite_differences(kind: BackendKind) {
         let shape = small_shape(c);
         let state = noisy_init(&shape, &mut rng);
         let mut d = Data::random(&shape, 12, !shared, &mut rng);
-        let build =
-            |s: &GroupState| backend::build(kind, &shape, s, &Device::Cpu, 1).expect("backend");
+        let build = |s: &GroupState| backend::build(kind, &shape, s, dev, 1).expect("backend");
         // Old log-probabilities near the current ones: ratios inside the clip range.
         let mut b = build(&state);
         let (mut logp, mut values) = (vec![0.0; d.rows], vec![0.0; d.rows]);
@@ -547,7 +552,7 @@ fn acted_logp(
 /// values that the training pass computes for the same rows: equal on the CPU backend (the
 /// same arithmetic), to rounding on candle; for recurrent networks over whole sequences from
 /// their initial states, with resets inside.
-fn acting_and_training_agree(kind: BackendKind) {
+fn acting_and_training_agree(kind: BackendKind, dev: &Device) {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let tol = if kind == BackendKind::Cpu { 0.0 } else { 1e-5 };
     for (discrete, shared, embedding, recurrent) in [
@@ -567,7 +572,7 @@ fn acting_and_training_agree(kind: BackendKind) {
         };
         let shape = small_shape(c);
         let state = noisy_init(&shape, &mut rng);
-        let mut b = backend::build(kind, &shape, &state, &Device::Cpu, 2).expect("backend");
+        let mut b = backend::build(kind, &shape, &state, dev, 2).expect("backend");
         // Sorted data: sequence (or row) j belongs to agent j / per-agent count, which is the
         // agent-major order of a rollout step's rows.
         let d = Data::random(&shape, 12, true, &mut rng);
@@ -656,7 +661,7 @@ fn acting_and_training_agree(kind: BackendKind) {
 
 /// Parameters and optimizer state survive `state` -> checkpoint names -> `load_state` bit for
 /// bit, after a few optimizer steps.
-fn state_round_trips(kind: BackendKind) {
+fn state_round_trips(kind: BackendKind, dev: &Device) {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     for (discrete, shared, joint, recurrent) in [
         (true, true, false, false),
@@ -675,7 +680,7 @@ fn state_round_trips(kind: BackendKind) {
             shape.optim.kind = OptimizerKind::Joint;
         }
         let state = noisy_init(&shape, &mut rng);
-        let mut b = backend::build(kind, &shape, &state, &Device::Cpu, 1).expect("backend");
+        let mut b = backend::build(kind, &shape, &state, dev, 1).expect("backend");
         let d = Data::random(&shape, 12, !shared, &mut rng);
         for _ in 0..3 {
             b.accumulate(&d.minibatch(), &COEFS, None).expect("loss");
@@ -705,7 +710,7 @@ fn state_round_trips(kind: BackendKind) {
         };
         let back = layout.import(&model, Some(saved)).expect("import");
         let mut fresh =
-            backend::build(kind, &shape, &shape.init(&mut rng), &Device::Cpu, 1).expect("backend");
+            backend::build(kind, &shape, &shape.init(&mut rng), dev, 1).expect("backend");
         fresh.load_state(&back, true).expect("load");
         assert_eq!(
             fresh.state().expect("state"),
@@ -715,32 +720,139 @@ fn state_round_trips(kind: BackendKind) {
     }
 }
 
+/// The loss terms and the gradient of one minibatch.
+fn loss_and_gradient(b: &mut dyn Backend, d: &Data) -> (Vec<(String, f64)>, Vec<f32>) {
+    let terms = b.accumulate(&d.minibatch(), &COEFS, None).expect("loss");
+    let terms = terms.iter().map(|(n, v)| (n.to_string(), v)).collect();
+    let [ga, gc] = b.pending_gradient().expect("gradient");
+    (terms, [ga, gc].concat())
+}
+
+/// bf16 passes (`ppo.use_mixed_precision`) give the f32 loss and gradient to bf16's rounding
+/// and keep the parameters and Adam's moments f32. On CUDA through `backend::build`; on the
+/// CPU, where `build` refuses bf16, through the candle backend itself (candle computes bf16 on
+/// the CPU too, slowly), which is how the path is tested without a GPU.
+fn bf16_agrees_with_f32(dev: &Device) {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    for (discrete, shared, ln, recurrent) in [
+        (true, true, false, false),
+        (false, false, true, false),
+        (true, true, true, true),
+    ] {
+        let c = Small {
+            discrete,
+            shared,
+            embedding: shared,
+            ln,
+            recurrent,
+        };
+        let shape = small_shape(c);
+        let bf16 = GroupShape {
+            precision: Precision::Bf16,
+            ..shape.clone()
+        };
+        let state = noisy_init(&shape, &mut rng);
+        let d = Data::random(&shape, 48, !shared, &mut rng);
+        let f32_ref = backend::build(BackendKind::Candle, &shape, &state, &Device::Cpu, 1);
+        let (t32, g32) = loss_and_gradient(f32_ref.expect("f32 backend").as_mut(), &d);
+        let mut b: Box<dyn Backend> = if dev.is_cpu() {
+            Box::new(CandleBackend::new(&bf16, &state, dev).expect("bf16 candle backend"))
+        } else {
+            backend::build(BackendKind::Candle, &bf16, &state, dev, 1).expect("bf16 backend")
+        };
+        let (t16, g16) = loss_and_gradient(b.as_mut(), &d);
+        for ((name, x), (_, y)) in t16.iter().zip(&t32) {
+            assert!(
+                (x - y).abs() <= 0.03 * (1.0 + y.abs()),
+                "{c:?} {name}: bf16 {x} vs f32 {y}"
+            );
+        }
+        assert_ne!(g16, g32, "{c:?}: the bf16 pass must round differently");
+        // The gradient's direction and size, to bf16's rounding of every pass.
+        let dot: f64 = g16.iter().zip(&g32).map(|(a, b)| f64::from(a * b)).sum();
+        let norm = |g: &[f32]| g.iter().map(|x| f64::from(x * x)).sum::<f64>().sqrt();
+        let cos = dot / (norm(&g16) * norm(&g32));
+        assert!(cos > 0.995, "{c:?}: cosine of the gradients {cos}");
+        assert!(
+            (norm(&g16) / norm(&g32) - 1.0).abs() < 0.03,
+            "{c:?}: gradient norms {} vs {}",
+            norm(&g16),
+            norm(&g32)
+        );
+        // f32 master weights and moments: after a step they hold bits bf16 cannot (its
+        // values are f32s whose low 16 bits are zero), and moved by about the learning rate.
+        b.step(1).expect("step");
+        let after = b.state().expect("state");
+        let f32_only = |v: &[f32]| v.iter().filter(|x| x.to_bits() & 0xffff != 0).count();
+        for (what, v) in [
+            ("parameters", &after.actor.values),
+            ("first moments", &after.actor.m),
+            ("second moments", &after.actor.v),
+            ("critic parameters", &after.critic.values),
+        ] {
+            assert!(f32_only(v) > v.len() / 2, "{c:?}: {what} are not f32");
+        }
+        let moved = after.actor.values.iter().zip(&state.actor.values);
+        assert!(
+            moved.clone().any(|(a, b)| a != b) && moved.clone().all(|(a, b)| (a - b).abs() < 2e-2),
+            "{c:?}: one step of learning rate 1e-2"
+        );
+    }
+}
+
+/// `NAME => BODY` over backend `kind`, as [`common::per_device!`] or [`common::cpu_only!`]
+/// expands them.
 macro_rules! backend_suite {
-    ($($name:ident => $kind:expr),* $(,)?) => {$(
+    ($($name:ident => $kind:expr, $devices:ident);* $(;)?) => {$(
         mod $name {
             use super::*;
 
-            #[test]
-            fn one_update_matches_the_reference_for_every_network_variant() {
-                agreement($kind);
-            }
-
-            #[test]
-            fn gradients_equal_finite_differences() {
-                finite_differences($kind);
-            }
-
-            #[test]
-            fn acting_and_training_see_the_same_log_probabilities() {
-                acting_and_training_agree($kind);
-            }
-
-            #[test]
-            fn parameters_and_optimizer_state_round_trip_through_checkpoint_names() {
-                state_round_trips($kind);
+            common::$devices! {
+                one_update_matches_the_reference_for_every_network_variant =>
+                    |dev| agreement($kind, dev),
+                gradients_equal_finite_differences => |dev| finite_differences($kind, dev),
+                acting_and_training_see_the_same_log_probabilities =>
+                    |dev| acting_and_training_agree($kind, dev),
+                parameters_and_optimizer_state_round_trip_through_checkpoint_names =>
+                    |dev| state_round_trips($kind, dev),
             }
         }
     )*};
 }
 
-backend_suite!(cpu => BackendKind::Cpu, candle => BackendKind::Candle);
+// The hand-written backend is the CPU's; candle's autograd runs on every device.
+backend_suite!(cpu => BackendKind::Cpu, cpu_only; candle => BackendKind::Candle, per_device);
+
+mod mixed_precision {
+    use super::*;
+
+    common::per_device! {
+        bf16_passes_agree_with_f32_to_bf16_rounding => bf16_agrees_with_f32,
+    }
+
+    /// Both backends refuse bf16 off CUDA, naming the key and CUDA.
+    #[test]
+    fn bf16_is_refused_on_the_cpu() {
+        let shape = GroupShape {
+            precision: Precision::Bf16,
+            ..small_shape(Small {
+                discrete: true,
+                shared: true,
+                embedding: false,
+                ln: false,
+                recurrent: false,
+            })
+        };
+        let state = shape.init(&mut ChaCha8Rng::seed_from_u64(1));
+        for kind in [BackendKind::Cpu, BackendKind::Candle] {
+            let e = backend::build(kind, &shape, &state, &Device::Cpu, 1)
+                .err()
+                .expect("bf16 refused on the CPU");
+            let e = e.to_string();
+            assert!(
+                e.contains("use_mixed_precision") && e.contains("CUDA only"),
+                "{e}"
+            );
+        }
+    }
+}

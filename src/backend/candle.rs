@@ -2,6 +2,13 @@
 //! `nn::dist` differentiated by candle's autograd, and Adam over the variables. It serves CUDA,
 //! and on the CPU it is the reference the hand-written backend is tested against
 //! (`network.cpu_fast_path = false`, `marl bench update --impl candle`).
+//!
+//! With [`Precision::Bf16`] (CUDA only: `backend::build` refuses it elsewhere) the networks'
+//! passes run in bf16: `Side::run` casts the inputs, each layer its f32 parameters, and the
+//! outputs back to f32 for the distributions and the loss; LayerNorms normalize in f32. The
+//! gradients come back through the casts as f32, so the parameters, the clipping and Adam's
+//! moments stay f32 (master weights), and rollouts act with the same bf16 passes they train
+//! with.
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
@@ -9,8 +16,8 @@ use marl_envs::ActionSpace;
 
 use super::layout::{fold_all, unfold_all, SideLayout};
 use super::{
-    ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, RowOutputs, Run,
-    SideShape, SideState,
+    ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, Precision,
+    RowOutputs, Run, SideShape, SideState,
 };
 use crate::algo::ppo;
 use crate::config::{Activation, OptimizerKind};
@@ -54,18 +61,18 @@ impl Gru {
     fn forward(&self, x: &Tensor, len: usize, starts: &Tensor, h0: &Tensor) -> Result<Tensor> {
         let h = self.width;
         let s_n = x.dim(0)? / len;
-        let gi = x
-            .matmul(&self.w_ih.t()?)?
-            .broadcast_add(self.b_ih.as_tensor())?;
-        let keep = (starts.neg()? + 1.0)?.unsqueeze(1)?;
-        let mut state = h0.clone();
+        // Everything in the input's dtype (bf16 passes cast the f32 parameters).
+        let cast = |v: &Var| v.as_tensor().to_dtype(x.dtype());
+        let (w_ih, w_hh) = (cast(&self.w_ih)?, cast(&self.w_hh)?);
+        let (b_ih, b_hh) = (cast(&self.b_ih)?, cast(&self.b_hh)?);
+        let gi = x.matmul(&w_ih.t()?)?.broadcast_add(&b_ih)?;
+        let keep = (starts.neg()? + 1.0)?.unsqueeze(1)?.to_dtype(x.dtype())?;
+        let mut state = h0.to_dtype(x.dtype())?;
         let mut outs = Vec::with_capacity(len);
         for t in 0..len {
             let gi_t = gi.narrow(0, t * s_n, s_n)?;
             let hp = state.broadcast_mul(&keep.narrow(0, t * s_n, s_n)?)?;
-            let gh = hp
-                .matmul(&self.w_hh.t()?)?
-                .broadcast_add(self.b_hh.as_tensor())?;
+            let gh = hp.matmul(&w_hh.t()?)?.broadcast_add(&b_hh)?;
             let part = |m: &Tensor, k: usize| m.narrow(1, k * h, h);
             let r = sigmoid(&(part(&gi_t, 0)? + part(&gh, 0)?)?)?;
             let z = sigmoid(&(part(&gi_t, 1)? + part(&gh, 1)?)?)?;
@@ -110,7 +117,7 @@ impl Net {
     ) -> Result<(Tensor, Option<Tensor>)> {
         let x = match (&self.embedding, ids) {
             (Some(e), Some(ids)) => {
-                let emb = e.as_tensor().index_select(ids, 0)?;
+                let emb = e.as_tensor().index_select(ids, 0)?.to_dtype(x.dtype())?;
                 Tensor::cat(&[x, &emb], 1)?
             }
             _ => x.clone(),
@@ -144,16 +151,18 @@ impl Net {
     }
 }
 
-/// One side's networks, log-stds and variables (in the layout's order).
+/// One side's networks, log-stds and variables (in the layout's order), and the dtype its
+/// passes compute in.
 struct Side {
     nets: Vec<Net>,
     log_std: Vec<Var>,
     vars: Vec<Var>,
     layout: SideLayout,
+    compute: DType,
 }
 
 impl Side {
-    fn new(shape: &SideShape, dev: &Device) -> Result<Self> {
+    fn new(shape: &SideShape, dev: &Device, compute: DType) -> Result<Self> {
         let n = &shape.net;
         let activation = if n.relu {
             Activation::Relu
@@ -219,14 +228,29 @@ impl Side {
             log_std,
             vars,
             layout: SideLayout::of(shape),
+            compute,
         })
     }
 
     /// Runs the networks over rows; `runs` says which agent owns each contiguous run of rows
     /// (used with one network per agent), `ids` the agent of each row (for embeddings),
     /// `seq` the sequences of recurrent networks: (steps, reset flags per row, initial states
-    /// per sequence). Returns the outputs and, for recurrent networks, every row's new state.
+    /// per sequence). Returns the outputs and, for recurrent networks, every row's new state,
+    /// in f32 whatever the dtype the passes computed in.
     fn run(
+        &self,
+        x: &Tensor,
+        runs: &[Run],
+        ids: Option<&Tensor>,
+        seq: Option<(usize, &Tensor, &Tensor)>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let (y, h) = self.run_nets(&x.to_dtype(self.compute)?, runs, ids, seq)?;
+        let f32 = |t: Tensor| t.to_dtype(DType::F32);
+        Ok((f32(y)?, h.map(f32).transpose()?))
+    }
+
+    /// [`run`](Self::run) in the compute dtype.
+    fn run_nets(
         &self,
         x: &Tensor,
         runs: &[Run],
@@ -330,8 +354,12 @@ pub struct CandleBackend {
 impl CandleBackend {
     /// The backend for `shape` on `dev`, starting from `state`.
     pub fn new(shape: &GroupShape, state: &GroupState, dev: &Device) -> Result<Self> {
-        let actor = Side::new(&shape.actor, dev)?;
-        let critic = Side::new(&shape.critic, dev)?;
+        let compute = match shape.precision {
+            Precision::F32 => DType::F32,
+            Precision::Bf16 => DType::BF16,
+        };
+        let actor = Side::new(&shape.actor, dev, compute)?;
+        let critic = Side::new(&shape.critic, dev, compute)?;
         let o = &shape.optim;
         let (actor_opt, critic_opt) = match o.kind {
             OptimizerKind::Separate => (

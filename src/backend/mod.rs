@@ -128,6 +128,20 @@ pub struct GroupShape {
     pub log_std_init: f64,
     /// Optimizer settings.
     pub optim: OptimShape,
+    /// The arithmetic of the networks' passes.
+    pub precision: Precision,
+}
+
+/// The arithmetic of the networks' forward and backward passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 throughout.
+    #[default]
+    F32,
+    /// bf16 passes on CUDA (`ppo.use_mixed_precision`): the candle backend casts the f32
+    /// parameters and inputs to bf16 for the forward pass (LayerNorms, the log-softmax and the
+    /// loss in f32) and the gradients back to f32; parameters and Adam's moments stay f32.
+    Bf16,
 }
 
 /// Adam and clipping settings.
@@ -207,6 +221,11 @@ impl GroupShape {
                 adam_eps: p.adam_eps,
                 max_grad_norm: p.max_grad_norm,
             },
+            precision: if p.use_mixed_precision {
+                Precision::Bf16
+            } else {
+                Precision::F32
+            },
         }
     }
 
@@ -249,7 +268,7 @@ pub enum BackendKind {
 /// Builds a group's backend on `dev` from its initial (or loaded) state.
 ///
 /// `threads`: cores the CPU backend may use for one minibatch (actor and critic passes run
-/// side by side with 2).
+/// side by side with 2). bf16 ([`Precision::Bf16`]) is refused off CUDA.
 pub fn build(
     kind: BackendKind,
     shape: &GroupShape,
@@ -257,6 +276,13 @@ pub fn build(
     dev: &candle_core::Device,
     threads: usize,
 ) -> Result<Box<dyn Backend>> {
+    if shape.precision == Precision::Bf16 && !dev.is_cuda() {
+        anyhow::bail!(
+            "group `{}`: ppo.use_mixed_precision = true computes in bf16 on CUDA only; on the \
+             CPU set it to false (bf16 gives no speed there)",
+            shape.name
+        );
+    }
     Ok(match kind {
         BackendKind::Cpu => Box::new(cpu::CpuBackend::new(shape, state, threads)?),
         BackendKind::Candle => Box::new(candle::CandleBackend::new(shape, state, dev)?),

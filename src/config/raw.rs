@@ -260,7 +260,8 @@ pub struct PpoConfig {
     pub value_norm: bool,
     /// Stop the epochs early when the approximate KL exceeds this.
     pub target_kl: Option<f64>,
-    /// bf16 networks on CUDA (refused on CPU).
+    /// bf16 forward and backward passes on CUDA, f32 parameters and Adam moments (refused on
+    /// the CPU).
     pub use_mixed_precision: bool,
 }
 

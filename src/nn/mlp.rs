@@ -29,11 +29,12 @@ impl Linear {
         Ok(Self { w })
     }
 
-    /// `x W^T + b`.
+    /// `x W^T + b`, in `x`'s dtype (the f32 weights cast to bf16 for a bf16 pass).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let ones = Tensor::ones((x.dim(0)?, 1), x.dtype(), x.device())?;
         let xa = Tensor::cat(&[x, &ones], 1)?; // [B, in + 1]
-        Ok(xa.matmul(&self.w.as_tensor().t()?)?)
+        let w = self.w.as_tensor().to_dtype(x.dtype())?;
+        Ok(xa.matmul(&w.t()?)?)
     }
 }
 
@@ -53,13 +54,14 @@ impl LayerNorm {
         })
     }
 
-    /// Normalizes each row.
+    /// Normalizes each row (in f32 whatever `x`'s dtype, which the result keeps).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(super::layer_norm::layer_norm(
-            x,
+        let y = super::layer_norm::layer_norm(
+            &x.to_dtype(DType::F32)?,
             self.gamma.as_tensor(),
             self.beta.as_tensor(),
-        )?)
+        )?;
+        Ok(y.to_dtype(x.dtype())?)
     }
 }
 
