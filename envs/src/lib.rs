@@ -14,6 +14,7 @@
 pub mod api;
 pub mod error;
 pub mod grid;
+pub mod params;
 pub mod parity;
 pub mod particle;
 pub mod python;

@@ -4,12 +4,14 @@
 //! lists the valid ones) and builds the environment. Bump an id's `_vN` whenever its dynamics or
 //! rewards change, so results and checkpoints stay interpretable.
 
-use serde::de::DeserializeOwned;
-
 use crate::api::MultiAgentEnv;
 use crate::error::EnvError;
 use crate::grid;
 use crate::particle;
+
+/// Re-exported from [`crate::params`], where it lives so that environments need not import
+/// the registry.
+pub use crate::params::parse_params;
 
 /// Builds an environment from its parameters.
 pub type MakeFn = fn(&toml::Table) -> Result<Box<dyn MultiAgentEnv>, EnvError>;
@@ -22,14 +24,6 @@ pub struct EnvEntry {
     pub summary: &'static str,
     /// Builds it from a table of parameters (empty: the defaults).
     pub make: MakeFn,
-}
-
-/// Parses an environment's parameters, naming the environment in the error.
-pub fn parse_params<P: DeserializeOwned>(id: &str, params: &toml::Table) -> Result<P, EnvError> {
-    P::deserialize(toml::Value::Table(params.clone())).map_err(|e| EnvError::InvalidParams {
-        env: id.to_string(),
-        message: e.to_string().trim().to_string(),
-    })
 }
 
 macro_rules! particle_entry {

@@ -9,7 +9,7 @@ pub mod world;
 pub use foraging::{ForagingEnv, ForagingParams, TeamForagingParams};
 
 use crate::error::EnvError;
-use crate::registry::parse_params;
+use crate::params::parse_params;
 
 /// Makes an lbforaging task by its id (`Foraging-8x8-2p-2f-coop-v3`, with or without the
 /// `lbf/` family), with `overrides` on top of the parameters the id stands for.
