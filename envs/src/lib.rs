@@ -14,6 +14,7 @@
 pub mod api;
 pub mod error;
 pub mod grid;
+pub mod numpy_random;
 pub mod params;
 pub mod parity;
 pub mod particle;
