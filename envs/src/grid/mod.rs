@@ -1,9 +1,11 @@
 //! Grid worlds: Level-Based Foraging exact to lbforaging 2.0.0 ([`foraging`]) on the rules in
-//! [`world`], its two-team competitive variant, and pictures of a state ([`svg`]).
+//! [`world`], its two-team competitive variant, pictures of a state ([`svg`]), and the
+//! multi-robot warehouse exact to rware 2.0.0 ([`warehouse`]).
 
 pub mod foraging;
 pub mod heuristic;
 pub mod svg;
+pub mod warehouse;
 pub mod world;
 
 pub use foraging::{ForagingEnv, ForagingParams, TeamForagingParams};
