@@ -154,10 +154,12 @@ fn parse_task(body: &str) -> Result<WarehouseParams, String> {
         .ok_or("rware task ids end in `-v2` (rware 2.0.0)")?;
     let mut tokens = body.split('-').peekable();
     if tokens.next() != Some("") {
-        let kind = body.split('-').next().unwrap_or_default();
+        return Err("rware task ids start with `rware-`".into());
+    }
+    if let Some(kind) = tokens.next_if(|t| ["img", "imgdict", "Nd"].contains(t)) {
         return Err(format!(
-            "observation type `{kind}` is not supported: marl builds rware's flattened \
-             observation (ids `rware-...` and `rware-Ks-...`), not images"
+            "`-{kind}-` (image observations) is not supported: marl builds rware's flattened \
+             observation (ids `rware-...` and `rware-Ks-...`)"
         ));
     }
     let mut p = WarehouseParams::default();
@@ -639,4 +641,149 @@ fn check_consistent(w: &Warehouse) -> Result<(), EnvError> {
         return Err(err("a shelf requested twice".into()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry;
+
+    fn err(id: &str, params: &str) -> String {
+        let table: toml::Table = toml::from_str(params).expect("toml");
+        registry::make(id, &table)
+            .err()
+            .expect("must fail")
+            .to_string()
+    }
+
+    #[test]
+    fn task_ids_stand_for_rwares_registered_kwargs() {
+        let p = |id: &str| task_params(id).expect("an rware id").expect("valid");
+        let tiny4 = p("rware-tiny-4ag-v2");
+        assert_eq!(
+            (tiny4.shelf_rows, tiny4.shelf_columns, tiny4.column_height, tiny4.n_agents),
+            (1, 3, 8, 4)
+        );
+        assert_eq!(tiny4.request_queue_size, 4);
+        assert_eq!(p("rware-tiny-4ag-easy-v2").request_queue_size, 8);
+        assert_eq!(p("rware-tiny-5ag-hard-v2").request_queue_size, 2);
+        assert_eq!(p("rware-tiny-1ag-hard-v2").request_queue_size, 0);
+        let large = p("rware/rware-large-19ag-v2");
+        assert_eq!((large.shelf_rows, large.shelf_columns, large.n_agents), (3, 5, 19));
+        let full = p("rware-3s-medium-6h-7ag-hard-v2");
+        assert_eq!(
+            (full.sensor_range, full.shelf_rows, full.shelf_columns, full.column_height),
+            (3, 2, 5, 6)
+        );
+        let custom = p("rware-2x7-4h-3ag-5req-twostage-v2");
+        assert_eq!(
+            (custom.shelf_rows, custom.shelf_columns, custom.request_queue_size),
+            (2, 7, 5)
+        );
+        assert_eq!(custom.reward_type, RewardType::TwoStage);
+        assert!(task_params("Foraging-8x8-2p-2f-coop-v3").is_none());
+    }
+
+    #[test]
+    fn every_size_agent_count_and_difficulty_builds() {
+        for size in ["tiny", "small", "medium", "large"] {
+            for n in 1..=19 {
+                for diff in ["", "-easy", "-hard"] {
+                    let id = format!("rware-{size}-{n}ag{diff}-v2");
+                    let made = registry::make(&id, &toml::Table::new());
+                    if size == "tiny" && diff == "-easy" && n >= 16 {
+                        // 2N requests of 32 shelves: rware cannot replace a delivered request
+                        // (16) or even reset (17..19).
+                        let msg = made.err().expect("refused").to_string();
+                        assert!(msg.contains("request_queue_size"), "{msg}");
+                        continue;
+                    }
+                    let env = made.unwrap_or_else(|e| panic!("{id}: {e}"));
+                    assert_eq!(env.spec().num_agents(), n, "{id}");
+                    assert_eq!(env.spec().agents[0].obs_dim, 71, "{id}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_size_names_it_and_the_valid_ones() {
+        let msg = err("rware-huge-2ag-v2", "");
+        assert!(msg.contains("`huge`") && msg.contains("tiny, small, medium, large"), "{msg}");
+    }
+
+    #[test]
+    fn an_unknown_agent_count_or_difficulty_names_it_and_the_valid_ones() {
+        let msg = err("rware-tiny-20ag-v2", "");
+        assert!(msg.contains("`20ag`") && msg.contains("1ag..19ag"), "{msg}");
+        let msg = err("rware-tiny-0ag-v2", "");
+        assert!(msg.contains("`0ag`"), "{msg}");
+        let msg = err("rware-tiny-2ag-medium-v2", "");
+        assert!(msg.contains("`-medium`") && msg.contains("-easy") && msg.contains("-hard"), "{msg}");
+        let msg = err("rware-tiny-2ag-v1", "");
+        assert!(msg.contains("-v2"), "{msg}");
+        let msg = err("rware-img-tiny-2ag-v2", "");
+        assert!(msg.contains("not supported"), "{msg}");
+    }
+
+    #[test]
+    fn an_unknown_parameter_names_it_and_the_valid_ones() {
+        let msg = err("rware-tiny-2ag-v2", "sensor_rang = 2");
+        assert!(msg.contains("sensor_rang") && msg.contains("sensor_range"), "{msg}");
+        assert!(msg.contains("request_queue_size") && msg.contains("reward_type"), "{msg}");
+        let msg = err(RWARE_ID, "reward_type = \"shared\"");
+        assert!(msg.contains("shared") && msg.contains("individual"), "{msg}");
+    }
+
+    #[test]
+    fn unsupported_and_impossible_parameters_are_refused() {
+        assert!(err(RWARE_ID, "msg_bits = 2").contains("msg_bits"));
+        assert!(err(RWARE_ID, "observation_type = \"image\"").contains("flattened"));
+        assert!(err(RWARE_ID, "shelf_columns = 4").contains("odd"));
+        assert!(err(RWARE_ID, "request_queue_size = 32").contains("below the number of shelves"));
+        assert!(err(RWARE_ID, "n_agents = 0").contains("n_agents"));
+        assert!(err(RWARE_ID, "max_steps = 0").contains("max_steps"));
+        assert!(err(RWARE_ID, "layout = \"x.\\n..\"").contains("goal"));
+    }
+
+    #[test]
+    fn parameters_override_a_task() {
+        let table: toml::Table = toml::from_str("sensor_range = 2").expect("toml");
+        let env = registry::make("rware-tiny-2ag-v2", &table).expect("make");
+        assert_eq!(env.spec().agents[0].obs_dim, 8 + 7 * 25);
+        assert_eq!(env.spec().id, "rware/rware-tiny-2ag-v2");
+    }
+
+    #[test]
+    fn the_step_limit_is_a_truncation() {
+        let table: toml::Table = toml::from_str("max_steps = 3").expect("toml");
+        let mut env = registry::make(RWARE_ID, &table).expect("make");
+        let spec = env.spec().clone();
+        let mut obs = vec![0.0; spec.obs_len()];
+        let (mut r, mut te, mut tr) = (vec![0.0; 2], vec![false; 2], vec![false; 2]);
+        env.reset(Some(1), &mut obs);
+        for t in 1..=3 {
+            let out = StepOut {
+                obs: &mut obs,
+                rewards: &mut r,
+                terminated: &mut te,
+                truncated: &mut tr,
+            };
+            env.step(&[1.0, 2.0], out).expect("step");
+            assert_eq!((te[0], tr[0]), (false, t == 3));
+        }
+    }
+
+    #[test]
+    fn render_draws_the_floor_robots_and_requests() {
+        let mut env = make_task("rware-tiny-2ag-v2", &toml::Table::new()).expect("make");
+        let mut obs = vec![0.0; env.spec().obs_len()];
+        env.reset(Some(0), &mut obs);
+        let text = env.render_ascii();
+        assert_eq!(text.lines().count(), 1 + 11, "{text}");
+        assert!(text.contains('X') && text.contains('G'), "{text}");
+        assert!(text.chars().any(|c| c == 'A' || c == 'a'), "{text}");
+        let svg = env.render_svg().expect("svg");
+        assert!(svg.starts_with("<svg") && svg.matches("<circle").count() == 2);
+    }
 }
