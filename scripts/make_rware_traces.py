@@ -88,6 +88,37 @@ TASKS = {
 }
 
 
+# The traces in envs/tests/parity/ (replayed by `cargo test`): (task, policy, seed, steps,
+# warmup). Chosen from hundreds of recordings for what they exercise, with each episode cut
+# after its last interesting step to keep the repository small: ties decided by CPython's set
+# order and by networkx's node order, a rotation (cycle of 3+ robots), steps with two
+# deliveries, every reward type and difficulty, sensor ranges 1 to 3, normalised coordinates,
+# the inactivity limit, a custom layout, a reset without a seed, and one full 500-step episode.
+CI_SET = [
+    ("tiny-2ag", "deliver", 1, 500, 0),
+    ("tiny-2ag", "uniform", 0, 100, 0),
+    ("tiny-2ag", "deliver", 6, 260, 37),
+    ("tiny-4ag-hard", "deliver", 4, 220, 0),
+    ("tiny-4ag-twostage", "deliver", 3, 260, 0),
+    ("tiny-4ag-global", "deliver", 0, 80, 0),
+    ("tiny-4ag-easy", "deliver", 1, 20, 0),
+    ("tiny-4ag-easy", "deliver", 4, 115, 0),
+    ("tiny-6ag", "crowd", 0, 130, 0),
+    ("tiny-8ag-hard", "deliver", 0, 100, 0),
+    ("tiny-12ag", "crowd", 2, 115, 0),
+    ("small-4ag", "deliver", 0, 20, 0),
+    ("small-6ag-hard", "deliver", 1, 100, 0),
+    ("medium-6ag", "uniform", 0, 50, 0),
+    ("large-8ag-easy", "deliver", 0, 110, 0),
+    ("tiny-3ag-2s", "deliver", 3, 25, 0),
+    ("tiny-2ag-3s", "deliver", 1, 40, 0),
+    ("tiny-2ag-norm", "deliver", 1, 40, 0),
+    ("tiny-3ag-inactive", "deliver", 3, 500, 0),
+    ("1x5-4h-5ag-3req-twostage", "deliver", 0, 120, 0),
+    ("custom-3ag", "deliver", 6, 155, 37),
+]
+
+
 def make(kw):
     args = dict(kw)
     args["reward_type"] = REWARDS[args["reward_type"]]
@@ -292,18 +323,22 @@ def main():
     p.add_argument("--policies", nargs="+", default=["uniform", "crowd", "deliver"])
     p.add_argument("--steps", type=int, default=0, help="record at most this many steps (0: the episode)")
     p.add_argument("--warmup", type=int, default=0)
+    p.add_argument("--ci", action="store_true", help="record the set in envs/tests/parity/ (CI_SET)")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    for name in args.tasks:
-        for policy in args.policies:
-            for seed in args.seeds:
-                trace = record(name, seed, policy, args.steps, args.warmup)
-                tag = f"_warm{args.warmup}" if args.warmup else ""
-                fname = os.path.join(args.out, f"rware_{name}_{policy}_seed{seed}{tag}.json")
-                with open(fname, "w") as f:
-                    json.dump(trace, f, separators=(",", ":"))
-                got = sum(sum(s["rewards"]) for s in trace["steps"])
-                print(f"{fname}: {len(trace['steps'])} steps, total reward {got:g}", file=sys.stderr)
+    if args.ci:
+        runs = CI_SET
+    else:
+        runs = [(name, policy, seed, args.steps, args.warmup)
+                for name in args.tasks for policy in args.policies for seed in args.seeds]
+    for name, policy, seed, steps, warmup in runs:
+        trace = record(name, seed, policy, steps, warmup)
+        tag = f"_warm{warmup}" if warmup else ""
+        fname = os.path.join(args.out, f"rware_{name}_{policy}_seed{seed}{tag}.json")
+        with open(fname, "w") as f:
+            json.dump(trace, f, separators=(",", ":"))
+        got = sum(sum(s["rewards"]) for s in trace["steps"])
+        print(f"{fname}: {len(trace['steps'])} steps, total reward {got:g}", file=sys.stderr)
 
 
 if __name__ == "__main__":
