@@ -473,3 +473,81 @@ impl Warehouse {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn tiny(robots: usize) -> Warehouse {
+        let rules = Rules {
+            sensor_range: 1,
+            request_queue_size: robots,
+            reward_type: RewardType::Individual,
+            max_inactivity_steps: None,
+            max_steps: 500,
+            normalised_coordinates: false,
+        };
+        Warehouse::new(Layout::from_params(3, 1, 8).expect("tiny"), rules, robots)
+    }
+
+    /// The step updates the robot and shelf layers incrementally; rware recomputes them from
+    /// scratch. On crowded floors with random loading they must stay equal.
+    #[test]
+    fn incremental_layers_equal_rwares_recalc() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for robots in [2, 8, 16] {
+            let mut w = tiny(robots);
+            w.rng = NumpyRng::from_seed(robots as u64);
+            w.reset();
+            let mut rewards = vec![0.0; robots];
+            let mut actions = vec![0; robots];
+            for _ in 0..2000 {
+                for a in actions.iter_mut() {
+                    *a = rng.random_range(0..N_ACTIONS);
+                }
+                if w.step(&actions, &mut rewards) {
+                    w.reset();
+                }
+                let mut fresh = w.clone();
+                fresh.recalc();
+                assert_eq!(fresh.robot_at, w.robot_at);
+                assert_eq!(fresh.shelf_at, w.shelf_at);
+                assert_eq!(fresh.requested, w.requested);
+            }
+        }
+    }
+
+    #[test]
+    fn turning_follows_rwares_wraplist() {
+        use Direction::*;
+        for (d, right, left) in [(Up, Right, Left), (Right, Down, Up), (Down, Left, Right), (Left, Up, Down)] {
+            assert_eq!((d.turned(true), d.turned(false)), (right, left));
+        }
+    }
+
+    #[test]
+    fn an_empty_cell_reads_as_facing_up_and_a_carried_shelf_is_seen_underneath() {
+        let mut w = tiny(1);
+        w.reset();
+        w.robots[0] = Robot {
+            x: 1,
+            y: 1,
+            dir: Direction::Left,
+            carrying: None,
+            has_delivered: false,
+        };
+        w.recalc();
+        w.step(&[TOGGLE_LOAD], &mut [0.0]);
+        assert_eq!(w.robots[0].carrying, Some(0));
+        let mut obs = vec![0.0; Warehouse::obs_dim(1)];
+        w.observe(0, &mut obs);
+        assert_eq!(obs[..8], [1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
+        // Top-left cell of the window, (0, 0): a highway, empty: 0, "up", no shelf.
+        assert_eq!(obs[8..15], [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        // The centre: the robot itself facing left, over its carried shelf.
+        let centre = 8 + 7 * 4;
+        assert_eq!(obs[centre..centre + 6], [1.0, 0.0, 0.0, 1.0, 0.0, 1.0]);
+    }
+}
