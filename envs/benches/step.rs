@@ -111,9 +111,12 @@ fn foraging(c: &mut Criterion) {
 fn warehouse(c: &mut Criterion) {
     let mut group = c.benchmark_group("rware");
     group.throughput(Throughput::Elements(STEPS as u64));
-    for id in ["rware-tiny-2ag-v2", "rware-small-4ag-v2", "rware-tiny-8ag-v2"] {
-        let mut env =
-            marl_envs::grid::warehouse::make_task(id, &toml::Table::new()).expect("task");
+    for id in [
+        "rware-tiny-2ag-v2",
+        "rware-small-4ag-v2",
+        "rware-tiny-8ag-v2",
+    ] {
+        let mut env = marl_envs::grid::warehouse::make_task(id, &toml::Table::new()).expect("task");
         let n = env.spec().num_agents();
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let acts: Vec<f32> = (0..STEPS * n)

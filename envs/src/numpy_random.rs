@@ -59,7 +59,9 @@ fn hashmix(value: u32, hash_const: &mut u32) -> u32 {
 }
 
 fn mix(x: u32, y: u32) -> u32 {
-    let r = MIX_MULT_L.wrapping_mul(x).wrapping_sub(MIX_MULT_R.wrapping_mul(y));
+    let r = MIX_MULT_L
+        .wrapping_mul(x)
+        .wrapping_sub(MIX_MULT_R.wrapping_mul(y));
     r ^ (r >> XSHIFT)
 }
 
@@ -125,7 +127,11 @@ impl NumpyRng {
 
     #[inline]
     fn step(&mut self) {
-        self.s.state = self.s.state.wrapping_mul(MULTIPLIER).wrapping_add(self.s.inc);
+        self.s.state = self
+            .s
+            .state
+            .wrapping_mul(MULTIPLIER)
+            .wrapping_add(self.s.inc);
     }
 
     /// `next_uint64`: step, then XSL-RR output.
@@ -231,7 +237,16 @@ mod tests {
     /// g.choice(np.arange(32), size=2, replace=False); g.bit_generator.state
     /// ```
     #[allow(clippy::type_complexity)]
-    const GOLDEN: [(u64, u128, u128, [u64; 2], [usize; 5], [usize; 10], u128, u32); 5] = [
+    const GOLDEN: [(
+        u64,
+        u128,
+        u128,
+        [u64; 2],
+        [usize; 5],
+        [usize; 10],
+        u128,
+        u32,
+    ); 5] = [
         (
             0,
             0x1aa1b5345996452d09585eb7a69561e3,
@@ -288,7 +303,11 @@ mod tests {
     fn seeding_draws_and_choices_match_numpy() {
         for (seed, state, inc, raw, ints, choices, end_state, uinteger) in GOLDEN {
             let mut g = NumpyRng::from_seed(seed);
-            assert_eq!((g.state().state, g.state().inc), (state, inc), "seed {seed}");
+            assert_eq!(
+                (g.state().state, g.state().inc),
+                (state, inc),
+                "seed {seed}"
+            );
             assert_eq!([g.next_u64(), g.next_u64()], raw, "seed {seed}");
             let got: Vec<usize> = [5, 110, 1, 7, 1_000_000]
                 .iter()
@@ -303,7 +322,10 @@ mod tests {
             g.choice_without_replacement(32, &mut c[8..]);
             assert_eq!(c, choices, "seed {seed}");
             let s = g.state();
-            assert_eq!((s.state, s.has_uint32, s.uinteger), (end_state, false, uinteger));
+            assert_eq!(
+                (s.state, s.has_uint32, s.uinteger),
+                (end_state, false, uinteger)
+            );
         }
     }
 

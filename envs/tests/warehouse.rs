@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use marl_envs::{MultiAgentEnv, StepOut};
+use marl_envs::StepOut;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -112,7 +112,10 @@ fn world_state(s: &State, env: &WarehouseEnv) -> WorldState {
         .flat_map(|&(x, y)| [x as f64, y as f64])
         .collect();
     for &[id, x, y] in &s.displaced_shelves {
-        if let Some(slot) = id.checked_sub(1).and_then(|k| shelves.get_mut(2 * k..2 * k + 2)) {
+        if let Some(slot) = id
+            .checked_sub(1)
+            .and_then(|k| shelves.get_mut(2 * k..2 * k + 2))
+        {
             slot.copy_from_slice(&[x as f64, y as f64]);
         }
     }

@@ -62,7 +62,7 @@ impl Layout {
     /// rware's layout from a string: `x` a shelf place, `.` a corridor (highway), `g` a goal
     /// (a highway too), case-insensitive, one line per row; surrounding whitespace and spaces
     /// are ignored.
-    pub fn from_str(layout: &str) -> Result<Self, String> {
+    pub fn from_text(layout: &str) -> Result<Self, String> {
         let cleaned = layout.trim().replace(' ', "");
         let lines: Vec<&str> = cleaned.split('\n').collect();
         let width = lines[0].chars().count();
@@ -95,12 +95,7 @@ impl Layout {
         Ok(Self::finish(height, width, highway, goals))
     }
 
-    fn finish(
-        height: usize,
-        width: usize,
-        highway: Vec<bool>,
-        goals: Vec<(usize, usize)>,
-    ) -> Self {
+    fn finish(height: usize, width: usize, highway: Vec<bool>, goals: Vec<(usize, usize)>) -> Self {
         let shelf_home = (0..height * width)
             .filter(|&c| !highway[c])
             .map(|c| (c % width, c / width))
@@ -150,11 +145,9 @@ mod tests {
 
     #[test]
     fn sizes_match_rwares_registered_tasks() {
-        for (cols, rows, h, w, shelves) in [
-            (3, 2, 20, 10, 80),
-            (5, 2, 20, 16, 144),
-            (5, 3, 29, 16, 224),
-        ] {
+        for (cols, rows, h, w, shelves) in
+            [(3, 2, 20, 10, 80), (5, 2, 20, 16, 144), (5, 3, 29, 16, 224)]
+        {
             let l = Layout::from_params(cols, rows, 8).expect("layout");
             assert_eq!((l.height, l.width, l.shelf_home.len()), (h, w, shelves));
         }
@@ -168,12 +161,12 @@ mod tests {
 
     #[test]
     fn string_layouts_read_goals_in_row_major_order() {
-        let l = Layout::from_str("\n  x.x\n  g.G\n").expect("layout");
+        let l = Layout::from_text("\n  x.x\n  g.G\n").expect("layout");
         assert_eq!((l.height, l.width), (2, 3));
         assert_eq!(l.goals, vec![(0, 1), (2, 1)]);
         assert_eq!(l.shelf_home, vec![(0, 0), (2, 0)]);
-        assert!(Layout::from_str("x.\nx").is_err());
-        assert!(Layout::from_str("x.\nxx").unwrap_err().contains("goal"));
-        assert!(Layout::from_str("xo\ng.").unwrap_err().contains("'o'"));
+        assert!(Layout::from_text("x.\nx").is_err());
+        assert!(Layout::from_text("x.\nxx").unwrap_err().contains("goal"));
+        assert!(Layout::from_text("xo\ng.").unwrap_err().contains("'o'"));
     }
 }

@@ -25,8 +25,8 @@ pub mod world;
 use serde::{Deserialize, Serialize};
 
 use self::layout::Layout;
-use self::world::{Direction, Robot, Rules, Warehouse, N_ACTIONS};
 pub use self::world::RewardType;
+use self::world::{Direction, Robot, Rules, Warehouse, N_ACTIONS};
 use crate::api::{ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
 use crate::error::EnvError;
 use crate::numpy_random::{NumpyRng, NumpyRngState};
@@ -291,11 +291,14 @@ impl WarehouseEnv {
         if p.observation_type != ObservationType::Flattened {
             return Err(invalid(
                 id,
-                format!("`observation_type = {:?}` is not supported: only `flattened`, rware's default", p.observation_type),
+                format!(
+                    "`observation_type = {:?}` is not supported: only `flattened`, rware's default",
+                    p.observation_type
+                ),
             ));
         }
         let layout = match &p.layout {
-            Some(s) => Layout::from_str(s),
+            Some(s) => Layout::from_text(s),
             None => Layout::from_params(p.shelf_columns, p.shelf_rows, p.column_height),
         }
         .map_err(|m| invalid(id, m))?;
@@ -430,7 +433,10 @@ impl MultiAgentEnv for WarehouseEnv {
             "agent_pos",
             robots().flat_map(|r| [r.x as f64, r.y as f64]).collect(),
         );
-        s.insert("agent_dir", robots().map(|r| r.dir as usize as f64).collect());
+        s.insert(
+            "agent_dir",
+            robots().map(|r| r.dir as usize as f64).collect(),
+        );
         s.insert(
             "agent_carrying",
             robots()
@@ -439,7 +445,9 @@ impl MultiAgentEnv for WarehouseEnv {
         );
         s.insert(
             "agent_has_delivered",
-            robots().map(|r| f64::from(u8::from(r.has_delivered))).collect(),
+            robots()
+                .map(|r| f64::from(u8::from(r.has_delivered)))
+                .collect(),
         );
         s.insert(
             "shelf_pos",
@@ -473,7 +481,9 @@ impl MultiAgentEnv for WarehouseEnv {
                 Ok(v as usize)
             } else {
                 Err(EnvError::InvalidState {
-                    message: format!("field `{key}` holds {v}, expected an integer in [0, {bound})"),
+                    message: format!(
+                        "field `{key}` holds {v}, expected an integer in [0, {bound})"
+                    ),
                 })
             }
         };
@@ -490,8 +500,15 @@ impl MultiAgentEnv for WarehouseEnv {
                 has_delivered: int("agent_has_delivered", delivered[i], 2)? == 1,
             };
         }
-        for (k, p) in state.get("shelf_pos", 2 * n_shelves)?.chunks_exact(2).enumerate() {
-            w.shelves[k] = (int("shelf_pos", p[0], width)?, int("shelf_pos", p[1], height)?);
+        for (k, p) in state
+            .get("shelf_pos", 2 * n_shelves)?
+            .chunks_exact(2)
+            .enumerate()
+        {
+            w.shelves[k] = (
+                int("shelf_pos", p[0], width)?,
+                int("shelf_pos", p[1], height)?,
+            );
         }
         let queue = state.get("request_queue", w.request_queue.len())?;
         for (slot, &q) in w.request_queue.iter_mut().zip(queue) {
@@ -561,7 +578,10 @@ impl MultiAgentEnv for WarehouseEnv {
             };
         }
         for k in 0..n_shelves {
-            w.shelves[k] = (int(width, "shelf position")?, int(height, "shelf position")?);
+            w.shelves[k] = (
+                int(width, "shelf position")?,
+                int(height, "shelf position")?,
+            );
         }
         for k in 0..w.request_queue.len() {
             w.request_queue[k] = int(n_shelves, "request")?;
@@ -628,7 +648,11 @@ fn check_consistent(w: &Warehouse) -> Result<(), EnvError> {
     for (i, r) in w.robots.iter().enumerate() {
         if let Some(k) = r.carrying {
             if w.shelves[k] != (r.x, r.y) {
-                return Err(err(format!("robot {} carries shelf {} from elsewhere", i + 1, k + 1)));
+                return Err(err(format!(
+                    "robot {} carries shelf {} from elsewhere",
+                    i + 1,
+                    k + 1
+                )));
             }
             if w.robots[..i].iter().any(|o| o.carrying == Some(k)) {
                 return Err(err(format!("shelf {} carried twice", k + 1)));
@@ -661,7 +685,12 @@ mod tests {
         let p = |id: &str| task_params(id).expect("an rware id").expect("valid");
         let tiny4 = p("rware-tiny-4ag-v2");
         assert_eq!(
-            (tiny4.shelf_rows, tiny4.shelf_columns, tiny4.column_height, tiny4.n_agents),
+            (
+                tiny4.shelf_rows,
+                tiny4.shelf_columns,
+                tiny4.column_height,
+                tiny4.n_agents
+            ),
             (1, 3, 8, 4)
         );
         assert_eq!(tiny4.request_queue_size, 4);
@@ -669,15 +698,27 @@ mod tests {
         assert_eq!(p("rware-tiny-5ag-hard-v2").request_queue_size, 2);
         assert_eq!(p("rware-tiny-1ag-hard-v2").request_queue_size, 0);
         let large = p("rware/rware-large-19ag-v2");
-        assert_eq!((large.shelf_rows, large.shelf_columns, large.n_agents), (3, 5, 19));
+        assert_eq!(
+            (large.shelf_rows, large.shelf_columns, large.n_agents),
+            (3, 5, 19)
+        );
         let full = p("rware-3s-medium-6h-7ag-hard-v2");
         assert_eq!(
-            (full.sensor_range, full.shelf_rows, full.shelf_columns, full.column_height),
+            (
+                full.sensor_range,
+                full.shelf_rows,
+                full.shelf_columns,
+                full.column_height
+            ),
             (3, 2, 5, 6)
         );
         let custom = p("rware-2x7-4h-3ag-5req-twostage-v2");
         assert_eq!(
-            (custom.shelf_rows, custom.shelf_columns, custom.request_queue_size),
+            (
+                custom.shelf_rows,
+                custom.shelf_columns,
+                custom.request_queue_size
+            ),
             (2, 7, 5)
         );
         assert_eq!(custom.reward_type, RewardType::TwoStage);
@@ -709,7 +750,10 @@ mod tests {
     #[test]
     fn an_unknown_size_names_it_and_the_valid_ones() {
         let msg = err("rware-huge-2ag-v2", "");
-        assert!(msg.contains("`huge`") && msg.contains("tiny, small, medium, large"), "{msg}");
+        assert!(
+            msg.contains("`huge`") && msg.contains("tiny, small, medium, large"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -719,7 +763,10 @@ mod tests {
         let msg = err("rware-tiny-0ag-v2", "");
         assert!(msg.contains("`0ag`"), "{msg}");
         let msg = err("rware-tiny-2ag-medium-v2", "");
-        assert!(msg.contains("`-medium`") && msg.contains("-easy") && msg.contains("-hard"), "{msg}");
+        assert!(
+            msg.contains("`-medium`") && msg.contains("-easy") && msg.contains("-hard"),
+            "{msg}"
+        );
         let msg = err("rware-tiny-2ag-v1", "");
         assert!(msg.contains("-v2"), "{msg}");
         let msg = err("rware-img-tiny-2ag-v2", "");
@@ -729,10 +776,19 @@ mod tests {
     #[test]
     fn an_unknown_parameter_names_it_and_the_valid_ones() {
         let msg = err("rware-tiny-2ag-v2", "sensor_rang = 2");
-        assert!(msg.contains("sensor_rang") && msg.contains("sensor_range"), "{msg}");
-        assert!(msg.contains("request_queue_size") && msg.contains("reward_type"), "{msg}");
+        assert!(
+            msg.contains("sensor_rang") && msg.contains("sensor_range"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("request_queue_size") && msg.contains("reward_type"),
+            "{msg}"
+        );
         let msg = err(RWARE_ID, "reward_type = \"shared\"");
-        assert!(msg.contains("shared") && msg.contains("individual"), "{msg}");
+        assert!(
+            msg.contains("shared") && msg.contains("individual"),
+            "{msg}"
+        );
     }
 
     #[test]

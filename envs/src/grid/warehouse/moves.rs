@@ -326,8 +326,11 @@ fn predecessors<'a>(
 mod tests {
     use super::*;
 
+    /// A robot's cell and the cell it wants, `(x, y)`.
+    type Move = ((usize, usize), (usize, usize));
+
     /// Resolves robots given as `((x, y), (tx, ty))` on a `width x height` floor.
-    fn resolve(width: usize, height: usize, robots: &[((usize, usize), (usize, usize))]) -> Vec<bool> {
+    fn resolve(width: usize, height: usize, robots: &[Move]) -> Vec<bool> {
         let mut at = vec![0u16; width * height];
         let start: Vec<usize> = robots.iter().map(|&((x, y), _)| y * width + x).collect();
         let target: Vec<usize> = robots.iter().map(|&(_, (x, y))| y * width + x).collect();
@@ -342,7 +345,10 @@ mod tests {
 
     #[test]
     fn a_swap_moves_nobody_and_a_rotation_moves_everybody() {
-        assert_eq!(resolve(3, 3, &[((0, 0), (1, 0)), ((1, 0), (0, 0))]), [false, false]);
+        assert_eq!(
+            resolve(3, 3, &[((0, 0), (1, 0)), ((1, 0), (0, 0))]),
+            [false, false]
+        );
         let square = [
             ((0, 0), (1, 0)),
             ((1, 0), (1, 1)),
@@ -361,11 +367,7 @@ mod tests {
     #[test]
     fn the_longer_chain_wins_a_contested_cell() {
         // (1,1) is wanted from the left (a chain of two) and from above (one robot).
-        let robots = [
-            ((0, 1), (1, 1)),
-            ((1, 0), (1, 1)),
-            ((0, 2), (0, 1)),
-        ];
+        let robots = [((0, 1), (1, 1)), ((1, 0), (1, 1)), ((0, 2), (0, 1))];
         assert_eq!(resolve(3, 3, &robots), [true, false, true]);
     }
 
@@ -374,7 +376,13 @@ mod tests {
     /// graph's insertion order decides and robot 0 wins.
     #[test]
     fn ties_follow_networkx_node_order() {
-        assert_eq!(resolve(3, 1, &[((0, 0), (1, 0)), ((2, 0), (1, 0))]), [true, false]);
-        assert_eq!(resolve(3, 1, &[((2, 0), (1, 0)), ((0, 0), (1, 0))]), [true, false]);
+        assert_eq!(
+            resolve(3, 1, &[((0, 0), (1, 0)), ((2, 0), (1, 0))]),
+            [true, false]
+        );
+        assert_eq!(
+            resolve(3, 1, &[((2, 0), (1, 0)), ((0, 0), (1, 0))]),
+            [true, false]
+        );
     }
 }

@@ -143,7 +143,9 @@ impl PySet {
 
     /// The keys in iteration order.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.table[..=self.mask].iter().filter_map(|s| s.map(|s| s.key))
+        self.table[..=self.mask]
+            .iter()
+            .filter_map(|s| s.map(|s| s.key))
     }
 
     /// Number of elements.
@@ -172,7 +174,8 @@ mod tests {
     /// `list({(x, y) for ...})` orders from CPython 3.11.7, built by successive adds.
     #[test]
     fn iteration_orders_match_cpython() {
-        let cases: [(&[(u64, u64)], &[(u64, u64)]); 3] = [
+        type Cells<'a> = &'a [(u64, u64)];
+        let cases: [(Cells, Cells); 3] = [
             (
                 &[(4, 10), (4, 9), (5, 10), (3, 9), (4, 8)],
                 &[(4, 10), (4, 9), (5, 10), (3, 9), (4, 8)],
@@ -182,8 +185,28 @@ mod tests {
                 &[(0, 1), (1, 2), (2, 1), (0, 0), (1, 1), (2, 2), (1, 0)],
             ),
             (
-                &[(7, 3), (7, 4), (6, 4), (8, 4), (7, 5), (6, 5), (8, 5), (7, 6), (6, 6)],
-                &[(7, 4), (8, 4), (6, 5), (6, 4), (7, 3), (7, 6), (6, 6), (7, 5), (8, 5)],
+                &[
+                    (7, 3),
+                    (7, 4),
+                    (6, 4),
+                    (8, 4),
+                    (7, 5),
+                    (6, 5),
+                    (8, 5),
+                    (7, 6),
+                    (6, 6),
+                ],
+                &[
+                    (7, 4),
+                    (8, 4),
+                    (6, 5),
+                    (6, 4),
+                    (7, 3),
+                    (7, 6),
+                    (6, 6),
+                    (7, 5),
+                    (8, 5),
+                ],
             ),
         ];
         for (adds, order) in cases {

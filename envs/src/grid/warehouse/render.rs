@@ -50,7 +50,11 @@ pub fn ascii(w: &Warehouse) -> String {
         .enumerate()
         .filter_map(|(i, r)| {
             r.carrying.map(|k| {
-                let req = if w.is_requested(k) { " (requested)" } else { "" };
+                let req = if w.is_requested(k) {
+                    " (requested)"
+                } else {
+                    ""
+                };
                 format!("{} carries shelf {}{req}", letter(i, true), k + 1)
             })
         })
@@ -96,7 +100,11 @@ pub fn svg(w: &Warehouse, title: &str) -> String {
         }
     }
     for (k, &(x, y)) in w.shelves.iter().enumerate() {
-        let fill = if w.is_requested(k) { "#e0523f" } else { "#4a7fb0" };
+        let fill = if w.is_requested(k) {
+            "#e0523f"
+        } else {
+            "#4a7fb0"
+        };
         let (px, py) = (x * CELL + 4, 24 + y * CELL + 4);
         let _ = writeln!(
             s,

@@ -277,8 +277,13 @@ impl Warehouse {
             self.start[i] = start;
             self.target[i] = target;
         }
-        self.resolver
-            .resolve(w, &self.start, &self.target, &self.robot_at, &mut self.moves);
+        self.resolver.resolve(
+            w,
+            &self.start,
+            &self.target,
+            &self.robot_at,
+            &mut self.moves,
+        );
 
         // ── actions, in robot order, against the grid as it was ──
         rewards.fill(0.0);
@@ -522,7 +527,12 @@ mod tests {
     #[test]
     fn turning_follows_rwares_wraplist() {
         use Direction::*;
-        for (d, right, left) in [(Up, Right, Left), (Right, Down, Up), (Down, Left, Right), (Left, Up, Down)] {
+        for (d, right, left) in [
+            (Up, Right, Left),
+            (Right, Down, Up),
+            (Down, Left, Right),
+            (Left, Up, Down),
+        ] {
             assert_eq!((d.turned(true), d.turned(false)), (right, left));
         }
     }
