@@ -79,6 +79,8 @@ TASKS = {
     "tiny-3ag-2s": ("rware-2s-tiny-8h-3ag-v2", task("tiny", 3, sensor_range=2)),
     "tiny-2ag-3s": ("rware-3s-tiny-8h-2ag-v2", task("tiny", 2, sensor_range=3)),
     "small-4ag-3s-hard": (None, task("small", 4, "-hard", sensor_range=3)),
+    "tiny-2ag-0s": (None, task("tiny", 2, sensor_range=0)),
+    "medium-3ag-5s": ("rware-5s-medium-8h-3ag-v2", task("medium", 3, sensor_range=5)),
     "tiny-2ag-norm": (None, task("tiny", 2, normalised_coordinates=True)),
     "tiny-3ag-inactive": (None, task("tiny", 3, max_inactivity_steps=40)),
     "1x5-4h-5ag-3req-twostage": ("rware-1x5-4h-5ag-3req-twostage-v2",

@@ -88,3 +88,40 @@ fn stepping_and_resetting_allocate_nothing() {
         assert_eq!(ALLOCATIONS.swap(0, Ordering::Relaxed), 0, "{id} allocated");
     }
 }
+
+/// marl's collision resolution against networkx itself, on 800 random crowded floors where a
+/// tie decides who moves (half with several ties on one path), recorded by
+/// `scripts/make_rware_move_cases.py` with rware 2.0.0's graph code and networkx 3.6.1.
+#[test]
+fn collision_resolution_matches_networkx_on_tied_floors() {
+    use marl_envs::grid::warehouse::moves::MoveResolver;
+
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rware_moves.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
+    let cases = v["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 800);
+    let num = |x: &serde_json::Value| x.as_u64().expect("integer") as usize;
+    for (k, case) in cases.iter().enumerate() {
+        let (w, h) = (num(&case["w"]), num(&case["h"]));
+        let robots = case["robots"].as_array().expect("robots");
+        let n = robots.len();
+        let mut robot_at = vec![0u16; w * h];
+        let (mut start, mut target) = (vec![0; n], vec![0; n]);
+        for (i, r) in robots.iter().enumerate() {
+            start[i] = num(&r[1]) * w + num(&r[0]);
+            target[i] = num(&r[3]) * w + num(&r[2]);
+            robot_at[start[i]] = i as u16 + 1;
+        }
+        let expected: Vec<bool> = case["moves"]
+            .as_array()
+            .expect("moves")
+            .iter()
+            .map(|m| num(m) == 1)
+            .collect();
+        let mut moves = vec![false; n];
+        MoveResolver::new(n, w * h).resolve(w, &start, &target, &robot_at, &mut moves);
+        assert_eq!(moves, expected, "case {k}: {case}");
+    }
+}

@@ -166,7 +166,7 @@ impl MoveResolver {
 
         // Per tree, walk back from the sink along the deepest predecessors.
         self.sinks.clear();
-        let mut ranked = false;
+        let mut indexed = false;
         for i in 0..n {
             let Root::Sink(sink) = self.root[i] else {
                 continue;
@@ -175,6 +175,8 @@ impl MoveResolver {
                 continue;
             }
             self.sinks.push(sink);
+            // Ranks are computed at this tree's first tie and hold for its whole walk.
+            let mut ranked = false;
             let mut cell = sink;
             loop {
                 let mut best: Option<usize> = None;
@@ -192,11 +194,14 @@ impl MoveResolver {
                 }
                 let Some(mut chosen) = best else { break };
                 if tie {
-                    if !ranked {
+                    if !indexed {
                         self.index_graph(start, target);
+                        indexed = true;
+                    }
+                    if !ranked {
+                        self.rank_component(sink, width, start, target, robot_at);
                         ranked = true;
                     }
-                    self.rank_component(sink, width, start, target, robot_at);
                     let top = self.reach[chosen];
                     chosen = predecessors(cell, width, robot_at, target, start)
                         .filter(|&k| self.reach[k] == top)
