@@ -103,7 +103,7 @@ fn encode(actions: &[i64], n: usize, out: &mut [f32]) -> Result<(), String> {
 }
 
 /// The recorded state as marl's world-state fields.
-fn world_state(s: &State, env: &WarehouseEnv) -> WorldState {
+fn world_state(s: &State, env: &WarehouseEnv) -> Result<WorldState, String> {
     let w = &env.world;
     let mut shelves: Vec<f64> = w
         .layout
@@ -112,12 +112,11 @@ fn world_state(s: &State, env: &WarehouseEnv) -> WorldState {
         .flat_map(|&(x, y)| [x as f64, y as f64])
         .collect();
     for &[id, x, y] in &s.displaced_shelves {
-        if let Some(slot) = id
+        let slot = id
             .checked_sub(1)
             .and_then(|k| shelves.get_mut(2 * k..2 * k + 2))
-        {
-            slot.copy_from_slice(&[x as f64, y as f64]);
-        }
+            .ok_or_else(|| format!("displaced shelf id {id} is not a shelf of this floor"))?;
+        slot.copy_from_slice(&[x as f64, y as f64]);
     }
     let col = |k: usize| s.agents.iter().map(|a| a[k] as f64).collect::<Vec<_>>();
     let mut ws = WorldState::default();
@@ -136,14 +135,20 @@ fn world_state(s: &State, env: &WarehouseEnv) -> WorldState {
         "request_queue",
         s.request_queue.iter().map(|&q| q as f64).collect(),
     );
-    ws
+    Ok(ws)
 }
 
-/// The first difference between the env's state and a recorded one.
-fn compare_state(t: usize, env: &WarehouseEnv, s: &State, check_inc: bool) -> Option<Mismatch> {
+/// The first difference between the env's state and a recorded one (an error for a recorded
+/// state that cannot describe this floor).
+fn compare_state(
+    t: usize,
+    env: &WarehouseEnv,
+    s: &State,
+    check_inc: bool,
+) -> Result<Option<Mismatch>, String> {
     let spec = env.spec();
     let mine = env.get_state();
-    let theirs = world_state(s, env);
+    let theirs = world_state(s, env).map_err(|e| format!("step {t}: {e}"))?;
     let names = [
         ("agent_pos", 2),
         ("agent_dir", 1),
@@ -154,57 +159,48 @@ fn compare_state(t: usize, env: &WarehouseEnv, s: &State, check_inc: bool) -> Op
     ];
     for (key, per_agent) in names {
         let (a, b) = (&theirs.fields[key], &mine.fields[key]);
+        let at = |index: usize, expected: String, got: String| Mismatch {
+            step: t,
+            agent: (per_agent > 0 && a.len() == b.len()).then(|| {
+                let i = index / per_agent;
+                (i, spec.agents[i].name.clone())
+            }),
+            field: key.into(),
+            index,
+            expected,
+            got,
+        };
         if a.len() != b.len() {
-            return Some(Mismatch {
-                step: t,
-                agent: None,
-                field: key.into(),
-                index: 0,
-                expected: format!("{} values", a.len()),
-                got: format!("{} values", b.len()),
-            });
+            let (e, g) = (format!("{} values", a.len()), format!("{} values", b.len()));
+            return Ok(Some(at(0, e, g)));
         }
         if let Some(j) = a.iter().zip(b).position(|(x, y)| x != y) {
-            let agent = (per_agent > 0).then(|| {
-                let i = j / per_agent;
-                (i, spec.agents[i].name.clone())
-            });
-            return Some(Mismatch {
-                step: t,
-                agent,
-                field: key.into(),
-                index: j,
-                expected: format!("{}", a[j]),
-                got: format!("{}", b[j]),
-            });
+            return Ok(Some(at(j, a[j].to_string(), b[j].to_string())));
         }
     }
-    let rng = s.rng.as_ref()?;
+    let Some(rng) = s.rng.as_ref() else {
+        return Ok(None);
+    };
     let got = env.rng_state();
-    let expected = (
-        hex128(&rng.state).ok(),
-        rng.has_uint32 != 0,
-        rng.uinteger,
-        if check_inc {
-            rng.inc.as_deref().and_then(|i| hex128(i).ok())
-        } else {
-            None
-        },
-    );
+    let inc = match (check_inc, rng.inc.as_deref()) {
+        (true, Some(i)) => Some(hex128(i)?),
+        _ => None,
+    };
+    let expected = (hex128(&rng.state)?, rng.has_uint32 != 0, rng.uinteger, inc);
     let mine = (
-        Some(got.state),
+        got.state,
         got.has_uint32,
         got.uinteger,
-        expected.3.map(|_| got.inc),
+        inc.map(|_| got.inc),
     );
-    (expected != mine).then(|| Mismatch {
+    Ok((expected != mine).then(|| Mismatch {
         step: t,
         agent: None,
         field: "rng".into(),
         index: 0,
         expected: format!("{expected:x?}"),
         got: format!("{mine:x?}"),
-    })
+    }))
 }
 
 pub(super) fn replay(trace: &Trace, file: &str) -> Result<ParityReport, String> {
@@ -248,7 +244,7 @@ pub(super) fn replay(trace: &Trace, file: &str) -> Result<ParityReport, String> 
         }
         None => {
             let init = &trace.initial_state;
-            env.set_state(&world_state(init, &env))
+            env.set_state(&world_state(init, &env)?)
                 .map_err(|e| format!("initial_state: {e}"))?;
             let rng = init
                 .rng
@@ -267,7 +263,7 @@ pub(super) fn replay(trace: &Trace, file: &str) -> Result<ParityReport, String> 
             env.observe(&mut obs);
         }
     }
-    let first = match compare_state(0, &env, &trace.initial_state, true) {
+    let first = match compare_state(0, &env, &trace.initial_state, true)? {
         Some(m) => Some(m),
         None => compare_obs(0, &spec, &obs, &trace.initial_obs)?,
     };
@@ -299,7 +295,7 @@ pub(super) fn replay(trace: &Trace, file: &str) -> Result<ParityReport, String> 
         let first = compare_obs(step.t, &spec, &obs, &step.obs)?
             .or_else(|| compare_each(step.t, "reward", &step.rewards, &rewards, &agent))
             .or_else(|| compare_each(step.t, "done", &vec![step.done; n], &ended, &agent))
-            .or_else(|| compare_state(step.t, &env, &step.state, false));
+            .or(compare_state(step.t, &env, &step.state, false)?);
         if first.is_some() {
             report.mismatch = first;
             return Ok(report);
