@@ -46,6 +46,8 @@ enum Root {
 /// The resolver, with its buffers sized for a number of robots and cells.
 #[derive(Debug, Clone)]
 pub struct MoveResolver {
+    claim_epoch: u32,
+    claimed: Vec<u32>,
     next: Vec<Next>,
     color: Vec<u8>,
     root: Vec<Root>,
@@ -69,6 +71,8 @@ impl MoveResolver {
     /// Buffers for `robots` robots on a floor of `cells` cells.
     pub fn new(robots: usize, cells: usize) -> Self {
         Self {
+            claim_epoch: 0,
+            claimed: vec![0; cells],
             next: vec![Next::Sink; robots],
             color: vec![0; robots],
             root: vec![Root::Unknown; robots],
@@ -100,6 +104,12 @@ impl MoveResolver {
         moves: &mut [bool],
     ) {
         let n = start.len();
+        if self.only_free_targets(start, target, robot_at) {
+            // Every edge is a robot staying (a cycle of one) or the only edge into an empty
+            // cell (a path of one): everybody commits.
+            moves.fill(true);
+            return;
+        }
         moves.fill(false);
         for i in 0..n {
             self.next[i] = match robot_at[target[i]] {
@@ -212,6 +222,25 @@ impl MoveResolver {
                 cell = start[chosen];
             }
         }
+    }
+
+    /// Whether every moving robot wants an empty cell nobody else wants (the common case).
+    fn only_free_targets(&mut self, start: &[usize], target: &[usize], robot_at: &[u16]) -> bool {
+        self.claim_epoch = self.claim_epoch.wrapping_add(1);
+        if self.claim_epoch == 0 {
+            self.claimed.fill(0);
+            self.claim_epoch = 1;
+        }
+        for (&s, &t) in start.iter().zip(target) {
+            if s == t {
+                continue;
+            }
+            if robot_at[t] != 0 || self.claimed[t] == self.claim_epoch {
+                return false;
+            }
+            self.claimed[t] = self.claim_epoch;
+        }
+        true
     }
 
     /// The graph's nodes in networkx's insertion order: per robot, its start cell, then its

@@ -28,6 +28,11 @@ pub const RIGHT: usize = 3;
 /// Pick up the shelf underneath, or put the carried one down.
 pub const TOGGLE_LOAD: usize = 4;
 
+/// Values per cell of a sensor window.
+const CELL_CODE: usize = 7;
+/// An empty (or off-floor) cell: no robot, direction "up", no shelf.
+const EMPTY_CELL: [f32; CELL_CODE] = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+
 /// Where a robot faces, with rware's values (`Direction` enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -132,6 +137,11 @@ pub struct Warehouse {
     requested: Vec<bool>,
     robot_at: Vec<u16>,
     shelf_at: Vec<u32>,
+    /// What each cell shows a sensor (7 values), on the floor padded by `sensor_range` empty
+    /// cells on every side: a window is then `2 s + 1` contiguous runs.
+    sensor: Vec<f32>,
+    /// Width of the padded floor.
+    sensor_width: usize,
     start: Vec<usize>,
     target: Vec<usize>,
     intent: Vec<usize>,
@@ -151,7 +161,12 @@ impl Warehouse {
             carrying: None,
             has_delivered: false,
         };
+        let pad = rules.sensor_range;
+        let sensor_width = layout.width + 2 * pad;
+        let sensor = EMPTY_CELL.repeat(sensor_width * (layout.height + 2 * pad));
         Self {
+            sensor,
+            sensor_width,
             shelves: layout.shelf_home.clone(),
             request_queue: vec![0; rules.request_queue_size],
             requested: vec![false; n_shelves],
@@ -233,6 +248,28 @@ impl Warehouse {
         self.requested.fill(false);
         for &k in &self.request_queue {
             self.requested[k] = true;
+        }
+        for cell in 0..self.layout.cells() {
+            self.code_cell(cell);
+        }
+    }
+
+    /// Writes what cell `cell` shows a sensor: `has robot, its direction one-hot` (none: `0,
+    /// 1, 0, 0, 0`), `has shelf, requested`.
+    fn code_cell(&mut self, cell: usize) {
+        let (x, y) = (cell % self.layout.width, cell / self.layout.width);
+        let pad = self.rules.sensor_range;
+        let at = ((y + pad) * self.sensor_width + x + pad) * CELL_CODE;
+        let code = &mut self.sensor[at..at + CELL_CODE];
+        code.copy_from_slice(&EMPTY_CELL);
+        if let Some(k) = usize::from(self.robot_at[cell]).checked_sub(1) {
+            code[0] = 1.0;
+            code[1] = 0.0;
+            code[1 + self.robots[k].dir as usize] = 1.0;
+        }
+        if let Some(k) = (self.shelf_at[cell] as usize).checked_sub(1) {
+            code[5] = 1.0;
+            code[6] = f32::from(u8::from(self.requested[k]));
         }
     }
 
@@ -369,6 +406,9 @@ impl Warehouse {
             self.request_queue[slot] = new;
             self.requested[shelf] = false;
             self.requested[new] = true;
+            self.code_cell(cell);
+            let (nx, ny) = self.shelves[new];
+            self.code_cell(ny * w + nx);
             // A shelf on a goal is always carried (goals are highways), but rware indexes with
             // `agent_id - 1` and would wrap to the last robot: keep that.
             let robot = (usize::from(self.robot_at[cell]) + n - 1) % n;
@@ -380,6 +420,12 @@ impl Warehouse {
                     rewards[robot] += 0.5;
                 }
             }
+        }
+        // What sensors see changed only where robots were or are, and at re-requested shelves.
+        for i in 0..n {
+            let r = self.robots[i];
+            self.code_cell(self.start[i]);
+            self.code_cell(r.y * w + r.x);
         }
         if delivered {
             self.inactive_steps = 0;
@@ -418,30 +464,12 @@ impl Warehouse {
         out[3..7].fill(0.0);
         out[3 + r.dir as usize] = 1.0;
         out[7] = f32::from(u8::from(self.layout.is_highway(r.x, r.y)));
-        let s = self.rules.sensor_range as isize;
-        let mut o = 8;
-        for dy in -s..=s {
-            let y = r.y as isize + dy;
-            for dx in -s..=s {
-                let x = r.x as isize + dx;
-                let cell = (x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h)
-                    .then(|| y as usize * w + x as usize);
-                let slot = &mut out[o..o + 7];
-                slot.fill(0.0);
-                let robot = cell.and_then(|c| usize::from(self.robot_at[c]).checked_sub(1));
-                match robot {
-                    Some(k) => {
-                        slot[0] = 1.0;
-                        slot[1 + self.robots[k].dir as usize] = 1.0;
-                    }
-                    None => slot[1] = 1.0,
-                }
-                if let Some(k) = cell.and_then(|c| (self.shelf_at[c] as usize).checked_sub(1)) {
-                    slot[5] = 1.0;
-                    slot[6] = f32::from(u8::from(self.requested[k]));
-                }
-                o += 7;
-            }
+        // The window's rows are contiguous runs of the padded sensor grid.
+        let side = 2 * self.rules.sensor_range + 1;
+        let run = side * CELL_CODE;
+        for dy in 0..side {
+            let at = ((r.y + dy) * self.sensor_width + r.x) * CELL_CODE;
+            out[8 + dy * run..8 + (dy + 1) * run].copy_from_slice(&self.sensor[at..at + run]);
         }
     }
 
@@ -520,6 +548,70 @@ mod tests {
                 assert_eq!(fresh.robot_at, w.robot_at);
                 assert_eq!(fresh.shelf_at, w.shelf_at);
                 assert_eq!(fresh.requested, w.requested);
+                assert_eq!(fresh.sensor, w.sensor);
+            }
+        }
+    }
+
+    /// rware's `_get_default_obs` cell by cell, straight from the layers (what the padded
+    /// sensor grid must reproduce).
+    fn observe_directly(w: &Warehouse, i: usize, out: &mut [f32]) {
+        let r = &w.robots[i];
+        let (h, wd) = (w.layout.height as isize, w.layout.width as isize);
+        let s = w.rules.sensor_range as isize;
+        let mut o = 8;
+        for y in r.y as isize - s..=r.y as isize + s {
+            for x in r.x as isize - s..=r.x as isize + s {
+                let slot = &mut out[o..o + 7];
+                slot.copy_from_slice(&EMPTY_CELL);
+                if (0..wd).contains(&x) && (0..h).contains(&y) {
+                    let (x, y) = (x as usize, y as usize);
+                    if let Some(k) = w.robot_at(x, y) {
+                        slot[0] = 1.0;
+                        slot[1] = 0.0;
+                        slot[1 + w.robots[k].dir as usize] = 1.0;
+                    }
+                    if let Some(k) = w.shelf_at(x, y) {
+                        slot[5] = 1.0;
+                        slot[6] = f32::from(u8::from(w.is_requested(k)));
+                    }
+                }
+                o += 7;
+            }
+        }
+    }
+
+    #[test]
+    fn the_sensor_grid_shows_what_the_layers_hold() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        for (robots, range) in [(2, 0), (4, 1), (8, 2), (3, 3)] {
+            let mut w = tiny(robots);
+            w = Warehouse::new(
+                w.layout.clone(),
+                Rules {
+                    sensor_range: range,
+                    ..w.rules.clone()
+                },
+                robots,
+            );
+            w.rng = NumpyRng::from_seed(range as u64);
+            w.reset();
+            let dim = Warehouse::obs_dim(range);
+            let (mut fast, mut direct) = (vec![0.0; dim], vec![0.0; dim]);
+            let mut rewards = vec![0.0; robots];
+            let mut actions = vec![0; robots];
+            for _ in 0..1500 {
+                for a in actions.iter_mut() {
+                    *a = rng.random_range(0..N_ACTIONS);
+                }
+                if w.step(&actions, &mut rewards) {
+                    w.reset();
+                }
+                for i in 0..robots {
+                    w.observe(i, &mut fast);
+                    observe_directly(&w, i, &mut direct);
+                    assert_eq!(fast[8..], direct[8..]);
+                }
             }
         }
     }
