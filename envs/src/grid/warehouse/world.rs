@@ -96,6 +96,16 @@ pub struct Robot {
     pub has_delivered: bool,
 }
 
+/// The cell ahead of a robot, clamped to a `width x height` floor (rware's `req_location`).
+fn ahead(r: &Robot, width: usize, height: usize) -> (usize, usize) {
+    match r.dir {
+        Direction::Up => (r.x, r.y.saturating_sub(1)),
+        Direction::Down => (r.x, (r.y + 1).min(height - 1)),
+        Direction::Left => (r.x.saturating_sub(1), r.y),
+        Direction::Right => ((r.x + 1).min(width - 1), r.y),
+    }
+}
+
 /// The rules' settings that do not change the floor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
@@ -144,6 +154,9 @@ pub struct Warehouse {
     sensor_width: usize,
     start: Vec<usize>,
     target: Vec<usize>,
+    /// Where each robot stood before the step, and whether what sensors see of it changed.
+    before: Vec<(usize, usize)>,
+    changed: Vec<bool>,
     intent: Vec<usize>,
     moves: Vec<bool>,
     resolver: MoveResolver,
@@ -179,6 +192,8 @@ impl Warehouse {
             rng: NumpyRng::from_seed(0),
             start: vec![0; robots],
             target: vec![0; robots],
+            before: vec![(0, 0); robots],
+            changed: vec![false; robots],
             intent: vec![0; robots],
             moves: vec![false; robots],
             resolver: MoveResolver::new(robots, cells),
@@ -249,15 +264,17 @@ impl Warehouse {
         for &k in &self.request_queue {
             self.requested[k] = true;
         }
-        for cell in 0..self.layout.cells() {
-            self.code_cell(cell);
+        for y in 0..self.layout.height {
+            for x in 0..self.layout.width {
+                self.code_cell(x, y);
+            }
         }
     }
 
     /// Writes what cell `cell` shows a sensor: `has robot, its direction one-hot` (none: `0,
     /// 1, 0, 0, 0`), `has shelf, requested`.
-    fn code_cell(&mut self, cell: usize) {
-        let (x, y) = (cell % self.layout.width, cell / self.layout.width);
+    fn code_cell(&mut self, x: usize, y: usize) {
+        let cell = y * self.layout.width + x;
         let pad = self.rules.sensor_range;
         let at = ((y + pad) * self.sensor_width + x + pad) * CELL_CODE;
         let code = &mut self.sensor[at..at + CELL_CODE];
@@ -273,17 +290,6 @@ impl Warehouse {
         }
     }
 
-    /// The cell ahead of robot `i`, clamped to the floor (rware's `req_location`).
-    fn ahead(&self, i: usize) -> (usize, usize) {
-        let r = &self.robots[i];
-        match r.dir {
-            Direction::Up => (r.x, r.y.saturating_sub(1)),
-            Direction::Down => (r.x, (r.y + 1).min(self.layout.height - 1)),
-            Direction::Left => (r.x.saturating_sub(1), r.y),
-            Direction::Right => ((r.x + 1).min(self.layout.width - 1), r.y),
-        }
-    }
-
     /// One step with actions in `0..5` (checked by the caller). Writes each robot's reward and
     /// returns whether the episode is over (`max_steps` or `max_inactivity_steps` reached).
     pub fn step(&mut self, actions: &[usize], rewards: &mut [f64]) -> bool {
@@ -295,7 +301,7 @@ impl Warehouse {
             let r = self.robots[i];
             let start = r.y * w + r.x;
             let (tx, ty) = if actions[i] == FORWARD {
-                self.ahead(i)
+                ahead(&r, w, self.layout.height)
             } else {
                 (r.x, r.y)
             };
@@ -313,6 +319,7 @@ impl Warehouse {
             }
             self.start[i] = start;
             self.target[i] = target;
+            self.before[i] = (r.x, r.y);
         }
         self.resolver.resolve(
             w,
@@ -328,15 +335,20 @@ impl Warehouse {
             let action = if self.moves[i] { self.intent[i] } else { NOOP };
             let highway = self.layout.highway[self.start[i]];
             let r = &mut self.robots[i];
+            self.changed[i] = false;
             match action {
                 FORWARD => {
-                    let cell = self.target[i];
-                    (r.x, r.y) = (cell % w, cell / w);
+                    let (x, y) = ahead(r, w, self.layout.height);
+                    self.changed[i] = (x, y) != (r.x, r.y);
+                    (r.x, r.y) = (x, y);
                     if let Some(k) = r.carrying {
                         self.shelves[k] = (r.x, r.y);
                     }
                 }
-                LEFT | RIGHT => r.dir = r.dir.turned(action == RIGHT),
+                LEFT | RIGHT => {
+                    r.dir = r.dir.turned(action == RIGHT);
+                    self.changed[i] = true;
+                }
                 TOGGLE_LOAD => match r.carrying {
                     None => {
                         r.carrying = (self.shelf_at[self.start[i]] as usize).checked_sub(1);
@@ -406,9 +418,9 @@ impl Warehouse {
             self.request_queue[slot] = new;
             self.requested[shelf] = false;
             self.requested[new] = true;
-            self.code_cell(cell);
+            self.code_cell(gx, gy);
             let (nx, ny) = self.shelves[new];
-            self.code_cell(ny * w + nx);
+            self.code_cell(nx, ny);
             // A shelf on a goal is always carried (goals are highways), but rware indexes with
             // `agent_id - 1` and would wrap to the last robot: keep that.
             let robot = (usize::from(self.robot_at[cell]) + n - 1) % n;
@@ -421,11 +433,14 @@ impl Warehouse {
                 }
             }
         }
-        // What sensors see changed only where robots were or are, and at re-requested shelves.
+        // What sensors see changed only where robots moved or turned, and at the shelves whose
+        // request changed (done above).
         for i in 0..n {
-            let r = self.robots[i];
-            self.code_cell(self.start[i]);
-            self.code_cell(r.y * w + r.x);
+            if self.changed[i] {
+                let ((x0, y0), r) = (self.before[i], self.robots[i]);
+                self.code_cell(x0, y0);
+                self.code_cell(r.x, r.y);
+            }
         }
         if delivered {
             self.inactive_steps = 0;
