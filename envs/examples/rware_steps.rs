@@ -10,7 +10,11 @@ use rand_chacha::ChaCha8Rng;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let id = args.next().unwrap_or_else(|| "rware-tiny-2ag-v2".into());
-    let steps: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let steps: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let mut env = marl_envs::make(&id, &toml::Table::new())?;
     let n = env.spec().num_agents();
     let mut rng = ChaCha8Rng::seed_from_u64(4);
@@ -34,6 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let s = start.elapsed().as_secs_f64();
-    println!("{id}: {steps} steps in {s:.3} s, {:.0} env-steps/s", steps as f64 / s);
+    println!(
+        "{id}: {steps} steps in {s:.3} s, {:.0} env-steps/s",
+        steps as f64 / s
+    );
     Ok(())
 }
