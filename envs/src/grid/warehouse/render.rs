@@ -67,8 +67,9 @@ pub fn ascii(w: &Warehouse) -> String {
 }
 
 const CELL: usize = 32;
-const PALETTE: [&str; 8] = [
-    "#1f77b4", "#d62728", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
+// No red: red marks requested shelves.
+const PALETTE: [&str; 7] = [
+    "#1f77b4", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#2ca02c",
 ];
 
 /// The SVG picture: highways light, shelf places grey, goals dark; shelves as squares (requested
