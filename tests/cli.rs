@@ -153,3 +153,30 @@ exit $code"#;
         .expect("run marl eval");
     assert!(eval.status.success(), "{eval:?}");
 }
+
+#[test]
+fn check_parity_replays_a_warehouse_episode_and_names_a_bad_task_id() {
+    let trace = parity_dir().join("rware_tiny-2ag_deliver_seed1.json");
+    let out = marl()
+        .args(["envs", "check-parity"])
+        .arg(&trace)
+        .output()
+        .expect("run marl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("as rware-tiny-2ag-v2, 500 steps") && text.contains("1 passed"),
+        "{text}"
+    );
+
+    let out = marl()
+        .args(["envs", "render", "rware-huge-2ag-v2"])
+        .output()
+        .expect("run marl");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text.contains("`huge`") && text.contains("tiny, small, medium, large"),
+        "{text}"
+    );
+}

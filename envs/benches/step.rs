@@ -1,5 +1,7 @@
 //! Environment throughput on one core: `simple_spread_v3` (N = 3) stepped alone and in a
-//! `VecEnv`, and Level-Based Foraging (8x8-2p-2f-coop, 15x15-4p-5f) alone. Actions are drawn up
+//! `VecEnv`, Level-Based Foraging (8x8-2p-2f-coop, 15x15-4p-5f) alone, and the multi-robot
+//! warehouse (rware-tiny-2ag, rware-small-4ag, rware-tiny-8ag) alone with uniform actions, as
+//! rware's speed is quoted (`scripts/bench_rware_reference.py` times rware itself). Actions are drawn up
 //! front (uniform; invalid LBF actions become NONE as in the reference) so only the
 //! environment is measured; episodes reset when they end.
 //! Criterion prints the throughput in env-steps/s ("elem/s").
@@ -106,5 +108,43 @@ fn foraging(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, single_env, vec_env, foraging);
+fn warehouse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rware");
+    group.throughput(Throughput::Elements(STEPS as u64));
+    for id in [
+        "rware-tiny-2ag-v2",
+        "rware-small-4ag-v2",
+        "rware-tiny-8ag-v2",
+    ] {
+        let mut env = marl_envs::grid::warehouse::make_task(id, &toml::Table::new()).expect("task");
+        let n = env.spec().num_agents();
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let acts: Vec<f32> = (0..STEPS * n)
+            .map(|_| rng.random_range(0..5) as f32)
+            .collect();
+        let mut obs = vec![0.0; env.spec().obs_len()];
+        let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
+        env.reset(Some(0), &mut obs);
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                for a in acts.chunks_exact(n) {
+                    let out = StepOut {
+                        obs: &mut obs,
+                        rewards: &mut r,
+                        terminated: &mut te,
+                        truncated: &mut tr,
+                    };
+                    env.step(black_box(a), out).expect("step");
+                    if tr[0] {
+                        env.reset(None, &mut obs);
+                    }
+                }
+                black_box(&obs);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, single_env, vec_env, foraging, warehouse);
 criterion_main!(benches);

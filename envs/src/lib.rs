@@ -7,7 +7,12 @@
 //! - [`vec_env`]: N environments over flat buffers with auto-reset.
 //! - [`episode`]: one environment's episode stepped by the caller.
 //! - [`particle`]: the Multi-Agent Particle Environments, bit-exact ports of mpe2 1.1.1.
-//! - [`parity`]: replays episodes recorded from the Python reference (`marl-parity-v1`).
+//! - [`grid`]: Level-Based Foraging (lbforaging 2.0.0) and the multi-robot warehouse
+//!   (rware 2.0.0), exact ports.
+//! - [`numpy_random`]: numpy's random generator, draw for draw, for references that draw
+//!   during an episode.
+//! - [`parity`]: replays episodes recorded from the Python references (`marl-parity-v1`,
+//!   `-lbf-v1`, `-rware-v1`).
 //! - [`testing`]: the conformance suite every registered environment passes.
 
 #![deny(missing_docs)]
@@ -16,6 +21,8 @@ pub mod api;
 pub mod episode;
 pub mod error;
 pub mod grid;
+pub mod numpy_random;
+pub mod params;
 pub mod parity;
 pub mod particle;
 pub mod python;

@@ -14,6 +14,8 @@
 //! step the observations, the rewards (`f64`), the episode flag (the reference's `terminated`
 //! against marl's `terminated || truncated`: the reference reports the step limit as a
 //! termination), the agents' positions and their valid actions must equal the recording.
+//!
+//! Format `marl-parity-rware-v1` (rware 2.0.0; `tests/parity/FORMAT_RWARE.md`): see [`rware`].
 
 use std::fmt;
 use std::path::Path;
@@ -24,6 +26,8 @@ use thiserror::Error;
 
 use crate::api::{MultiAgentEnv, StepOut, WorldState};
 use crate::registry;
+
+pub mod rware;
 
 /// A trace that cannot be read or does not describe an environment marl has.
 #[derive(Debug, Error)]
@@ -132,8 +136,14 @@ pub fn check_str(text: &str, file: &str) -> Result<ParityReport, TraceError> {
                 .map_err(|e| fail(format!("malformed marl-parity-lbf-v1 trace: {e}")))?;
             replay_lbf(&trace, file).map_err(fail)
         }
+        "marl-parity-rware-v1" => {
+            let trace: rware::Trace = serde_json::from_value(value)
+                .map_err(|e| fail(format!("malformed marl-parity-rware-v1 trace: {e}")))?;
+            rware::replay(&trace, file).map_err(fail)
+        }
         other => Err(fail(format!(
-            "unknown trace format `{other}` (known: marl-parity-v1, marl-parity-lbf-v1)"
+            "unknown trace format `{other}` (known: marl-parity-v1, marl-parity-lbf-v1, \
+             marl-parity-rware-v1)"
         ))),
     }
 }

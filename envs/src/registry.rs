@@ -4,12 +4,14 @@
 //! lists the valid ones) and builds the environment. Bump an id's `_vN` whenever its dynamics or
 //! rewards change, so results and checkpoints stay interpretable.
 
-use serde::de::DeserializeOwned;
-
 use crate::api::MultiAgentEnv;
 use crate::error::EnvError;
 use crate::grid;
 use crate::particle;
+
+/// Re-exported from [`crate::params`], where it lives so that environments need not import
+/// the registry.
+pub use crate::params::parse_params;
 
 /// Builds an environment from its parameters.
 pub type MakeFn = fn(&toml::Table) -> Result<Box<dyn MultiAgentEnv>, EnvError>;
@@ -24,20 +26,22 @@ pub struct EnvEntry {
     pub make: MakeFn,
 }
 
-/// Parses an environment's parameters, naming the environment in the error.
-pub fn parse_params<P: DeserializeOwned>(id: &str, params: &toml::Table) -> Result<P, EnvError> {
-    P::deserialize(toml::Value::Table(params.clone())).map_err(|e| EnvError::InvalidParams {
-        env: id.to_string(),
-        message: e.to_string().trim().to_string(),
-    })
-}
-
 macro_rules! particle_entry {
     ($id:expr, $summary:expr, $params:ty, $ctor:path) => {
         EnvEntry {
             id: $id,
             summary: $summary,
             make: |t| Ok(Box::new($ctor(&parse_params::<$params>($id, t)?)?)),
+        }
+    };
+}
+
+macro_rules! rware_task {
+    ($id:literal) => {
+        EnvEntry {
+            id: concat!("rware/", $id),
+            summary: "multi-robot warehouse task of the EPyMARL benchmark (rware 2.0.0)",
+            make: |t| Ok(Box::new(grid::warehouse::make_task($id, t)?)),
         }
     };
 }
@@ -107,6 +111,20 @@ pub static REGISTRY: &[EnvEntry] = &[
     lbf_task!("Foraging-15x15-3p-5f-v3"),
     lbf_task!("Foraging-15x15-4p-3f-v3"),
     lbf_task!("Foraging-15x15-4p-5f-v3"),
+    EnvEntry {
+        id: grid::warehouse::RWARE_ID,
+        summary: "multi-robot warehouse with every rware parameter (cooperative, partially observed)",
+        make: |t| {
+            let p = parse_params(grid::warehouse::RWARE_ID, t)?;
+            Ok(Box::new(grid::warehouse::WarehouseEnv::new(
+                grid::warehouse::RWARE_ID,
+                &p,
+            )?))
+        },
+    },
+    rware_task!("rware-tiny-2ag-v2"),
+    rware_task!("rware-tiny-4ag-v2"),
+    rware_task!("rware-small-4ag-v2"),
 ];
 
 /// Every registered id.
@@ -138,7 +156,9 @@ pub fn lookup(id: &str) -> Result<&'static EnvEntry, EnvError> {
 /// Makes the environment `id` with the given parameters.
 ///
 /// Besides the registered ids, every lbforaging task id
-/// (`Foraging{-2s}-{S}x{S}-{P}p-{F}f{-coop}-v3`, 1,920 of them and more) is understood.
+/// (`Foraging{-2s}-{S}x{S}-{P}p-{F}f{-coop}-v3`, 1,920 of them and more) and every rware task id
+/// (`rware-{size}-{N}ag{-easy,-hard}-v2` and the longer forms of rware's full registration) is
+/// understood; a malformed rware id is an error naming the bad part and the valid values.
 pub fn make(id: &str, params: &toml::Table) -> Result<Box<dyn MultiAgentEnv>, EnvError> {
     if id == crate::python::ID {
         return crate::python::make(params);
@@ -147,6 +167,9 @@ pub fn make(id: &str, params: &toml::Table) -> Result<Box<dyn MultiAgentEnv>, En
         Ok(entry) => (entry.make)(params),
         Err(_) if grid::foraging::task_params(id).is_some() => {
             Ok(Box::new(grid::make_task(id, params)?))
+        }
+        Err(_) if grid::warehouse::task_params(id).is_some() => {
+            Ok(Box::new(grid::warehouse::make_task(id, params)?))
         }
         Err(e) => Err(e),
     }

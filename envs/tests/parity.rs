@@ -142,3 +142,68 @@ fn malformed_traces_name_the_file_and_the_problem() {
         "{err}"
     );
 }
+
+/// Recorded by `scripts/make_rware_traces.py --ci` from rware 2.0.0 (numpy 2.4.6, networkx
+/// 3.6.1, CPython 3.11.7): crowded layouts with ties decided by CPython's set order and by
+/// networkx's node order, a rotation, double deliveries, every reward type and difficulty,
+/// sensor ranges 1 to 3, the inactivity limit, a custom layout and resets without a seed.
+#[test]
+fn every_rware_trace_replays_exactly() {
+    let files = traces("rware_");
+    assert!(
+        files.len() >= 20,
+        "expected the recorded warehouse traces, found {}",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    let mut steps = 0;
+    for f in &files {
+        let report = parity::check_file(f).unwrap_or_else(|e| panic!("{e}"));
+        steps += report.steps;
+        if !report.passed() {
+            failures.push(report.to_string());
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(steps >= 2500, "only {steps} steps replayed");
+}
+
+fn rware_trace(name: &str) -> serde_json::Value {
+    let f = &traces(name)[0];
+    serde_json::from_str(&std::fs::read_to_string(f).expect("read")).expect("json")
+}
+
+#[test]
+fn a_changed_rware_action_is_caught_at_its_step() {
+    let mut v = rware_trace("rware_tiny-2ag_deliver_seed1");
+    // Robot 0 turns instead of what it did at step 30: its direction or position must differ.
+    let a = v["steps"][29]["actions"][0].as_i64().expect("action");
+    v["steps"][29]["actions"][0] = serde_json::json!(if a == 2 { 3 } else { 2 });
+    let report = parity::check_str(&v.to_string(), "changed.json").expect("well-formed");
+    let m = report.mismatch.expect("a changed action must be caught");
+    assert_eq!(m.step, 30, "{m}");
+}
+
+#[test]
+fn a_changed_replacement_request_is_caught() {
+    let mut v = rware_trace("rware_tiny-2ag_deliver_seed1");
+    let steps = v["steps"].as_array().expect("steps").clone();
+    // The first step whose request queue differs from the one before: a delivery.
+    let k = (1..steps.len())
+        .find(|&k| steps[k]["state"]["request_queue"] != steps[k - 1]["state"]["request_queue"])
+        .expect("the scripted policy delivers");
+    let queue = &mut v["steps"][k]["state"]["request_queue"];
+    let first = queue[0].as_i64().expect("id");
+    queue[0] = serde_json::json!(if first == 1 { 2 } else { 1 });
+    let report = parity::check_str(&v.to_string(), "changed.json").expect("well-formed");
+    let m = report.mismatch.expect("a changed request must be caught");
+    assert_eq!((m.step, m.field.as_str()), (k + 1, "request_queue"), "{m}");
+}
+
+#[test]
+fn a_trace_without_a_seed_starts_from_its_recorded_state() {
+    let mut v = rware_trace("rware_tiny-4ag-hard_deliver_seed4");
+    v["seed"] = serde_json::Value::Null;
+    let report = parity::check_str(&v.to_string(), "unseeded.json").expect("well-formed");
+    assert!(report.passed() && report.steps == 220, "{report}");
+}

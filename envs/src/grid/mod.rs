@@ -1,15 +1,17 @@
 //! Grid worlds: Level-Based Foraging exact to lbforaging 2.0.0 ([`foraging`]) on the rules in
-//! [`world`], its two-team competitive variant, and pictures of a state ([`svg`]).
+//! [`world`], its two-team competitive variant, pictures of a state ([`svg`]), and the
+//! multi-robot warehouse exact to rware 2.0.0 ([`warehouse`]).
 
 pub mod foraging;
 pub mod heuristic;
 pub mod svg;
+pub mod warehouse;
 pub mod world;
 
 pub use foraging::{ForagingEnv, ForagingParams, TeamForagingParams};
 
 use crate::error::EnvError;
-use crate::registry::parse_params;
+use crate::params::parse_params;
 
 /// Makes an lbforaging task by its id (`Foraging-8x8-2p-2f-coop-v3`, with or without the
 /// `lbf/` family), with `overrides` on top of the parameters the id stands for.

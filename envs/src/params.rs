@@ -1,0 +1,17 @@
+//! Environment parameters from TOML: the one helper every environment and the registry share.
+//!
+//! A leaf module (it depends on nothing else in the crate but the error type), so that the
+//! environments and the registry both use it without importing each other.
+
+use serde::de::DeserializeOwned;
+
+use crate::error::EnvError;
+
+/// Parses an environment's parameters, naming the environment in the error. Parameter structs
+/// deny unknown fields, so a misspelled key is an error that lists the valid ones.
+pub fn parse_params<P: DeserializeOwned>(id: &str, params: &toml::Table) -> Result<P, EnvError> {
+    P::deserialize(toml::Value::Table(params.clone())).map_err(|e| EnvError::InvalidParams {
+        env: id.to_string(),
+        message: e.to_string().trim().to_string(),
+    })
+}
