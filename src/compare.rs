@@ -538,12 +538,47 @@ pub fn learning_curves(
     Ok(files)
 }
 
-fn fmt(x: f64) -> String {
+/// A figure of a table: three decimals, `-` where it is not finite.
+pub(crate) fn fmt(x: f64) -> String {
     if x.is_finite() {
         format!("{x:.3}")
     } else {
         "-".into()
     }
+}
+
+/// The "steps to threshold" cell of a row.
+pub(crate) fn steps_cell(r: &Row) -> String {
+    match r.steps_to_threshold {
+        Some(x) => format!("{:.0} ({}/{})", x, r.reached, r.finals.len()),
+        None => format!("never (0/{})", r.finals.len()),
+    }
+}
+
+/// The per-run table (first column `label`, return column `return_label`) and the figures.
+pub(crate) fn write_runs_and_figures(
+    s: &mut String,
+    label: &str,
+    return_label: &str,
+    runs: &[RunResult],
+    figures: &[PathBuf],
+) {
+    let _ = writeln!(
+        s,
+        "Per run:\n\n| {label} | seed | {return_label} | run |\n|---|---|---|---|"
+    );
+    for r in runs {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            r.method,
+            r.seed,
+            fmt(r.eval.return_per_agent.mean),
+            r.run_dir.display()
+        );
+    }
+    let figures: Vec<_> = figures.iter().map(|p| p.display().to_string()).collect();
+    let _ = write!(s, "\nFigures: {}", figures.join(", "));
 }
 
 /// The tables as Markdown (what `marl compare` prints and writes to compare.md).
@@ -578,10 +613,7 @@ pub fn markdown(c: &Comparison, opts: &CompareOptions) -> String {
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
         for r in &t.rows {
-            let steps = match r.steps_to_threshold {
-                Some(x) => format!("{:.0} ({}/{})", x, r.reached, r.finals.len()),
-                None => format!("never (0/{})", r.finals.len()),
-            };
+            let steps = steps_cell(r);
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | [{}, {}] | {} | {} | {:.1} s | {:.0} |",
@@ -609,28 +641,8 @@ pub fn markdown(c: &Comparison, opts: &CompareOptions) -> String {
             fmt(t.welch.p)
         );
     }
-    let _ = writeln!(
-        s,
-        "Per run:\n\n| method | seed | final {which} return | run |\n|---|---|---|---|"
-    );
-    for r in &c.runs {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            r.method,
-            r.seed,
-            fmt(r.eval.return_per_agent.mean),
-            r.run_dir.display()
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nFigures: {}",
-        c.figures
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let return_label = format!("final {which} return");
+    write_runs_and_figures(&mut s, "method", &return_label, &c.runs, &c.figures);
+    s.push('\n');
     s
 }

@@ -337,9 +337,9 @@ pub struct NetworkConfig {
     pub layer_norm: bool,
     /// Initial log standard deviation of Gaussian actors.
     pub log_std_init: f64,
-    /// On the CPU, update the groups it fits (discrete actions, one shared actor and critic, no
-    /// embedding) with the hand-written forward and backward (2 to 2.7x faster than candle's
-    /// autograd); false: candle's autograd for every group.
+    /// On the CPU, every group's networks run on the hand-written backend (forward and
+    /// backward by hand, 2 to 3x faster than candle's autograd); false: candle's autograd on
+    /// the CPU, the reference implementation.
     pub cpu_fast_path: bool,
 }
 

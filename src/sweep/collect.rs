@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::manifest::{Entry, Manifest, SweepDir};
 use super::status::{self, State};
-use crate::compare::{self, Row, RunResult};
+use crate::compare::{self, fmt, Row, RunResult};
 use crate::eval_policy::EvalPolicy;
 use crate::stats;
 use crate::trainer::RunRecord;
@@ -240,14 +240,6 @@ fn tables(
     Ok(out)
 }
 
-fn fmt(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x:.3}")
-    } else {
-        "-".into()
-    }
-}
-
 /// The tables as Markdown (what `collect` prints and writes to collect.md).
 pub fn markdown(c: &Collection, opts: &CollectOptions) -> String {
     let mut s = String::new();
@@ -280,10 +272,7 @@ pub fn markdown(c: &Collection, opts: &CollectOptions) -> String {
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
         for (r, v) in t.rows.iter().zip(&t.versus) {
-            let steps = match r.steps_to_threshold {
-                Some(x) => format!("{:.0} ({}/{})", x, r.reached, r.finals.len()),
-                None => format!("never (0/{})", r.finals.len()),
-            };
+            let steps = compare::steps_cell(r);
             let vs = match v {
                 None => "-".to_string(),
                 Some(v) => format!(
@@ -329,29 +318,7 @@ pub fn markdown(c: &Collection, opts: &CollectOptions) -> String {
         }
         let _ = writeln!(s);
     }
-    let _ = writeln!(
-        s,
-        "Per run:\n\n| config | seed | final return | run |\n|---|---|---|---|"
-    );
-    for r in &c.runs {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            r.method,
-            r.seed,
-            fmt(r.eval.return_per_agent.mean),
-            r.run_dir.display()
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nFigures: {}\n\nmarl-eval: {}",
-        c.figures
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        c.marl_eval.display()
-    );
+    compare::write_runs_and_figures(&mut s, "config", "final return", &c.runs, &c.figures);
+    let _ = writeln!(s, "\n\nmarl-eval: {}", c.marl_eval.display());
     s
 }
