@@ -4,12 +4,12 @@
 # same core (A B A B ...), one thread each. Prints each side's median of medians and the ratio.
 #
 #   scripts/bench-update.sh                 # installs torch into .venv-torch on first use
-#   ROUNDS=5 BATCHES="4800" ARCHS=mappo scripts/bench-update.sh
+#   ROUNDS=5 BATCHES="4800" ARCHS=mappo scripts/bench-update.sh   # rnn: sequences of 25 steps on both sides
 #   IMPL=candle scripts/bench-update.sh   # candle's autograd instead of the hand-written CPU path
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
-ARCHS=${ARCHS:-"plain mappo"}
+ARCHS=${ARCHS:-"plain mappo rnn"}
 IMPL=${IMPL:-manual}
 BATCHES=${BATCHES:-"1200 4800 9600"}
 REF=${TORCH_REF:-../shared/bench/torch_ppo_update.py}
