@@ -74,12 +74,14 @@ struct Gathered {
     x_actor: Vec<f32>,
     /// Critic rows without their state.
     critic_rest: Vec<f32>,
-    /// The distinct states of the minibatch's rows `[U, state_dim]`, which one each row
-    /// reads, and per (step, environment) of the rollout its place among them (`u32::MAX`:
-    /// not in this minibatch).
+    /// The distinct states of the minibatch's rows `[U, state_dim]` (unless they are read in
+    /// place), which one each row reads, and per (step, environment) of the rollout its place
+    /// among them (`u32::MAX`: not in this minibatch).
     states: Vec<f32>,
     state_of: Vec<u32>,
     state_slot: Vec<u32>,
+    /// The rows read the buffer's states in place (`state_of` indexes them).
+    states_in_place: bool,
     /// Whole critic rows where the state sits inside them (agent-specific states).
     critic_whole: Vec<f32>,
     actions: Vec<f32>,
@@ -156,9 +158,13 @@ impl Gathered {
         m
     }
 
-    /// The distinct states of the minibatch's rows, in order of first appearance, and which
-    /// one each row reads (its step and environment's); with the state inside the rows
-    /// (agent-specific states), the whole rows.
+    /// The states of the minibatch's rows and which one each row reads (its step and
+    /// environment's); with the state inside the rows (agent-specific states), the whole rows.
+    ///
+    /// Where the rows read most of the rollout's states (many agents, few minibatches), they
+    /// read the buffer's states in place: copying them would cost more than the few absent
+    /// states' products, and the memory of a second copy of the states. Otherwise the
+    /// distinct states are copied, in order of first appearance.
     fn distinct_states(&mut self, b: &GroupBuffer, l: &InputLayout) {
         self.states.clear();
         self.state_of.clear();
@@ -167,23 +173,45 @@ impl Gathered {
             return;
         }
         let (r_step, n) = (b.rows, l.n_envs);
+        // Row `k * n + e` of step `t` reads state `t * n + e`.
+        let key = |i: usize| i / r_step * n + i % r_step % n;
+        let all = b.t_len * n;
         self.state_slot.clear();
-        self.state_slot.resize(b.t_len * n, u32::MAX);
+        self.state_slot.resize(all, u32::MAX);
+        let mut distinct = 0u32;
         for &i in &self.idx {
-            // Row `k * n + e` of step `t` reads state `t * n + e`.
-            let key = i / r_step * n + i % r_step % n;
-            let slot = &mut self.state_slot[key];
+            let slot = &mut self.state_slot[key(i)];
             if *slot == u32::MAX {
-                *slot = (self.states.len() / sd) as u32;
-                self.states
-                    .extend_from_slice(&b.states[key * sd..(key + 1) * sd]);
+                *slot = distinct;
+                distinct += 1;
             }
-            self.state_of.push(*slot);
+        }
+        self.states_in_place = 4 * distinct as usize >= 3 * all;
+        if self.states_in_place {
+            self.state_of
+                .extend(self.idx.iter().map(|&i| key(i) as u32));
+        } else {
+            // Slots were given in order of first appearance: a state is new when its slot is
+            // the next one to copy.
+            for &i in &self.idx {
+                let k = key(i);
+                let slot = self.state_slot[k];
+                if slot as usize == self.states.len() / sd {
+                    self.states
+                        .extend_from_slice(&b.states[k * sd..(k + 1) * sd]);
+                }
+                self.state_of.push(slot);
+            }
         }
         if l.critic_form() == CriticForm::WrittenOut {
+            let states = if self.states_in_place {
+                &b.states
+            } else {
+                &self.states
+            };
             l.critic_input(
                 &self.critic_rest,
-                &self.states,
+                states,
                 &self.state_of,
                 &mut self.critic_whole,
             );
@@ -203,7 +231,11 @@ impl Gathered {
             CriticForm::SharedState => CriticRows {
                 own: &self.critic_rest,
                 states: Some(SharedStates {
-                    values: &self.states,
+                    values: if self.states_in_place {
+                        &b.states
+                    } else {
+                        &self.states
+                    },
                     dim: l.state_dim,
                     of_row: &self.state_of,
                 }),
