@@ -19,8 +19,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::algo::ppo::LossConfig;
 use crate::backend::{
-    self, BackendKind, GroupShape, LossCoefs, Minibatch, NetShape, OptimShape, Precision,
-    Recurrence, SeqBatch, SideShape,
+    self, BackendKind, CriticRows, GroupShape, LossCoefs, Minibatch, NetShape, OptimShape,
+    Precision, Recurrence, SeqBatch, SideShape,
 };
 use crate::config::{OptimizerKind, ValueLoss};
 use crate::nn::init::normal;
@@ -161,7 +161,7 @@ pub fn update(
     let mb = Minibatch {
         rows: batch,
         x_actor: &x_actor,
-        x_critic: &x_critic,
+        x_critic: CriticRows::whole(&x_critic),
         actions: &actions,
         mask_bias: None,
         old_logp: &old_logp,

@@ -3,11 +3,28 @@
 //!
 //! # Shapes
 //! Per step a group has `R = A_g * n_envs` rows, agent-major (`row = k * n_envs + e`). Arrays
-//! are `[T, R, ...]` flat.
+//! are `[T, R, ...]` flat, except the global states: `[T, n_envs, state_dim]`, once per
+//! environment and step whatever the number of agents. A critic row is stored without its
+//! state (its "rest"), and the state is joined to it only where a backend needs whole rows
+//! (see [`CriticForm`]): with N agents on spread's `6 N^2`-float state, rows holding the state
+//! would make the buffer grow as N^3.
 
 use marl_envs::{ActionSpace, EnvSpec};
 
+use crate::backend::{CriticRows, SharedStates};
 use crate::config::{action_width, AgentId, CriticState, Group, RawConfig};
+
+/// How a group's critic rows reach the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CriticForm {
+    /// No state: the stored rows are whole (decentralized critics).
+    Whole,
+    /// The global state first, shared by the rows of an environment and step, which the
+    /// backend may compute once ([`CriticRows::states`]).
+    SharedState,
+    /// The state inside each row (after the agent's own observation): written out per row.
+    WrittenOut,
+}
 
 /// What a group's actor and critic rows are made of.
 #[derive(Debug, Clone)]
@@ -20,6 +37,11 @@ pub struct InputLayout {
     pub actor_in: usize,
     /// Critic row width on the host.
     pub critic_in: usize,
+    /// The global state's width in critic rows (0: decentralized critics).
+    pub state_dim: usize,
+    /// Where the state sits in a critic row (after the own observation of agent-specific
+    /// states).
+    pub state_at: usize,
     /// Append a one-hot agent id to actor rows.
     pub actor_onehot: bool,
     /// Append a one-hot agent id to critic rows.
@@ -35,8 +57,9 @@ pub struct InputLayout {
 }
 
 impl InputLayout {
-    /// The layout of `group` under `raw`.
-    pub fn new(raw: &RawConfig, group: &Group) -> Self {
+    /// The layout of `group` under `raw`, whose environment's global state has `state_dim`
+    /// floats.
+    pub fn new(raw: &RawConfig, group: &Group, state_dim: usize) -> Self {
         let a = &raw.algo;
         let onehot = a.agent_id == AgentId::Onehot && group.id_dim > 0;
         // A learned embedding is appended inside the network, not in the host rows.
@@ -50,6 +73,11 @@ impl InputLayout {
             n_envs: raw.env.n_envs,
             actor_in: group.actor_in - if a.share_actor_params { emb } else { 0 },
             critic_in: group.critic_in - if a.share_critic_params { emb } else { 0 },
+            state_dim: if a.centralized_training { state_dim } else { 0 },
+            state_at: match a.critic_state {
+                CriticState::AgentSpecific if a.centralized_training => group.obs_dim,
+                _ => 0,
+            },
             actor_onehot: onehot && a.share_actor_params,
             critic_onehot: onehot && a.share_critic_params,
             centralized: a.centralized_training,
@@ -83,48 +111,52 @@ impl InputLayout {
         }
     }
 
-    /// Writes the critic rows of one step from observations, global states and the joint
-    /// actions (`[n_envs, action_len]`, used when the critic sees the others' actions).
-    pub fn critic_rows(
-        &self,
-        spec: &EnvSpec,
-        obs: &[f32],
-        states: &[f32],
-        actions: &[f32],
-        out: &mut [f32],
-    ) {
+    /// Width of a critic row without its state.
+    pub fn rest_in(&self) -> usize {
+        self.critic_in - self.state_dim
+    }
+
+    /// How the critic rows reach the backend.
+    pub fn critic_form(&self) -> CriticForm {
+        match (self.state_dim, self.state_at) {
+            (0, _) => CriticForm::Whole,
+            (_, 0) => CriticForm::SharedState,
+            _ => CriticForm::WrittenOut,
+        }
+    }
+
+    /// Writes the critic rows of one step without their state (the state is kept once per
+    /// environment) from observations and the joint actions (`[n_envs, action_len]`, used when
+    /// the critic sees the others' actions): the own observation (decentralized critics or
+    /// agent-specific states), the others' actions, the one-hot id, in the order of the whole
+    /// row.
+    pub fn critic_rest_rows(&self, spec: &EnvSpec, obs: &[f32], actions: &[f32], out: &mut [f32]) {
         let n_k = self.agents.len();
-        let sd = spec.state_dim;
+        let w = self.rest_in();
+        let own_obs = !self.centralized || self.critic_state == CriticState::AgentSpecific;
         for (k, &agent) in self.agents.iter().enumerate() {
             let r = spec.obs_range(agent);
             for e in 0..self.n_envs {
-                let row = &mut out[(k * self.n_envs + e) * self.critic_in..][..self.critic_in];
+                let row = &mut out[(k * self.n_envs + e) * w..][..w];
                 let mut at = 0;
-                let own = &obs[e * spec.obs_len() + r.start..e * spec.obs_len() + r.end];
-                if !self.centralized {
+                if own_obs {
+                    let own = &obs[e * spec.obs_len() + r.start..e * spec.obs_len() + r.end];
                     row[..own.len()].copy_from_slice(own);
                     at = own.len();
-                } else {
-                    if self.critic_state == CriticState::AgentSpecific {
-                        row[..own.len()].copy_from_slice(own);
-                        at = own.len();
-                    }
-                    row[at..at + sd].copy_from_slice(&states[e * sd..(e + 1) * sd]);
-                    at += sd;
-                    if self.other_actions {
-                        for &j in self.agents.iter().filter(|&&j| j != agent) {
-                            let a = &actions[e * spec.action_len()..][spec.action_range(j)];
-                            let w = action_width(&self.action_space);
-                            let dst = &mut row[at..at + w];
-                            match self.action_space {
-                                ActionSpace::Discrete(_) => {
-                                    dst.fill(0.0);
-                                    dst[a[0] as usize] = 1.0;
-                                }
-                                ActionSpace::Box { .. } => dst.copy_from_slice(a),
+                }
+                if self.other_actions {
+                    for &j in self.agents.iter().filter(|&&j| j != agent) {
+                        let a = &actions[e * spec.action_len()..][spec.action_range(j)];
+                        let aw = action_width(&self.action_space);
+                        let dst = &mut row[at..at + aw];
+                        match self.action_space {
+                            ActionSpace::Discrete(_) => {
+                                dst.fill(0.0);
+                                dst[a[0] as usize] = 1.0;
                             }
-                            at += w;
+                            ActionSpace::Box { .. } => dst.copy_from_slice(a),
                         }
+                        at += aw;
                     }
                 }
                 if self.critic_onehot {
@@ -132,6 +164,40 @@ impl InputLayout {
                     id.fill(0.0);
                     id[k] = 1.0;
                 }
+            }
+        }
+    }
+
+    /// The critic rows of a step or a minibatch for the backend, from the rows without their
+    /// state (`rest`), states (`[U, state_dim]`) and which one each row reads (`of_row`);
+    /// [`CriticForm::WrittenOut`] rows are written whole into `whole`.
+    pub fn critic_input<'a>(
+        &self,
+        rest: &'a [f32],
+        states: &'a [f32],
+        of_row: &'a [u32],
+        whole: &'a mut Vec<f32>,
+    ) -> CriticRows<'a> {
+        match self.critic_form() {
+            CriticForm::Whole => CriticRows::whole(rest),
+            CriticForm::SharedState => CriticRows {
+                own: rest,
+                states: Some(SharedStates {
+                    values: states,
+                    dim: self.state_dim,
+                    of_row,
+                }),
+            },
+            CriticForm::WrittenOut => {
+                let (w, sd, at) = (self.rest_in(), self.state_dim, self.state_at);
+                whole.clear();
+                for (row, &st) in rest.chunks_exact(w).zip(of_row) {
+                    let st = st as usize;
+                    whole.extend_from_slice(&row[..at]);
+                    whole.extend_from_slice(&states[st * sd..(st + 1) * sd]);
+                    whole.extend_from_slice(&row[at..]);
+                }
+                CriticRows::whole(whole)
             }
         }
     }
@@ -146,8 +212,10 @@ pub struct GroupBuffer {
     pub rows: usize,
     /// Actor inputs `[T, R, actor_in]`.
     pub actor_in: Vec<f32>,
-    /// Critic inputs `[T, R, critic_in]`.
-    pub critic_in: Vec<f32>,
+    /// Critic rows without their state `[T, R, critic_in - state_dim]`.
+    pub critic_rest: Vec<f32>,
+    /// Global states `[T, n_envs, state_dim]` (empty without a centralized critic).
+    pub states: Vec<f32>,
     /// Actions as the policy produced them `[T, R, width]` (index, or the unclipped sample).
     pub actions: Vec<f32>,
     /// Additive logit masks `[T, R, n]` (discrete groups of environments with masks).
@@ -206,7 +274,8 @@ impl GroupBuffer {
             t_len,
             rows: r,
             actor_in: vec![0.0; n * l.actor_in],
-            critic_in: vec![0.0; n * l.critic_in],
+            critic_rest: vec![0.0; n * l.rest_in()],
+            states: vec![0.0; t_len * l.n_envs * l.state_dim],
             actions: vec![0.0; n * act_w],
             mask_bias,
             logp: vec![0.0; n],

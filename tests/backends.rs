@@ -14,8 +14,9 @@ use marl::algo::ppo::LossConfig;
 use marl::backend::candle::CandleBackend;
 use marl::backend::layout::{GroupLayout, SavedOptimizer};
 use marl::backend::{
-    self, ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, NetShape,
-    OptimShape, Precision, Recurrence, RowOutputs, SeqBatch, SideShape, StepInputs,
+    self, ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
+    NetShape, OptimShape, Precision, Recurrence, RowOutputs, SeqBatch, SharedStates, SideShape,
+    StepInputs,
 };
 use marl::config::{self, OptimizerKind, TrainConfig, ValueLoss};
 use marl::learner::{EpisodeStats, GroupStats};
@@ -114,6 +115,8 @@ const VARIANTS: &[&[&str]] = &[
     // Gradient accumulation, shared and per agent.
     &["ppo.grad_accum_steps=2"],
     &["ppo.grad_accum_steps=2", "algo.share_actor_params=false"],
+    // Critics on agent-specific states (the state after the own observation, written out).
+    &["algo.critic_state=\"agent_specific\""],
     // Per-agent loss metrics and critics that see the others' actions.
     &[
         "logging.log_agent_metrics=true",
@@ -267,6 +270,7 @@ fn noisy_init(shape: &GroupShape, rng: &mut ChaCha8Rng) -> GroupState {
 }
 
 /// Owned minibatch data.
+#[derive(Clone)]
 struct Data {
     rows: usize,
     x_actor: Vec<f32>,
@@ -282,6 +286,18 @@ struct Data {
     runs: Vec<(usize, usize, usize)>,
     /// Recurrent: steps per sequence, reset flags, initial states.
     seq: Option<Seqs>,
+    /// Critic rows given as shared states (the rows `x_critic` writes out).
+    shared: Option<Shared>,
+}
+
+/// Critic rows as shared states: the distinct states, their width, each row's state, each
+/// row's own columns.
+#[derive(Clone)]
+struct Shared {
+    states: Vec<f32>,
+    dim: usize,
+    of_row: Vec<u32>,
+    own: Vec<f32>,
 }
 
 /// Steps per sequence, reset flags per row, the actor's and the critic's initial states.
@@ -392,6 +408,22 @@ impl Data {
             agents,
             runs,
             seq,
+            shared: None,
+        }
+    }
+
+    /// The critic rows as the backend gets them.
+    fn critic_rows(&self) -> CriticRows<'_> {
+        match &self.shared {
+            Some(s) => CriticRows {
+                own: &s.own,
+                states: Some(SharedStates {
+                    values: &s.states,
+                    dim: s.dim,
+                    of_row: &s.of_row,
+                }),
+            },
+            None => CriticRows::whole(&self.x_critic),
         }
     }
 
@@ -399,7 +431,7 @@ impl Data {
         Minibatch {
             rows: self.rows,
             x_actor: &self.x_actor,
-            x_critic: &self.x_critic,
+            x_critic: self.critic_rows(),
             actions: &self.actions,
             mask_bias: self.mask_bias.as_deref(),
             old_logp: &self.old_logp,
@@ -620,7 +652,7 @@ fn acting_and_training_agree(kind: BackendKind, dev: &Device) {
             let step = StepInputs {
                 rows: per_step,
                 x_actor: &xa,
-                x_critic: &xc,
+                x_critic: CriticRows::whole(&xc),
                 actor_state: &mut ha,
                 critic_state: &mut hc,
             };
@@ -800,6 +832,120 @@ fn bf16_agrees_with_f32(dev: &Device) {
     }
 }
 
+/// Width of the global state in the shared-state critics below.
+const STATE_DIM: usize = 6;
+
+/// A critic on shared global states, computed from each distinct state once (the factored
+/// first layer), gives the values and gradients of the same rows written out whole: to f32
+/// rounding, for critics whose rows end with one-hot ids, with a learned embedding and no
+/// other columns, with the others' one-hot actions and ids, recurrent (dense layers before the
+/// GRU), and under LayerNorms (written out by the backend). A rollout step's values from
+/// shared states equal the training pass's (bit for bit on the CPU).
+fn shared_states_match_whole_rows(kind: BackendKind, dev: &Device) {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    // (own columns: one-hot ids, the others' 4-action one-hots, embedding, recurrent, LN)
+    for (ids, others, embedding, recurrent, ln) in [
+        (true, false, false, false, false),
+        (false, false, true, false, false),
+        (true, true, false, false, false),
+        (false, true, true, false, false),
+        (true, false, false, true, false),
+        (true, true, false, false, true),
+    ] {
+        let mut shape = small_shape(Small {
+            discrete: true,
+            shared: true,
+            embedding,
+            ln,
+            recurrent,
+        });
+        let own_w = if ids { 3 } else { 0 } + if others { 2 * 4 } else { 0 };
+        shape.critic.net.in_dim = STATE_DIM + own_w;
+        let state = noisy_init(&shape, &mut rng);
+        // Agent-major rows, as a rollout step's.
+        let mut d = Data::random(&shape, 12, true, &mut rng);
+        // Four distinct states, in random rows; own columns as the learner writes them.
+        let n_states = 4;
+        let states: Vec<f32> = (0..n_states * STATE_DIM)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        let of_row: Vec<u32> = (0..d.rows)
+            .map(|_| rng.random_range(0..n_states as u32))
+            .collect();
+        let mut own = vec![0.0f32; d.rows * own_w];
+        for (r, row) in own.chunks_exact_mut(own_w.max(1)).enumerate().take(d.rows) {
+            let mut at = 0;
+            if others {
+                for _ in 0..2 {
+                    row[at + rng.random_range(0..4)] = 1.0;
+                    at += 4;
+                }
+            }
+            if ids {
+                row[at + d.agents[r] as usize] = 1.0;
+            }
+        }
+        let shared = Shared {
+            states,
+            dim: STATE_DIM,
+            of_row,
+            own,
+        };
+        let mut whole = Vec::new();
+        d.shared = Some(shared.clone());
+        d.critic_rows().write_out(d.rows, &mut whole);
+        let case = format!("{kind:?} ids {ids} others {others} emb {embedding} rnn {recurrent}");
+
+        // The minibatch pass: values and the critic's gradient.
+        let pass = |d: &Data| {
+            let mut b = backend::build(kind, &shape, &state, dev, 1).expect("backend");
+            let (mut logp, mut values) = (vec![0.0; d.rows], vec![0.0; d.rows]);
+            let rows = RowOutputs {
+                logp: &mut logp,
+                values: &mut values,
+            };
+            b.accumulate(&d.minibatch(), &COEFS, Some(rows))
+                .expect("loss");
+            let [_, gc] = b.pending_gradient().expect("gradient");
+            (values, gc)
+        };
+        let (v_shared, g_shared) = pass(&d);
+        let mut d_whole = d.clone();
+        d_whole.shared = None;
+        d_whole.x_critic = whole;
+        let (v_whole, g_whole) = pass(&d_whole);
+        for (r, (a, b)) in v_shared.iter().zip(&v_whole).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "{case} row {r}: value {a} from shared states, {b} from whole rows"
+            );
+        }
+        let scale = g_whole.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        for (j, (a, b)) in g_shared.iter().zip(&g_whole).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + scale),
+                "{case} param {j}: gradient {a} from shared states, {b} from whole rows"
+            );
+        }
+        assert!(scale > 0.0, "{case}: no gradient");
+
+        // A rollout step: every row of the minibatch valued from shared states in one step.
+        if !recurrent {
+            let mut b = backend::build(kind, &shape, &state, dev, 1).expect("backend");
+            let mut stepped = vec![0.0; d.rows];
+            b.values(d.critic_rows(), d.rows, &mut stepped, &mut [])
+                .expect("values");
+            let tol = if kind == BackendKind::Cpu { 0.0 } else { 1e-5 };
+            for (r, (a, t)) in stepped.iter().zip(&v_shared).enumerate() {
+                assert!(
+                    (a - t).abs() <= tol * (1.0 + t.abs()),
+                    "{case} row {r}: stepped {a}, trained {t}"
+                );
+            }
+        }
+    }
+}
+
 /// `NAME => BODY` over backend `kind`, as [`common::per_device!`] or [`common::cpu_only!`]
 /// expands them.
 macro_rules! backend_suite {
@@ -815,6 +961,8 @@ macro_rules! backend_suite {
                     |dev| acting_and_training_agree($kind, dev),
                 parameters_and_optimizer_state_round_trip_through_checkpoint_names =>
                     |dev| state_round_trips($kind, dev),
+                a_critic_on_shared_states_matches_the_same_rows_written_out =>
+                    |dev| shared_states_match_whole_rows($kind, dev),
             }
         }
     )*};

@@ -16,13 +16,14 @@ use marl_envs::ActionSpace;
 
 use super::layout::{fold_all, unfold_all, SideLayout};
 use super::{
-    ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, Precision,
-    RowOutputs, Run, SideShape, SideState,
+    ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
+    Precision, RowOutputs, Run, SideShape, SideState,
 };
 use crate::algo::ppo;
 use crate::config::{Activation, OptimizerKind};
+use crate::nn::dist;
+use crate::nn::mlp::{Mlp, MlpIn};
 use crate::nn::tanh::{sigmoid, tanh};
-use crate::nn::{dist, mlp::Mlp};
 use crate::optim::{clip_grad_norm, Adam};
 use crate::scalars::Scalars;
 
@@ -100,6 +101,79 @@ enum Body {
     },
 }
 
+/// A side's rows on the device: whole, or (critics on the global state) each the state of its
+/// environment and step followed by its own columns (see [`CriticRows`]).
+enum Input {
+    Rows(Tensor),
+    Shared {
+        /// The distinct states `[U, dim]`.
+        states: Tensor,
+        /// Each row's state `[rows]` (u32).
+        of_row: Tensor,
+        /// Each row's own columns `[rows, w]`.
+        own: Tensor,
+    },
+}
+
+impl Input {
+    /// Host rows on `dev`.
+    fn of(x: &CriticRows<'_>, rows: usize, dev: &Device) -> Result<Self> {
+        let own = Tensor::from_slice(x.own, (rows, x.own.len() / rows.max(1)), dev)?;
+        Ok(match &x.states {
+            None => Input::Rows(own),
+            Some(s) => Input::Shared {
+                states: Tensor::from_slice(s.values, (s.values.len() / s.dim, s.dim), dev)?,
+                of_row: Tensor::from_slice(&s.of_row[..rows], rows, dev)?,
+                own,
+            },
+        })
+    }
+
+    /// The rows in `dtype`, written out whole unless `keep_shared`.
+    fn prepared(&self, dtype: DType, keep_shared: bool) -> Result<Self> {
+        Ok(match self {
+            Input::Rows(x) => Input::Rows(x.to_dtype(dtype)?),
+            Input::Shared {
+                states,
+                of_row,
+                own,
+            } => {
+                let (states, own) = (states.to_dtype(dtype)?, own.to_dtype(dtype)?);
+                if keep_shared {
+                    Input::Shared {
+                        states,
+                        of_row: of_row.clone(),
+                        own,
+                    }
+                } else {
+                    let st = states.index_select(of_row, 0)?;
+                    let rows = if own.dim(1)? == 0 {
+                        st
+                    } else {
+                        Tensor::cat(&[&st, &own], 1)?
+                    };
+                    Input::Rows(rows)
+                }
+            }
+        })
+    }
+
+    fn rows(&self) -> Result<usize> {
+        Ok(match self {
+            Input::Rows(x) => x.dim(0)?,
+            Input::Shared { own, .. } => own.dim(0)?,
+        })
+    }
+
+    /// Whole rows (per-agent networks take runs of them).
+    fn whole(&self) -> Result<&Tensor> {
+        match self {
+            Input::Rows(x) => Ok(x),
+            Input::Shared { .. } => anyhow::bail!("rows that share states where whole rows go"),
+        }
+    }
+}
+
 /// A run's sequences: steps per sequence, reset flags per row, initial states.
 struct Seq<'a> {
     len: usize,
@@ -108,27 +182,62 @@ struct Seq<'a> {
 }
 
 impl Net {
+    /// Whether rows that share states can be given as such.
+    fn shares_states(&self) -> bool {
+        match &self.body {
+            Body::Mlp(m) => m.shares_states(),
+            Body::Recurrent { base, .. } => base.as_ref().is_some_and(Mlp::shares_states),
+        }
+    }
+
     /// The output, and for a recurrent network every step's state.
     fn forward(
         &self,
-        x: &Tensor,
+        x: &Input,
         ids: Option<&Tensor>,
         seq: Option<Seq<'_>>,
     ) -> Result<(Tensor, Option<Tensor>)> {
-        let x = match (&self.embedding, ids) {
-            (Some(e), Some(ids)) => {
-                let emb = e.as_tensor().index_select(ids, 0)?.to_dtype(x.dtype())?;
-                Tensor::cat(&[x, &emb], 1)?
+        // The embedding goes after each row's columns (after its own ones when shared).
+        let with_emb = |x: &Tensor| -> Result<Tensor> {
+            Ok(match (&self.embedding, ids) {
+                (Some(e), Some(ids)) => {
+                    let emb = e.as_tensor().index_select(ids, 0)?.to_dtype(x.dtype())?;
+                    if x.dim(1)? == 0 {
+                        emb
+                    } else {
+                        Tensor::cat(&[x, &emb], 1)?
+                    }
+                }
+                _ => x.clone(),
+            })
+        };
+        let (rows, own);
+        let input = match x {
+            Input::Rows(x) => {
+                rows = with_emb(x)?;
+                MlpIn::Rows(&rows)
             }
-            _ => x.clone(),
+            Input::Shared {
+                states,
+                of_row,
+                own: o,
+            } => {
+                own = with_emb(o)?;
+                MlpIn::Shared {
+                    states,
+                    of_row,
+                    own: &own,
+                }
+            }
         };
         match &self.body {
-            Body::Mlp(m) => Ok((m.forward(&x)?, None)),
+            Body::Mlp(m) => Ok((m.forward_input(input)?, None)),
             Body::Recurrent { base, gru, top } => {
                 let seq = seq.context("a recurrent network runs over sequences")?;
-                let input = match base {
-                    Some(b) => b.forward(&x)?,
-                    None => x,
+                let input = match (base, input) {
+                    (Some(b), input) => b.forward_input(input)?,
+                    (None, MlpIn::Rows(x)) => x.clone(),
+                    (None, MlpIn::Shared { .. }) => anyhow::bail!("a GRU reads whole rows"),
                 };
                 let h = gru.forward(&input, seq.len, &seq.starts, seq.h0)?;
                 Ok((top.forward(&h)?, Some(h)))
@@ -239,12 +348,16 @@ impl Side {
     /// in f32 whatever the dtype the passes computed in.
     fn run(
         &self,
-        x: &Tensor,
+        x: &Input,
         runs: &[Run],
         ids: Option<&Tensor>,
         seq: Option<(usize, &Tensor, &Tensor)>,
     ) -> Result<(Tensor, Option<Tensor>)> {
-        let (y, h) = self.run_nets(&x.to_dtype(self.compute)?, runs, ids, seq)?;
+        // One network that can takes rows sharing states as they are; the others read them
+        // written out.
+        let keep_shared = self.nets.len() == 1 && self.nets[0].shares_states();
+        let x = x.prepared(self.compute, keep_shared)?;
+        let (y, h) = self.run_nets(&x, runs, ids, seq)?;
         let f32 = |t: Tensor| t.to_dtype(DType::F32);
         Ok((f32(y)?, h.map(f32).transpose()?))
     }
@@ -252,7 +365,7 @@ impl Side {
     /// [`run`](Self::run) in the compute dtype.
     fn run_nets(
         &self,
-        x: &Tensor,
+        x: &Input,
         runs: &[Run],
         ids: Option<&Tensor>,
         seq: Option<(usize, &Tensor, &Tensor)>,
@@ -268,8 +381,9 @@ impl Side {
             }))
         };
         if self.nets.len() == 1 {
-            return self.nets[0].forward(x, ids, part(0, x.dim(0)?)?);
+            return self.nets[0].forward(x, ids, part(0, x.rows()?)?);
         }
+        let x = x.whole()?;
         let (mut outs, mut states) = (Vec::new(), Vec::new());
         for &(k, start, n) in runs {
             let h0 = match seq {
@@ -280,7 +394,8 @@ impl Side {
                 h0: h0.as_ref().expect("states with sequences"),
                 ..s
             });
-            let (y, h) = self.nets[k].forward(&x.narrow(0, start, n)?, None, s)?;
+            let run = Input::Rows(x.narrow(0, start, n)?);
+            let (y, h) = self.nets[k].forward(&run, None, s)?;
             outs.push(y);
             states.extend(h);
         }
@@ -409,12 +524,12 @@ impl CandleBackend {
     fn side_step(
         &self,
         side: &Side,
-        x: &Tensor,
+        x: &Input,
         runs: &[Run],
         ids: Option<&Tensor>,
         state: &mut [f32],
     ) -> Result<Tensor> {
-        let rows = x.dim(0)?;
+        let rows = x.rows()?;
         if state.is_empty() {
             return Ok(side.run(x, runs, ids, None)?.0);
         }
@@ -467,7 +582,7 @@ impl Backend for CandleBackend {
 
     fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut, state: &mut [f32]) -> Result<()> {
         let (runs, ids) = self.step_rows(rows)?;
-        let xt = Tensor::from_slice(x, (rows, x.len() / rows), &self.dev)?;
+        let xt = Input::Rows(Tensor::from_slice(x, (rows, x.len() / rows), &self.dev)?);
         let y = self.side_step(&self.actor, &xt, &runs, ids.as_ref(), state)?;
         out.out = y.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
         out.log_std.clear();
@@ -478,9 +593,15 @@ impl Backend for CandleBackend {
         Ok(())
     }
 
-    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32], state: &mut [f32]) -> Result<()> {
+    fn values(
+        &mut self,
+        x: CriticRows<'_>,
+        rows: usize,
+        out: &mut [f32],
+        state: &mut [f32],
+    ) -> Result<()> {
         let (runs, ids) = self.step_rows(rows)?;
-        let xt = Tensor::from_slice(x, (rows, x.len() / rows), &self.dev)?;
+        let xt = Input::of(&x, rows, &self.dev)?;
         let v: Vec<f32> = self
             .side_step(&self.critic, &xt, &runs, ids.as_ref(), state)?
             .to_device(&Device::Cpu)?
@@ -498,8 +619,12 @@ impl Backend for CandleBackend {
     ) -> Result<Scalars> {
         let (m, dev) = (mb.rows, &self.dev);
         let t = |v: &[f32]| Tensor::from_slice(v, m, dev);
-        let x_actor = Tensor::from_slice(mb.x_actor, (m, mb.x_actor.len() / m), dev)?;
-        let x_critic = Tensor::from_slice(mb.x_critic, (m, mb.x_critic.len() / m), dev)?;
+        let x_actor = Input::Rows(Tensor::from_slice(
+            mb.x_actor,
+            (m, mb.x_actor.len() / m),
+            dev,
+        )?);
+        let x_critic = Input::of(&mb.x_critic, m, dev)?;
         let ids = Tensor::from_slice(mb.agents, m, dev)?;
         let seq = match mb.seq {
             Some(s) => {

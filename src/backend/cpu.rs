@@ -12,12 +12,12 @@ use marl_envs::ActionSpace;
 
 use super::layout::SideLayout;
 use super::{
-    ActorOut, Backend, BackendKind, GroupShape, GroupState, LossCoefs, Minibatch, RowOutputs, Run,
-    SideShape, SideState, StepInputs,
+    ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
+    RowOutputs, Run, SideShape, SideState, StepInputs,
 };
 use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs};
 use crate::config::OptimizerKind;
-use crate::nn::cpu_mlp::{clip_global_norm, FlatAdam};
+use crate::nn::cpu_mlp::{clip_global_norm, FlatAdam, MlpInput, SharedRows};
 use crate::nn::cpu_net::{CpuNet, Sequences};
 use crate::parallel;
 use crate::scalars::Scalars;
@@ -36,16 +36,17 @@ struct Side {
     values: Vec<f32>,
     grads: Vec<f32>,
     adam: FlatAdam,
-    /// Host row width, without the embedding.
-    in_dim: usize,
     out_dim: usize,
     /// Size of the learned embedding appended to the input (0: none).
     emb_dim: usize,
     /// Gaussian action size (0: no log-std), and where each network's log-std starts.
     ls_dim: usize,
     ls_at: Vec<usize>,
-    /// Rows with the embedding appended.
+    /// Rows as the networks read them, where they differ from the caller's: with the
+    /// embedding appended, or with a state the network cannot share written out in front.
     x_in: Vec<f32>,
+    /// Whether the last forward read `x_in` (else the caller's rows).
+    read_x_in: bool,
     /// The outputs of every row, `[rows, out_dim]`.
     out: Vec<f32>,
     /// The loss's gradient w.r.t. `out`.
@@ -86,12 +87,12 @@ impl Side {
             grads: vec![0.0; layout.len()],
             adam: FlatAdam::new(layout.len(), lr, eps),
             layout,
-            in_dim: shape.net.in_dim,
             out_dim: shape.net.out_dim,
             emb_dim: shape.embedding.map_or(0, |(_, d)| d),
             ls_dim: shape.log_std.unwrap_or(0),
             ls_at: Vec::new(),
             x_in: Vec::new(),
+            read_x_in: false,
             out: Vec::new(),
             d_out: Vec::new(),
             ls_rows: Vec::new(),
@@ -134,24 +135,57 @@ impl Side {
         }
     }
 
+    /// Whether the networks compute rows that share a state from the state once: one shared
+    /// network whose first layer reads the raw input.
+    fn shares_states(&self, x: &CriticRows<'_>) -> bool {
+        x.states.is_some() && self.nets.len() == 1 && self.nets[0].shares_states()
+    }
+
+    /// Fills `x_in` where the networks do not read `x` as it is: the learned embedding
+    /// appended to each row, and a state that the networks cannot share written out in front.
+    fn prepare_input(&mut self, x: &CriticRows<'_>, rows: usize, agents: &[u32]) {
+        let shared = self.shares_states(x);
+        let emb = self.layout.embedding();
+        self.read_x_in = emb.is_some() || (x.states.is_some() && !shared);
+        if !self.read_x_in {
+            return;
+        }
+        let e = self.emb_dim;
+        let own_w = x.own.len() / rows.max(1);
+        let x_in = &mut self.x_in;
+        x_in.clear();
+        for r in 0..rows {
+            if let (Some(s), false) = (&x.states, shared) {
+                let st = s.of_row[r] as usize;
+                x_in.extend_from_slice(&s.values[st * s.dim..(st + 1) * s.dim]);
+            }
+            x_in.extend_from_slice(&x.own[r * own_w..(r + 1) * own_w]);
+            if let Some(emb) = &emb {
+                let a = agents[r] as usize;
+                x_in.extend_from_slice(&self.values[emb.start + a * e..emb.start + (a + 1) * e]);
+            }
+        }
+    }
+
     /// The outputs of `rows` rows of `x` into `self.out` (and, for Gaussian actors, their
     /// log-stds into `self.ls_rows`); recurrent networks run over `seq`.
     fn forward(
         &mut self,
-        x: &[f32],
+        x: CriticRows<'_>,
         rows: usize,
         agents: &[u32],
         runs: &[Run],
         seq: Option<SideSeq<'_>>,
     ) {
+        self.prepare_input(&x, rows, agents);
+        let shared = self.shares_states(&x);
         let Self {
             nets,
             layout,
             values,
-            in_dim,
             out_dim,
-            emb_dim,
             x_in,
+            read_x_in,
             out,
             ..
         } = self;
@@ -164,30 +198,21 @@ impl Side {
                 h0: &s.h0[start / s.len * width..(start + n) / s.len * width],
             })
         };
-        let (i, o, e) = (*in_dim, *out_dim, *emb_dim);
-        let input: &[f32] = match layout.embedding() {
-            Some(emb) => {
-                let table = &values[emb];
-                x_in.resize(rows * (i + e), 0.0);
-                for (r, row) in x_in.chunks_exact_mut(i + e).enumerate() {
-                    row[..i].copy_from_slice(&x[r * i..(r + 1) * i]);
-                    let a = agents[r] as usize;
-                    row[i..].copy_from_slice(&table[a * e..(a + 1) * e]);
-                }
-                x_in
-            }
-            None => x,
-        };
-        let w = i + e;
+        let o = *out_dim;
+        let input = network_input(&x, shared, if *read_x_in { x_in } else { x.own });
         out.resize(rows * o, 0.0);
         if nets.len() == 1 {
             let y = nets[0].forward(&values[layout.net(0)], input, rows, seq_of(0, rows));
             out.copy_from_slice(y);
         } else {
+            let MlpInput::Rows(input) = input else {
+                unreachable!("per-agent networks read whole rows")
+            };
+            let w = input.len() / rows.max(1);
             for &(k, start, n) in runs {
                 let y = nets[k].forward(
                     &values[layout.net(k)],
-                    &input[start * w..(start + n) * w],
+                    MlpInput::Rows(&input[start * w..(start + n) * w]),
                     n,
                     seq_of(start, n),
                 );
@@ -209,7 +234,14 @@ impl Side {
 
     /// One rollout step of `rows` rows (agent-major) from the recurrent `state`, which it
     /// advances; feed-forward networks ignore it.
-    fn step(&mut self, x: &[f32], rows: usize, agents: &[u32], runs: &[Run], state: &mut [f32]) {
+    fn step(
+        &mut self,
+        x: CriticRows<'_>,
+        rows: usize,
+        agents: &[u32],
+        runs: &[Run],
+        state: &mut [f32],
+    ) {
         let Some(width) = self.nets[0].state_width() else {
             self.forward(x, rows, agents, runs, None);
             return;
@@ -235,25 +267,26 @@ impl Side {
 
     /// Adds the gradients for `self.d_out` (and `self.d_ls`) after [`forward`](Self::forward)
     /// on the same rows.
-    fn backward(&mut self, x: &[f32], agents: &[u32], runs: &[Run]) {
+    fn backward(&mut self, x: CriticRows<'_>, agents: &[u32], runs: &[Run]) {
+        let shared = self.shares_states(&x);
         let Self {
             nets,
             layout,
             values,
             grads,
-            in_dim,
             out_dim,
             emb_dim,
             x_in,
+            read_x_in,
             d_out,
             d_in,
             scratch,
             ..
         } = self;
-        let (i, o, e) = (*in_dim, *out_dim, *emb_dim);
+        let (o, e) = (*out_dim, *emb_dim);
         let rows = d_out.len() / o;
         let emb = layout.embedding();
-        let input: &[f32] = if emb.is_some() { x_in } else { x };
+        let input = network_input(&x, shared, if *read_x_in { x_in } else { x.own });
         if nets.len() == 1 {
             let r0 = layout.net(0);
             let want_dx = emb.is_some().then_some(&mut *d_in);
@@ -266,23 +299,28 @@ impl Side {
                 scratch,
             );
             if let Some(emb) = emb {
-                // The embedding's rows receive the input gradient's last `e` columns.
+                // The embedding's rows receive the input gradient's last `e` columns (the
+                // gradient covers each row's own columns only when states are shared).
                 let g = &mut grads[emb];
-                for (r, row) in d_in.chunks_exact(i + e).enumerate().take(rows) {
+                let w = d_in.len() / rows.max(1);
+                for (r, row) in d_in.chunks_exact(w).enumerate().take(rows) {
                     let a = agents[r] as usize;
-                    for (dst, &src) in g[a * e..(a + 1) * e].iter_mut().zip(&row[i..]) {
+                    for (dst, &src) in g[a * e..(a + 1) * e].iter_mut().zip(&row[w - e..]) {
                         *dst += src;
                     }
                 }
             }
         } else {
-            let w = i + e;
+            let MlpInput::Rows(input) = input else {
+                unreachable!("per-agent networks read whole rows")
+            };
+            let w = input.len() / rows.max(1);
             for &(k, start, n) in runs {
                 let range = layout.net(k);
                 nets[k].backward(
                     &values[range.clone()],
                     &mut grads[range],
-                    &input[start * w..(start + n) * w],
+                    MlpInput::Rows(&input[start * w..(start + n) * w]),
                     &d_out[start * o..(start + n) * o],
                     None,
                     scratch,
@@ -302,6 +340,20 @@ impl Side {
                 }
             }
         }
+    }
+}
+
+/// What the networks read: `rows` (the caller's rows or `x_in`), beginning with `x`'s shared
+/// states where `shared`.
+fn network_input<'a>(x: &CriticRows<'a>, shared: bool, rows: &'a [f32]) -> MlpInput<'a> {
+    match (x.states, shared) {
+        (Some(s), true) => MlpInput::Shared(SharedRows {
+            states: s.values,
+            dim: s.dim,
+            of_row: s.of_row,
+            own: rows,
+        }),
+        _ => MlpInput::Rows(rows),
     }
 }
 
@@ -366,7 +418,8 @@ fn actor_pass(
         starts: s.starts,
         h0: s.h0_actor,
     });
-    side.forward(mb.x_actor, mb.rows, mb.agents, mb.runs, seq);
+    let x = CriticRows::whole(mb.x_actor);
+    side.forward(x, mb.rows, mb.agents, mb.runs, seq);
     side.d_out.resize(side.out.len(), 0.0);
     side.d_ls.resize(side.ls_rows.len(), 0.0);
     let head = match *space {
@@ -395,7 +448,7 @@ fn actor_pass(
         &mut side.d_ls,
         row_logp,
     );
-    side.backward(mb.x_actor, mb.agents, mb.runs);
+    side.backward(x, mb.agents, mb.runs);
     let mut s = Scalars::new();
     s.set("policy_loss", terms.policy_loss);
     s.set("entropy", terms.entropy);
@@ -442,6 +495,7 @@ impl Backend for CpuBackend {
     fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut, state: &mut [f32]) -> Result<()> {
         self.step_rows(rows);
         let a = &mut self.actor;
+        let x = CriticRows::whole(x);
         a.step(x, rows, &self.step_agents, &self.step_runs, state);
         out.out.clear();
         out.out.extend_from_slice(&a.out);
@@ -450,7 +504,13 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32], state: &mut [f32]) -> Result<()> {
+    fn values(
+        &mut self,
+        x: CriticRows<'_>,
+        rows: usize,
+        out: &mut [f32],
+        state: &mut [f32],
+    ) -> Result<()> {
         self.step_rows(rows);
         let c = &mut self.critic;
         c.step(x, rows, &self.step_agents, &self.step_runs, state);
@@ -483,7 +543,7 @@ impl Backend for CpuBackend {
             ..
         } = step;
         let ((), done) = parallel::join(
-            || actor.step(x_actor, rows, agents, runs, actor_state),
+            || actor.step(CriticRows::whole(x_actor), rows, agents, runs, actor_state),
             || critic.step(x_critic, rows, agents, runs, critic_state),
         );
         done.map_err(|_| anyhow!("the critic's forward panicked"))?;

@@ -311,6 +311,52 @@ pub struct ActorOut {
     pub log_std: Vec<f32>,
 }
 
+/// A critic's host rows: whole, or (a critic on the global state) each row the state of its
+/// environment and step, shared by the group's agents there, followed by the row's own
+/// columns (the others' actions, the one-hot id). A backend whose network can computes the
+/// state's part of the first layer once per distinct state; any other writes the rows out.
+#[derive(Debug, Clone, Copy)]
+pub struct CriticRows<'a> {
+    /// `[rows, w]`: whole rows, or with `states` each row's columns after its state.
+    pub own: &'a [f32],
+    /// The states the rows begin with.
+    pub states: Option<SharedStates<'a>>,
+}
+
+/// Global states that several critic rows begin with.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedStates<'a> {
+    /// The distinct states `[U, dim]`.
+    pub values: &'a [f32],
+    /// A state's width.
+    pub dim: usize,
+    /// Which state each row begins with `[rows]`.
+    pub of_row: &'a [u32],
+}
+
+impl<'a> CriticRows<'a> {
+    /// Whole rows.
+    pub fn whole(x: &'a [f32]) -> Self {
+        Self {
+            own: x,
+            states: None,
+        }
+    }
+
+    /// Writes the whole rows (`rows` of them) into `out`, the state first.
+    pub fn write_out(&self, rows: usize, out: &mut Vec<f32>) {
+        out.clear();
+        let own_w = self.own.len() / rows.max(1);
+        for r in 0..rows {
+            if let Some(s) = &self.states {
+                let st = s.of_row[r] as usize;
+                out.extend_from_slice(&s.values[st * s.dim..(st + 1) * s.dim]);
+            }
+            out.extend_from_slice(&self.own[r * own_w..(r + 1) * own_w]);
+        }
+    }
+}
+
 /// One minibatch, gathered on the host by the schedule.
 #[derive(Debug, Clone, Copy)]
 pub struct Minibatch<'a> {
@@ -318,8 +364,8 @@ pub struct Minibatch<'a> {
     pub rows: usize,
     /// Actor inputs `[rows, actor in]`.
     pub x_actor: &'a [f32],
-    /// Critic inputs `[rows, critic in]`.
-    pub x_critic: &'a [f32],
+    /// Critic inputs.
+    pub x_critic: CriticRows<'a>,
     /// Actions taken: indices `[rows]` or Gaussian samples `[rows, d]`.
     pub actions: &'a [f32],
     /// Additive logit masks `[rows, n]` (0, or `MASKED_LOGIT`).
@@ -375,7 +421,7 @@ pub struct StepInputs<'a> {
     /// Actor rows.
     pub x_actor: &'a [f32],
     /// Critic rows.
-    pub x_critic: &'a [f32],
+    pub x_critic: CriticRows<'a>,
     /// The actor's recurrent state (empty: feed-forward).
     pub actor_state: &'a mut [f32],
     /// The critic's.
@@ -405,7 +451,13 @@ pub trait Backend: Send {
 
     /// Critic values (normalized scale) of one step's rows into `out` (`[rows]`); a recurrent
     /// critic steps its `state` as [`act`](Self::act) does.
-    fn values(&mut self, x: &[f32], rows: usize, out: &mut [f32], state: &mut [f32]) -> Result<()>;
+    fn values(
+        &mut self,
+        x: CriticRows<'_>,
+        rows: usize,
+        out: &mut [f32],
+        state: &mut [f32],
+    ) -> Result<()>;
 
     /// [`act`](Self::act) and [`values`](Self::values) of the same step, side by side where
     /// the backend can.

@@ -29,7 +29,12 @@ pub struct GroupLearner {
     value_norm: ValueNorm,
     // Buffers of a step, kept between steps.
     x_actor: Vec<f32>,
-    x_critic: Vec<f32>,
+    /// Critic rows without their state (bootstrap values).
+    critic_rest: Vec<f32>,
+    /// Whole critic rows, where the state sits inside them (agent-specific states).
+    critic_whole: Vec<f32>,
+    /// The environment of each row of a step, which is the index of its state.
+    env_of_row: Vec<u32>,
     actor_out: ActorOut,
     logp_all: Vec<f32>,
     mask_bias: Vec<f32>,
@@ -90,6 +95,20 @@ fn zero_rows(state: &mut [f32], rows: usize, reset: impl Iterator<Item = bool>) 
     }
 }
 
+/// Step `t`'s critic rows without their state, and its states, of the buffer's `critic_rest`
+/// and `states`.
+fn step_critic_rows<'a>(
+    l: &InputLayout,
+    (rest, states): (&'a [f32], &'a [f32]),
+    t: usize,
+) -> (&'a [f32], &'a [f32]) {
+    let (r, w, s) = (l.rows(), l.rest_in(), l.n_envs * l.state_dim);
+    (
+        &rest[t * r * w..(t + 1) * r * w],
+        &states[t * s..(t + 1) * s],
+    )
+}
+
 impl GroupLearner {
     /// The learner of `group` with networks in `backend`.
     pub fn new(
@@ -98,7 +117,7 @@ impl GroupLearner {
         shape: GroupShape,
         backend: Box<dyn Backend>,
     ) -> Self {
-        let input = InputLayout::new(&cfg.raw, group);
+        let input = InputLayout::new(&cfg.raw, group, cfg.spec.state_dim);
         let rows = input.rows();
         // An action is stored as its index (discrete) or its vector (box); a mask row per
         // action of a discrete space.
@@ -120,7 +139,9 @@ impl GroupLearner {
             backend,
             value_norm: ValueNorm::default(),
             x_actor: vec![0.0; rows * input.actor_in],
-            x_critic: vec![0.0; rows * input.critic_in],
+            critic_rest: vec![0.0; rows * input.rest_in()],
+            critic_whole: Vec::new(),
+            env_of_row: (0..rows).map(|r| (r % input.n_envs) as u32).collect(),
             actor_out: ActorOut::default(),
             logp_all: Vec::new(),
             mask_bias: vec![0.0; rows * mask_w],
@@ -235,11 +256,15 @@ impl GroupLearner {
         states: &[f32],
         joint: &[f32],
     ) -> Result<()> {
-        let (r, cin) = (self.rows(), self.input.critic_in);
-        let xc = &mut self.buf.critic_in[t * r * cin..(t + 1) * r * cin];
-        self.input.critic_rows(spec, obs, states, joint, xc);
-        let values = &mut self.buf.values[t * r..(t + 1) * r];
-        self.backend.values(xc, r, values, &mut self.rnn.critic)
+        let r = self.rows();
+        self.record_critic_rows(spec, t, obs, states, joint);
+        let b = &mut self.buf;
+        let (rest, st) = step_critic_rows(&self.input, (&b.critic_rest, &b.states), t);
+        let x = self
+            .input
+            .critic_input(rest, st, &self.env_of_row, &mut self.critic_whole);
+        let values = &mut b.values[t * r..(t + 1) * r];
+        self.backend.values(x, r, values, &mut self.rnn.critic)
     }
 
     /// Acts and values step `t` in one go (critics that do not see actions).
@@ -251,23 +276,44 @@ impl GroupLearner {
         rng: &mut ChaCha8Rng,
         joint: &mut [f32],
     ) -> Result<()> {
-        let (r, ain, cin) = (self.rows(), self.input.actor_in, self.input.critic_in);
-        let xc = &mut self.buf.critic_in[t * r * cin..(t + 1) * r * cin];
-        self.input.critic_rows(spec, &d.obs, &d.states, joint, xc);
+        let (r, ain) = (self.rows(), self.input.actor_in);
+        self.record_critic_rows(spec, t, &d.obs, &d.states, joint);
+        let b = &mut self.buf;
+        let (rest, st) = step_critic_rows(&self.input, (&b.critic_rest, &b.states), t);
+        let x_critic = self
+            .input
+            .critic_input(rest, st, &self.env_of_row, &mut self.critic_whole);
         self.backend.act_and_values(
             StepInputs {
                 rows: r,
-                x_actor: &self.buf.actor_in[t * r * ain..(t + 1) * r * ain],
-                x_critic: xc,
+                x_actor: &b.actor_in[t * r * ain..(t + 1) * r * ain],
+                x_critic,
                 actor_state: &mut self.rnn.actor,
                 critic_state: &mut self.rnn.critic,
             },
             &mut self.actor_out,
-            &mut self.buf.values[t * r..(t + 1) * r],
+            &mut b.values[t * r..(t + 1) * r],
         )?;
         self.sample(spec, &d.masks, false, rng, joint);
         self.record_actions(t);
         Ok(())
+    }
+
+    /// Writes step `t`'s critic rows without their state, and its global states, into the
+    /// buffer.
+    fn record_critic_rows(
+        &mut self,
+        spec: &EnvSpec,
+        t: usize,
+        obs: &[f32],
+        states: &[f32],
+        joint: &[f32],
+    ) {
+        let (r, w) = (self.rows(), self.input.rest_in());
+        let rest = &mut self.buf.critic_rest[t * r * w..(t + 1) * r * w];
+        self.input.critic_rest_rows(spec, obs, joint, rest);
+        let s = self.input.n_envs * self.input.state_dim;
+        self.buf.states[t * s..(t + 1) * s].copy_from_slice(&states[..s]);
     }
 
     /// Acts in evaluation episodes, whose recurrent states are kept apart from the rollout's;
@@ -327,14 +373,20 @@ impl GroupLearner {
         states: &[f32],
         joint: &[f32],
     ) -> Result<()> {
-        self.input
-            .critic_rows(spec, obs, states, joint, &mut self.x_critic);
-        // From the rollout's states, without advancing them.
         let r = self.rows();
+        self.input
+            .critic_rest_rows(spec, obs, joint, &mut self.critic_rest);
+        let states = &states[..self.input.n_envs * self.input.state_dim];
+        let x = self.input.critic_input(
+            &self.critic_rest,
+            states,
+            &self.env_of_row,
+            &mut self.critic_whole,
+        );
+        // From the rollout's states, without advancing them.
         let state = &mut self.rnn.scratch_critic;
         state.copy_from_slice(&self.rnn.critic);
-        self.backend
-            .values(&self.x_critic, r, &mut self.boot, state)
+        self.backend.values(x, r, &mut self.boot, state)
     }
 
     fn record_actions(&mut self, t: usize) {

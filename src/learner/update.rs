@@ -11,8 +11,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::algo::ppo::LossConfig;
 use crate::algo::value_norm::ValueNorm;
-use crate::backend::{Backend, LossCoefs, Minibatch, RowOutputs, Run, SeqBatch};
-use crate::buffer::{GroupBuffer, InputLayout};
+use crate::backend::{
+    Backend, CriticRows, LossCoefs, Minibatch, RowOutputs, Run, SeqBatch, SharedStates,
+};
+use crate::buffer::{CriticForm, GroupBuffer, InputLayout};
 use crate::config::{action_width, AdvantageNorm, PpoConfig};
 use crate::scalars::Scalars;
 
@@ -70,7 +72,18 @@ struct Gathered {
     idx: Vec<usize>,
     units: Vec<usize>,
     x_actor: Vec<f32>,
-    x_critic: Vec<f32>,
+    /// Critic rows without their state.
+    critic_rest: Vec<f32>,
+    /// The distinct states of the minibatch's rows `[U, state_dim]` (unless they are read in
+    /// place), which one each row reads, and per (step, environment) of the rollout its place
+    /// among them (`u32::MAX`: not in this minibatch).
+    states: Vec<f32>,
+    state_of: Vec<u32>,
+    state_slot: Vec<u32>,
+    /// The rows read the buffer's states in place (`state_of` indexes them).
+    states_in_place: bool,
+    /// Whole critic rows where the state sits inside them (agent-specific states).
+    critic_whole: Vec<f32>,
     actions: Vec<f32>,
     mask_bias: Vec<f32>,
     old_logp: Vec<f32>,
@@ -111,7 +124,7 @@ impl Gathered {
         let m = idx.len();
         let total = b.logp.len();
         gather(&mut self.x_actor, &b.actor_in, idx, l.actor_in);
-        gather(&mut self.x_critic, &b.critic_in, idx, l.critic_in);
+        gather(&mut self.critic_rest, &b.critic_rest, idx, l.rest_in());
         gather(&mut self.actions, &b.actions, idx, b.actions.len() / total);
         gather(&mut self.old_logp, &b.logp, idx, 1);
         gather(&mut self.old_values, &b.values, idx, 1);
@@ -126,8 +139,9 @@ impl Gathered {
                 action_width(&l.action_space),
             );
         }
+        self.distinct_states(b, l);
         self.agents.clear();
-        self.agents.extend(idx.iter().map(|&i| agent_of(i)));
+        self.agents.extend(self.idx.iter().map(|&i| agent_of(i)));
         self.runs.clear();
         match chunk {
             // Each agent's sequences are one block (sorted by agent when unshared).
@@ -144,12 +158,93 @@ impl Gathered {
         m
     }
 
+    /// The states of the minibatch's rows and which one each row reads (its step and
+    /// environment's); with the state inside the rows (agent-specific states), the whole rows.
+    ///
+    /// Where the rows read most of the rollout's states (many agents, few minibatches), they
+    /// read the buffer's states in place: copying them would cost more than the few absent
+    /// states' products, and the memory of a second copy of the states. Otherwise the
+    /// distinct states are copied, in order of first appearance.
+    fn distinct_states(&mut self, b: &GroupBuffer, l: &InputLayout) {
+        self.states.clear();
+        self.state_of.clear();
+        let sd = l.state_dim;
+        if sd == 0 {
+            return;
+        }
+        let (r_step, n) = (b.rows, l.n_envs);
+        // Row `k * n + e` of step `t` reads state `t * n + e`.
+        let key = |i: usize| i / r_step * n + i % r_step % n;
+        let all = b.t_len * n;
+        self.state_slot.clear();
+        self.state_slot.resize(all, u32::MAX);
+        let mut distinct = 0u32;
+        for &i in &self.idx {
+            let slot = &mut self.state_slot[key(i)];
+            if *slot == u32::MAX {
+                *slot = distinct;
+                distinct += 1;
+            }
+        }
+        self.states_in_place = 4 * distinct as usize >= 3 * all;
+        if self.states_in_place {
+            self.state_of
+                .extend(self.idx.iter().map(|&i| key(i) as u32));
+        } else {
+            // Slots were given in order of first appearance: a state is new when its slot is
+            // the next one to copy.
+            for &i in &self.idx {
+                let k = key(i);
+                let slot = self.state_slot[k];
+                if slot as usize == self.states.len() / sd {
+                    self.states
+                        .extend_from_slice(&b.states[k * sd..(k + 1) * sd]);
+                }
+                self.state_of.push(slot);
+            }
+        }
+        if l.critic_form() == CriticForm::WrittenOut {
+            let states = if self.states_in_place {
+                &b.states
+            } else {
+                &self.states
+            };
+            l.critic_input(
+                &self.critic_rest,
+                states,
+                &self.state_of,
+                &mut self.critic_whole,
+            );
+        }
+    }
+
     /// The gathered minibatch.
-    fn minibatch<'a>(&'a self, b: &'a GroupBuffer, chunk: Option<usize>) -> Minibatch<'a> {
+    fn minibatch<'a>(
+        &'a self,
+        b: &'a GroupBuffer,
+        l: &InputLayout,
+        chunk: Option<usize>,
+    ) -> Minibatch<'a> {
+        let x_critic = match l.critic_form() {
+            CriticForm::WrittenOut => CriticRows::whole(&self.critic_whole),
+            CriticForm::Whole => CriticRows::whole(&self.critic_rest),
+            CriticForm::SharedState => CriticRows {
+                own: &self.critic_rest,
+                states: Some(SharedStates {
+                    values: if self.states_in_place {
+                        &b.states
+                    } else {
+                        &self.states
+                    },
+                    dim: l.state_dim,
+                    of_row: &self.state_of,
+                }),
+            },
+        };
         Minibatch {
             rows: self.idx.len(),
             x_actor: &self.x_actor,
-            x_critic: &self.x_critic,
+            x_critic,
             actions: &self.actions,
             mask_bias: b.mask_bias.as_ref().map(|_| self.mask_bias.as_slice()),
             old_logp: &self.old_logp,
@@ -291,7 +386,7 @@ pub fn run_epochs(
 
             // ── loss and gradient ──
             let terms = backend.accumulate(
-                &mb.gathered.minibatch(b, chunk),
+                &mb.gathered.minibatch(b, l, chunk),
                 &coefs,
                 want_rows.then_some(RowOutputs {
                     logp: &mut mb.row_logp,
@@ -374,7 +469,7 @@ pub(super) fn replay(
         logp: &mut logp,
         values: &mut values,
     };
-    backend.accumulate(&gathered.minibatch(b, chunk), &coefs, Some(rows))?;
+    backend.accumulate(&gathered.minibatch(b, g.input, chunk), &coefs, Some(rows))?;
     let (mut by_pos_logp, mut by_pos_values) = (vec![0.0; m], vec![0.0; m]);
     for (r, &pos) in gathered.idx.iter().enumerate() {
         by_pos_logp[pos] = logp[r];

@@ -71,6 +71,31 @@ pub(crate) fn matmul(
     }
 }
 
+/// What an MLP reads: whole rows, or rows that begin with a state several rows share.
+#[derive(Debug, Clone, Copy)]
+pub enum MlpInput<'a> {
+    /// `[batch, dims[0]]`.
+    Rows(&'a [f32]),
+    /// Each row is `states[of_row[r]]` followed by its own columns.
+    Shared(SharedRows<'a>),
+}
+
+/// Rows that begin with a shared state: the first layer multiplies each distinct state once
+/// (and in the backward sums the gradient of the rows that share it before one product),
+/// instead of once per row. Only for a network whose first layer reads the raw input (no
+/// input LayerNorm, whose statistics mix the state with the rest of the row).
+#[derive(Debug, Clone, Copy)]
+pub struct SharedRows<'a> {
+    /// The distinct states `[U, dim]`.
+    pub states: &'a [f32],
+    /// A state's width: the first `dim` columns of the first layer's weight read it.
+    pub dim: usize,
+    /// Which state each row begins with `[batch]`.
+    pub of_row: &'a [u32],
+    /// Each row's columns after its state `[batch, dims[0] - dim]`.
+    pub own: &'a [f32],
+}
+
 /// Where a LayerNorm's scale and shift live in the parameters, and what its forward kept.
 #[derive(Debug, Clone, Default)]
 struct Norm {
@@ -163,6 +188,9 @@ pub struct CpuMlp {
     /// Gradient w.r.t. the current layer's output, and the one below.
     delta: Vec<f32>,
     delta_below: Vec<f32>,
+    /// With shared states: the first layer's output per distinct state, and its gradient.
+    state_part: Vec<f32>,
+    d_state_part: Vec<f32>,
     batch: usize,
 }
 
@@ -206,6 +234,8 @@ impl CpuMlp {
             packed: vec![Vec::new(); n_layers],
             delta: Vec::new(),
             delta_below: Vec::new(),
+            state_part: Vec::new(),
+            d_state_part: Vec::new(),
             batch: 0,
         }
     }
@@ -275,8 +305,29 @@ impl CpuMlp {
     /// The output `[batch, dims[L]]` for input `x` `[batch, dims[0]]` under `params`; keeps
     /// what [`backward`](Self::backward) needs.
     pub fn forward(&mut self, params: &[f32], x: &[f32], batch: usize) -> &[f32] {
-        assert_eq!(x.len(), batch * self.dims[0]);
+        self.forward_input(params, MlpInput::Rows(x), batch)
+    }
+
+    /// [`forward`](Self::forward) for rows that may share states: the same bits as the rows
+    /// written out whole, since the first layer adds each row's own columns onto its state's
+    /// part in the order of the whole row ([`simd::affine_onto`]).
+    pub fn forward_input(&mut self, params: &[f32], input: MlpInput<'_>, batch: usize) -> &[f32] {
         assert_eq!(params.len(), self.param_count);
+        let x = match input {
+            MlpInput::Rows(x) => x,
+            MlpInput::Shared(s) => {
+                assert!(
+                    self.input_norm.is_none(),
+                    "shared states under an input norm"
+                );
+                assert_eq!(s.own.len(), batch * (self.dims[0] - s.dim));
+                assert_eq!(s.of_row.len(), batch);
+                &[]
+            }
+        };
+        if let MlpInput::Rows(x) = input {
+            assert_eq!(x.len(), batch * self.dims[0]);
+        }
         self.batch = batch;
         if let Some(n) = &mut self.input_norm {
             n.forward(params, x, &mut self.x_normed);
@@ -286,11 +337,29 @@ impl CpuMlp {
             let (i, o, w, b) = self.layer(l);
             let mut out = std::mem::take(&mut self.acts[l]);
             let mut packed = std::mem::take(&mut self.packed[l]);
-            let input = self.layer_input(l, x);
             out.resize(batch * o, 0.0);
             // out[B x o] = b + input[B x i] . W^T, row by row the same arithmetic whatever B.
             simd::pack_transposed(&params[w..b], o, i, &mut packed);
-            simd::affine(&mut out, input, &packed, &params[b..b + o], batch, i, o);
+            match input {
+                MlpInput::Shared(s) if l == 0 => {
+                    // The state's columns once per distinct state, then each row's own columns
+                    // onto its state's part.
+                    let n_pad = packed.len() / i;
+                    let (p_state, p_own) = packed.split_at(s.dim * n_pad);
+                    let u = s.states.len() / s.dim.max(1);
+                    let part = &mut self.state_part;
+                    part.resize(u * o, 0.0);
+                    simd::affine(part, s.states, p_state, &params[b..b + o], u, s.dim, o);
+                    for (row, &st) in out.chunks_exact_mut(o).zip(s.of_row) {
+                        row.copy_from_slice(&part[st as usize * o..(st as usize + 1) * o]);
+                    }
+                    simd::affine_onto(&mut out, s.own, p_own, batch, i - s.dim, o);
+                }
+                _ => {
+                    let input = self.layer_input(l, x);
+                    simd::affine(&mut out, input, &packed, &params[b..b + o], batch, i, o);
+                }
+            }
             self.packed[l] = packed;
             if self.activated(l) {
                 simd::activate(&mut out, self.relu);
@@ -323,7 +392,24 @@ impl CpuMlp {
         d_out: &[f32],
         d_input: Option<&mut Vec<f32>>,
     ) {
+        self.backward_input(params, grads, MlpInput::Rows(x), d_out, d_input);
+    }
+
+    /// [`backward`](Self::backward) after [`forward_input`](Self::forward_input) on `input`;
+    /// with shared states the input gradient covers each row's own columns only.
+    pub fn backward_input(
+        &mut self,
+        params: &[f32],
+        grads: &mut [f32],
+        input: MlpInput<'_>,
+        d_out: &[f32],
+        d_input: Option<&mut Vec<f32>>,
+    ) {
         assert_eq!(grads.len(), self.param_count);
+        let (x, shared) = match input {
+            MlpInput::Rows(x) => (x, None),
+            MlpInput::Shared(s) => (&[][..], Some(s)),
+        };
         let batch = self.batch;
         let n_layers = self.acts.len();
         let want_dx = d_input.is_some();
@@ -338,6 +424,10 @@ impl CpuMlp {
                 }
                 // Through the activation, from its output: tanh' = 1 - y^2, relu' = [y > 0].
                 simd::activation_grad(&mut self.delta, &self.acts[l], self.relu);
+            }
+            if let (0, Some(s)) = (l, shared) {
+                self.first_layer_backward_shared(params, grads, &s, want_dx);
+                continue;
             }
             let input = self.layer_input(l, x);
             // dW[o x i] += delta^T[o x B] . input[B x i].
@@ -379,6 +469,81 @@ impl CpuMlp {
         if let Some(dx) = d_input {
             dx.clear();
             dx.extend_from_slice(&self.delta);
+        }
+    }
+
+    /// The first layer's backward over rows that share states: each row's own columns by one
+    /// product, the state's columns by one product over the distinct states of the rows'
+    /// gradients summed per state (in row order, so whatever the threads), and with `want_dx`
+    /// the gradient w.r.t. each row's own columns into `self.delta`.
+    fn first_layer_backward_shared(
+        &mut self,
+        params: &[f32],
+        grads: &mut [f32],
+        s: &SharedRows<'_>,
+        want_dx: bool,
+    ) {
+        let (i, o, w, b) = self.layer(0);
+        let (sd, batch) = (s.dim, self.batch);
+        let own_w = i - sd;
+        let (gw, gb) = grads[w..b + o].split_at_mut(i * o);
+        if own_w > 0 {
+            // dW[:, sd..] += delta^T . own, written into the weight's last columns in place.
+            matmul(
+                o,
+                own_w,
+                batch,
+                &mut gw[sd..],
+                (i, 1),
+                true,
+                &self.delta,
+                (1, o),
+                s.own,
+                (own_w, 1),
+            );
+        }
+        let u = s.states.len() / sd.max(1);
+        let d_part = &mut self.d_state_part;
+        d_part.clear();
+        d_part.resize(u * o, 0.0);
+        for (row, &st) in self.delta.chunks_exact(o).zip(s.of_row) {
+            let dst = &mut d_part[st as usize * o..(st as usize + 1) * o];
+            for (d, &g) in dst.iter_mut().zip(row) {
+                *d += g;
+            }
+        }
+        // dW[:, ..sd] += d_part^T . states.
+        matmul(
+            o,
+            sd,
+            u,
+            gw,
+            (i, 1),
+            true,
+            d_part,
+            (1, o),
+            s.states,
+            (sd, 1),
+        );
+        simd::add_rows(gb, &self.delta);
+        if want_dx {
+            // d own[B x own_w] = delta[B x o] . W[:, sd..].
+            self.delta_below.resize(batch * own_w, 0.0);
+            if own_w > 0 {
+                matmul(
+                    batch,
+                    own_w,
+                    o,
+                    &mut self.delta_below,
+                    (own_w, 1),
+                    false,
+                    &self.delta,
+                    (o, 1),
+                    &params[w + sd..b],
+                    (i, 1),
+                );
+            }
+            std::mem::swap(&mut self.delta, &mut self.delta_below);
         }
     }
 }

@@ -9,7 +9,7 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::cpu_gru::CpuGru;
-use super::cpu_mlp::CpuMlp;
+use super::cpu_mlp::{CpuMlp, MlpInput};
 
 /// The sequences a recurrent network runs over: `len` steps of `rows / len` sequences,
 /// time-major, the states they start from, and where states are zeroed.
@@ -64,6 +64,16 @@ impl CpuNet {
         }
     }
 
+    /// Whether the first layer is dense on the raw input, so that rows sharing a state can be
+    /// computed from it once ([`MlpInput::Shared`]): not under an input LayerNorm, not with a
+    /// GRU reading the input directly.
+    pub fn shares_states(&self) -> bool {
+        match self {
+            CpuNet::Mlp(m) => !m.has_input_norm(),
+            CpuNet::Recurrent(r) => r.base.as_ref().is_some_and(|b| !b.has_input_norm()),
+        }
+    }
+
     /// Where the parts' parameters start: (GRU, after the GRU).
     fn split(&self) -> (usize, usize) {
         match self {
@@ -93,22 +103,24 @@ impl CpuNet {
 
     /// The output for `rows` rows of `x` (a recurrent network: over `seq`), keeping what the
     /// backward needs.
+    /// Rows sharing states only where [`shares_states`](Self::shares_states).
     pub fn forward(
         &mut self,
         params: &[f32],
-        x: &[f32],
+        x: MlpInput<'_>,
         rows: usize,
         seq: Option<Sequences<'_>>,
     ) -> &[f32] {
         let (g, t) = self.split();
         match self {
-            CpuNet::Mlp(m) => m.forward(params, x, rows),
+            CpuNet::Mlp(m) => m.forward_input(params, x, rows),
             CpuNet::Recurrent(r) => {
                 let seq = seq.expect("a recurrent network runs over sequences");
                 let Recurrent { base, gru, top } = &mut **r;
-                let input = match base {
-                    Some(b) => b.forward(&params[..g], x, rows),
-                    None => x,
+                let input = match (base, x) {
+                    (Some(b), x) => b.forward_input(&params[..g], x, rows),
+                    (None, MlpInput::Rows(x)) => x,
+                    (None, MlpInput::Shared(_)) => panic!("a GRU reads whole rows"),
                 };
                 let h = gru.forward(&params[g..t], input, seq.len, seq.starts, seq.h0);
                 top.forward(&params[t..], h, rows)
@@ -124,31 +136,32 @@ impl CpuNet {
         }
     }
 
-    /// Adds the gradients for `d_out` into `grads` (see [`CpuMlp::backward`]).
+    /// Adds the gradients for `d_out` into `grads` (see [`CpuMlp::backward_input`]).
     pub fn backward(
         &mut self,
         params: &[f32],
         grads: &mut [f32],
-        x: &[f32],
+        x: MlpInput<'_>,
         d_out: &[f32],
         d_input: Option<&mut Vec<f32>>,
         scratch: &mut (Vec<f32>, Vec<f32>),
     ) {
         let (g, t) = self.split();
         match self {
-            CpuNet::Mlp(m) => m.backward(params, grads, x, d_out, d_input),
+            CpuNet::Mlp(m) => m.backward_input(params, grads, x, d_out, d_input),
             CpuNet::Recurrent(r) => {
                 let Recurrent { base, gru, top } = &mut **r;
                 let (d_h, d_base) = scratch;
                 let (gb, rest) = grads.split_at_mut(g);
                 let (gg, gt) = rest.split_at_mut(t - g);
                 top.backward(&params[t..], gt, gru.output(), d_out, Some(d_h));
-                match base {
-                    Some(b) => {
+                match (base, x) {
+                    (Some(b), x) => {
                         gru.backward(&params[g..t], gg, b.output(), d_h, Some(d_base));
-                        b.backward(&params[..g], gb, x, d_base, d_input);
+                        b.backward_input(&params[..g], gb, x, d_base, d_input);
                     }
-                    None => gru.backward(&params[g..t], gg, x, d_h, d_input),
+                    (None, MlpInput::Rows(x)) => gru.backward(&params[g..t], gg, x, d_h, d_input),
+                    (None, MlpInput::Shared(_)) => panic!("a GRU reads whole rows"),
                 }
             }
         }

@@ -38,6 +38,60 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// [`forward`](Self::forward) of rows that begin with shared states: the state's columns
+    /// of the weight once per distinct state (`states [U, dim]`), picked for each row by
+    /// `of_row` (`[B]`), plus each row's own columns (`own [B, in - dim]`) and the bias.
+    /// Autograd sums the state columns' gradient over the rows sharing a state.
+    pub fn forward_shared(&self, states: &Tensor, of_row: &Tensor, own: &Tensor) -> Result<Tensor> {
+        let dim = states.dim(1)?;
+        let w = self.w.as_tensor().to_dtype(own.dtype())?;
+        let w_state = w.narrow(1, 0, dim)?.contiguous()?;
+        // The own columns and the bias column.
+        let w_own = w.narrow(1, dim, w.dim(1)? - dim)?.contiguous()?;
+        let part = states.matmul(&w_state.t()?)?; // [U, out]
+        let ones = Tensor::ones((own.dim(0)?, 1), own.dtype(), own.device())?;
+        let own = if own.dim(1)? == 0 {
+            ones
+        } else {
+            Tensor::cat(&[own, &ones], 1)?
+        };
+        Ok((part.index_select(of_row, 0)? + own.matmul(&w_own.t()?)?)?)
+    }
+}
+
+/// What an [`Mlp`] reads: whole rows, or rows that begin with shared states (see
+/// [`Linear::forward_shared`]; not under an input LayerNorm).
+#[derive(Debug, Clone, Copy)]
+pub enum MlpIn<'a> {
+    /// `[B, in]`.
+    Rows(&'a Tensor),
+    /// The distinct states `[U, dim]`, which one each row begins with `[B]` (u32), and each
+    /// row's own columns `[B, in - dim]`.
+    Shared {
+        /// The distinct states.
+        states: &'a Tensor,
+        /// Each row's state.
+        of_row: &'a Tensor,
+        /// Each row's columns after its state.
+        own: &'a Tensor,
+    },
+}
+
+impl MlpIn<'_> {
+    /// The first layer `lin` on this input.
+    fn first_layer(&self, lin: &Linear) -> Result<Tensor> {
+        match *self {
+            MlpIn::Rows(x) => lin.forward(x),
+            MlpIn::Shared {
+                states,
+                of_row,
+                own,
+            } => lin.forward_shared(states, of_row, own),
+        }
+    }
+}
+
 /// LayerNorm over the last dimension with a learned scale and shift (eps 1e-5).
 #[derive(Debug)]
 pub struct LayerNorm {
@@ -115,23 +169,44 @@ impl Mlp {
 
     /// The network's output for a batch of inputs.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut h = match &self.input_norm {
-            Some(n) => n.forward(x)?,
-            None => x.clone(),
+        self.forward_input(MlpIn::Rows(x))
+    }
+
+    /// Whether rows that share states can be given as such ([`MlpIn::Shared`]).
+    pub fn shares_states(&self) -> bool {
+        self.input_norm.is_none()
+    }
+
+    /// [`forward`](Self::forward) of rows that may share states.
+    pub fn forward_input(&self, x: MlpIn<'_>) -> Result<Tensor> {
+        // None: the first layer has yet to read the input.
+        let mut h = match (&self.input_norm, x) {
+            (Some(n), MlpIn::Rows(x)) => Some(n.forward(x)?),
+            (Some(_), MlpIn::Shared { .. }) => {
+                anyhow::bail!("rows that share states cannot go through an input LayerNorm")
+            }
+            (None, _) => None,
+        };
+        let layer = |lin: &Linear, h: &Option<Tensor>| match h {
+            Some(h) => lin.forward(h),
+            None => x.first_layer(lin),
         };
         for (lin, norm) in &self.hidden {
-            h = lin.forward(&h)?;
-            h = match self.activation {
-                Activation::Tanh => tanh(&h)?,
-                Activation::Relu => h.relu()?,
+            let mut y = layer(lin, &h)?;
+            y = match self.activation {
+                Activation::Tanh => tanh(&y)?,
+                Activation::Relu => y.relu()?,
             };
             if let Some(n) = norm {
-                h = n.forward(&h)?;
+                y = n.forward(&y)?;
             }
+            h = Some(y);
         }
-        match &self.head {
-            Some(head) => head.forward(&h),
-            None => Ok(h),
+        match (&self.head, h, x) {
+            (Some(head), h, _) => layer(head, &h),
+            (None, Some(h), _) => Ok(h),
+            (None, None, MlpIn::Rows(x)) => Ok(x.clone()),
+            (None, None, MlpIn::Shared { .. }) => anyhow::bail!("an MLP without layers"),
         }
     }
 

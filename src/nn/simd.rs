@@ -142,7 +142,39 @@ pub fn affine(
     k: usize,
     n: usize,
 ) {
-    assert!(y.len() >= m * n && x.len() >= m * k && bias.len() >= n);
+    assert!(bias.len() >= n);
+    affine_start(y, x, packed, Start::Bias(bias), m, k, n);
+}
+
+/// `y[m, n] += x[m, k] . W^T`, each output continuing from its current value with the products
+/// in order of `k`, one multiply-add each, as [`affine`] does from its bias. So an affine map
+/// split by input columns, `y = affine(x[.., ..j]) then affine_onto(x[.., j..])`, gives the bits
+/// of the unsplit one: a factored critic's first layer (the state's columns once per state, a
+/// row's own columns onto them) is the unfactored layer exactly. `packed` holds the rows of the
+/// packed `W^T` for these `k` columns.
+pub fn affine_onto(y: &mut [f32], x: &[f32], packed: &[f32], m: usize, k: usize, n: usize) {
+    affine_start(y, x, packed, Start::Rows, m, k, n);
+}
+
+/// What [`affine`]'s accumulators start from.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    /// The bias, the same for every row.
+    Bias(&'a [f32]),
+    /// The output's current values.
+    Rows,
+}
+
+fn affine_start(
+    y: &mut [f32],
+    x: &[f32],
+    packed: &[f32],
+    bias: Start<'_>,
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    assert!(y.len() >= m * n && x.len() >= m * k);
     let n_pad = n.div_ceil(LANES) * LANES;
     assert!(packed.len() >= k * n_pad);
     #[cfg(target_arch = "x86_64")]
@@ -168,7 +200,7 @@ unsafe fn affine_avx512(
     y: &mut [f32],
     x: &[f32],
     p: &[f32],
-    b: &[f32],
+    b: Start<'_>,
     m: usize,
     k: usize,
     n: usize,
@@ -185,7 +217,9 @@ unsafe fn affine_avx512(
             let valid = (n - c).min(if two { 2 * LANES } else { LANES });
             // The bias padded to whole vectors.
             let mut bias = [0.0f32; 2 * LANES];
-            bias[..valid].copy_from_slice(&b[c..c + valid]);
+            if let Start::Bias(b) = b {
+                bias[..valid].copy_from_slice(&b[c..c + valid]);
+            }
             let at = Block {
                 c,
                 valid,
@@ -193,6 +227,7 @@ unsafe fn affine_avx512(
                 n,
                 n_pad,
                 bias: &bias,
+                from_rows: matches!(b, Start::Rows),
             };
             // SAFETY: the caller checked AVX-512F and FMA; `affine` checked that x holds
             // m * k values, p holds k * n_pad and y holds m * n; each block stays inside them.
@@ -218,6 +253,8 @@ struct Block<'a> {
     n: usize,
     n_pad: usize,
     bias: &'a [f32; 2 * LANES],
+    /// Start from the output's values instead of the bias.
+    from_rows: bool,
 }
 
 /// Rows `r..r + R` and the block's columns (two vectors, or one) of [`affine_avx512`].
@@ -240,6 +277,7 @@ unsafe fn block_avx512<const R: usize>(
         n,
         n_pad,
         bias,
+        from_rows,
     } = *at;
     // SAFETY: see `affine_avx512`: rows r..r + R exist, the packed weights have k rows of
     // n_pad values and the block's columns c..c + 32 (or 16) are inside them.
@@ -248,6 +286,15 @@ unsafe fn block_avx512<const R: usize>(
         let b1 = _mm512_loadu_ps(bias.as_ptr().add(LANES));
         let mut acc0 = [b0; R];
         let mut acc1 = [b1; R];
+        if from_rows {
+            for i in 0..R {
+                let row = (r + i) * n + c;
+                let mut start = [0.0f32; 2 * LANES];
+                start[..valid].copy_from_slice(&y[row..row + valid]);
+                acc0[i] = _mm512_loadu_ps(start.as_ptr());
+                acc1[i] = _mm512_loadu_ps(start.as_ptr().add(LANES));
+            }
+        }
         let xp = x.as_ptr().add(r * k);
         let mut wp = p.as_ptr().add(c);
         if two {
@@ -287,7 +334,7 @@ unsafe fn affine_avx2(
     y: &mut [f32],
     x: &[f32],
     p: &[f32],
-    b: &[f32],
+    b: Start<'_>,
     m: usize,
     k: usize,
     n: usize,
@@ -310,7 +357,7 @@ fn affine_imp<const FMA: bool>(
     y: &mut [f32],
     x: &[f32],
     packed: &[f32],
-    bias: &[f32],
+    bias: Start<'_>,
     m: usize,
     k: usize,
     n: usize,
@@ -334,7 +381,7 @@ fn rows_block<const R: usize, const FMA: bool>(
     y: &mut [f32],
     x: &[f32],
     packed: &[f32],
-    bias: &[f32],
+    bias: Start<'_>,
     r: usize,
     k: usize,
     n: usize,
@@ -348,9 +395,13 @@ fn rows_block<const R: usize, const FMA: bool>(
             LANES
         };
         let mut acc = [[0.0f32; 2 * LANES]; R];
-        for row in acc.iter_mut() {
+        for (i, row) in acc.iter_mut().enumerate() {
             for (j, a) in row.iter_mut().enumerate().take(width) {
-                *a = if c + j < n { bias[c + j] } else { 0.0 };
+                *a = match bias {
+                    _ if c + j >= n => 0.0,
+                    Start::Bias(b) => b[c + j],
+                    Start::Rows => y[(r + i) * n + c + j],
+                };
             }
         }
         if width == 2 * LANES {
@@ -383,5 +434,34 @@ fn rows_block<const R: usize, const FMA: bool>(
             y[(r + i) * n + c..(r + i) * n + c + valid].copy_from_slice(&row[..valid]);
         }
         c += width;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An affine map split by input columns (the first `j` from the bias, the rest onto them)
+    /// gives the unsplit map's bits, for row counts that take every block path.
+    #[test]
+    fn affine_split_by_columns_gives_the_unsplit_bits() {
+        let (k, n, j) = (37, 70, 23);
+        let val = |i: usize| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.37;
+        for m in [1, 3, 4, 8, 13] {
+            let x: Vec<f32> = (0..m * k).map(val).collect();
+            let w: Vec<f32> = (0..n * k).map(|i| val(i + 11)).collect();
+            let bias: Vec<f32> = (0..n).map(|i| val(i + 5)).collect();
+            let mut packed = Vec::new();
+            pack_transposed(&w, n, k, &mut packed);
+            let mut whole = vec![0.0; m * n];
+            affine(&mut whole, &x, &packed, &bias, m, k, n);
+            let left: Vec<f32> = x.chunks_exact(k).flat_map(|r| r[..j].to_vec()).collect();
+            let right: Vec<f32> = x.chunks_exact(k).flat_map(|r| r[j..].to_vec()).collect();
+            let n_pad = n.div_ceil(LANES) * LANES;
+            let mut split = vec![0.0; m * n];
+            affine(&mut split, &left, &packed[..j * n_pad], &bias, m, j, n);
+            affine_onto(&mut split, &right, &packed[j * n_pad..], m, k - j, n);
+            assert_eq!(whole, split, "{m} rows");
+        }
     }
 }
