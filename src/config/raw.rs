@@ -212,6 +212,22 @@ pub enum AdvantageNorm {
     None,
 }
 
+/// What the minibatches of a feed-forward group are drawn in (recurrent networks train on
+/// chunks of `network.data_chunk_length` steps).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MinibatchUnit {
+    /// Environment steps where the critic shares the global state across the group's agents
+    /// (centralized, shared, `critic_state = "global"`): the state's part of its first layer is
+    /// then computed once per environment step and epoch instead of once per minibatch that
+    /// holds one of its agents. Samples otherwise.
+    Auto,
+    /// Every agent's step on its own (on-policy's and CleanRL's shuffle).
+    Sample,
+    /// Environment steps: all the group's agents of one step in the same minibatch.
+    EnvStep,
+}
+
 /// `[ppo]`
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -230,6 +246,8 @@ pub struct PpoConfig {
     pub ppo_epochs: usize,
     /// Minibatches per pass.
     pub num_minibatches: usize,
+    /// What minibatches are drawn in: `"auto"`, `"sample"` or `"env_step"`.
+    pub minibatch_unit: MinibatchUnit,
     /// Minibatches whose gradients are summed before one optimizer step.
     pub grad_accum_steps: usize,
     /// PPO's ratio clip, also the value clip.
@@ -275,6 +293,7 @@ impl Default for PpoConfig {
             adam_eps: 1e-5,
             ppo_epochs: 10,
             num_minibatches: 1,
+            minibatch_unit: MinibatchUnit::Auto,
             grad_accum_steps: 1,
             clip_epsilon: 0.2,
             clip_value_loss: true,

@@ -15,7 +15,7 @@ use crate::backend::{
     Backend, CriticRows, LossCoefs, Minibatch, RowOutputs, Run, SeqBatch, SharedStates,
 };
 use crate::buffer::{CriticForm, GroupBuffer, InputLayout};
-use crate::config::{action_width, AdvantageNorm, PpoConfig};
+use crate::config::{action_width, AdvantageNorm, MinibatchUnit, PpoConfig};
 use crate::scalars::Scalars;
 
 /// Losses and diagnostics of one group's update.
@@ -99,20 +99,26 @@ struct Gathered {
 }
 
 impl Gathered {
-    /// Gathers the samples (or, for recurrent networks, the chunks of `chunk` steps) `units`
-    /// of the batch into the minibatch buffers; returns the rows.
+    /// Gathers the samples (with `env_steps`, the environment steps `t * n_envs + e`, each
+    /// with all the group's agents; for recurrent networks, the chunks of `chunk` steps)
+    /// `units` of the batch into the minibatch buffers; returns the rows.
     fn gather(
         &mut self,
         g: &GroupBatch<'_>,
         advantages: &[f32],
         units: &[usize],
         chunk: Option<usize>,
+        env_steps: bool,
     ) -> usize {
         let (b, l) = (g.buf, g.input);
         let rows_per_step = b.rows;
         let agent_of = |i: usize| ((i % rows_per_step) / l.n_envs) as u32;
         self.idx.clear();
-        self.idx.extend_from_slice(units);
+        if env_steps {
+            env_step_rows(units, l.n_envs, l.agents.len(), &mut self.idx);
+        } else {
+            self.idx.extend_from_slice(units);
+        }
         if g.unshared {
             // Each agent's network then runs on one contiguous run of rows.
             self.idx.sort_by_key(|&i| agent_of(i));
@@ -310,6 +316,16 @@ impl Gathered {
     }
 }
 
+/// Appends to `rows` the buffer positions of environment steps `units` (`t * n_envs + e`):
+/// each step's rows for its `n_agents` agents, agent-major as a step's rows are stored.
+fn env_step_rows(units: &[usize], n_envs: usize, n_agents: usize, rows: &mut Vec<usize>) {
+    let rows_per_step = n_envs * n_agents;
+    for &u in units {
+        let (t, e) = (u / n_envs, u % n_envs);
+        rows.extend((0..n_agents).map(|k| t * rows_per_step + k * n_envs + e));
+    }
+}
+
 fn gather(dst: &mut Vec<f32>, src: &[f32], idx: &[usize], w: usize) {
     dst.clear();
     for &i in idx {
@@ -347,10 +363,20 @@ pub fn run_epochs(
     if p.advantage_norm == AdvantageNorm::Batch {
         normalize_masked(&mut mb.batch_advantages, &b.active);
     }
-    // What a minibatch is made of: samples, or (recurrent networks) whole chunks of the
-    // rollout, unit `c * R + r` being chunk `c` of row `r`.
+    // What a minibatch is made of: samples, environment steps (all agents of a step, so
+    // that a critic on the shared state computes the state's part once per step and epoch),
+    // or (recurrent networks) whole chunks of the rollout, unit `c * R + r` being chunk `c`
+    // of row `r`.
     let chunk = (!b.starts.is_empty()).then_some(b.chunk);
+    let env_steps = chunk.is_none()
+        && n_agents > 1
+        && match p.minibatch_unit {
+            MinibatchUnit::Auto => l.critic_form() == CriticForm::SharedState,
+            MinibatchUnit::Sample => false,
+            MinibatchUnit::EnvStep => true,
+        };
     let units = match chunk {
+        None if env_steps => b.t_len * l.n_envs,
         None => total,
         Some(c) => rows_per_step * (b.t_len / c),
     };
@@ -369,7 +395,9 @@ pub fn run_epochs(
         for k in 0..p.num_minibatches {
             // ── gather ──
             let units = &mb.order[k * mb_size..(k + 1) * mb_size];
-            let m = mb.gathered.gather(g, &mb.batch_advantages, units, chunk);
+            let m = mb
+                .gathered
+                .gather(g, &mb.batch_advantages, units, chunk, env_steps);
             mb.row_logp.resize(m, 0.0);
             mb.row_values.resize(m, 0.0);
             let gm = &mut mb.gathered;
@@ -453,7 +481,7 @@ pub(super) fn replay(
     };
     let mut gathered = Gathered::default();
     let all: Vec<usize> = (0..units).collect();
-    let m = gathered.gather(g, &b.advantages, &all, chunk);
+    let m = gathered.gather(g, &b.advantages, &all, chunk, false);
     let (mut logp, mut values) = (vec![0.0; m], vec![0.0; m]);
     let coefs = LossCoefs {
         loss: LossConfig {
@@ -540,5 +568,37 @@ pub fn explained_variance(values: &[f64], returns: &[f64]) -> f64 {
         f64::NAN
     } else {
         1.0 - var_d / var_r
+    }
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// Minibatches of shuffled environment steps: each holds all agents of its steps and
+    /// nothing else, and an epoch's minibatches together hold every sample exactly once.
+    #[test]
+    fn env_step_minibatches_hold_whole_steps_and_cover_the_batch_once() {
+        let (t_len, n_envs, n_agents, n_minibatches) = (5, 4, 3, 4);
+        let mut order: Vec<usize> = (0..t_len * n_envs).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(7));
+        let per = order.len() / n_minibatches;
+        let mut seen = vec![0; t_len * n_envs * n_agents];
+        for units in order.chunks(per) {
+            let mut rows = Vec::new();
+            env_step_rows(units, n_envs, n_agents, &mut rows);
+            assert_eq!(rows.len(), units.len() * n_agents);
+            for (&u, agents) in units.iter().zip(rows.chunks(n_agents)) {
+                for (k, &row) in agents.iter().enumerate() {
+                    // Row `k * n_envs + e` of step `t` is agent `k` in environment `e`.
+                    let (t, within) = (row / (n_envs * n_agents), row % (n_envs * n_agents));
+                    assert_eq!((t * n_envs + within % n_envs, within / n_envs), (u, k));
+                    seen[row] += 1;
+                }
+            }
+        }
+        assert!(seen.iter().all(|&c| c == 1), "{seen:?}");
     }
 }
