@@ -375,6 +375,11 @@ impl GroupLayout {
         self.unshared
     }
 
+    /// Whether the group's agents share one critic.
+    pub fn shared_critic(&self) -> bool {
+        self.critic.nets.len() == 1
+    }
+
     /// Writes the group's networks into `model` and its optimizer moments into `optimizer`;
     /// returns the Adam step counts as checkpoints record them (actor or joint, critic).
     pub fn export(

@@ -570,6 +570,7 @@ impl GroupLearner {
                 buf: &self.buf,
                 input: &self.input,
                 unshared: self.layout.unshared(),
+                shared_critic: self.layout.shared_critic(),
             },
             self.backend.as_mut(),
             &mut self.value_norm,
@@ -678,6 +679,7 @@ impl GroupLearner {
             buf: &self.buf,
             input: &self.input,
             unshared: self.layout.unshared(),
+            shared_critic: self.layout.shared_critic(),
         };
         update::replay(&batch, self.backend.as_mut())
     }

@@ -39,6 +39,8 @@ pub struct GroupBatch<'a> {
     pub input: &'a InputLayout,
     /// One network per agent on either side: minibatch rows are then sorted by agent.
     pub unshared: bool,
+    /// One critic for all the group's agents.
+    pub shared_critic: bool,
 }
 
 /// The update's settings.
@@ -371,7 +373,7 @@ pub fn run_epochs(
     let env_steps = chunk.is_none()
         && n_agents > 1
         && match p.minibatch_unit {
-            MinibatchUnit::Auto => l.critic_form() == CriticForm::SharedState,
+            MinibatchUnit::Auto => g.shared_critic && l.critic_form() == CriticForm::SharedState,
             MinibatchUnit::Sample => false,
             MinibatchUnit::EnvStep => true,
         };
