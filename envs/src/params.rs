@@ -4,6 +4,7 @@
 //! environments and the registry both use it without importing each other.
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::error::EnvError;
 
@@ -14,4 +15,28 @@ pub fn parse_params<P: DeserializeOwned>(id: &str, params: &toml::Table) -> Resu
         env: id.to_string(),
         message: e.to_string().trim().to_string(),
     })
+}
+
+/// The parameters a task id stands for (`base`) with `overrides` on top, parsed as
+/// [`parse_params`] does, and the id with its registry family (`family/`) in front.
+pub fn task_params_with<P: Serialize + DeserializeOwned>(
+    id: &str,
+    family: &str,
+    base: &P,
+    overrides: &toml::Table,
+) -> Result<(P, String), EnvError> {
+    let mut table = toml::Table::try_from(base).map_err(|e| EnvError::InvalidParams {
+        env: id.to_string(),
+        message: e.to_string(),
+    })?;
+    for (k, v) in overrides {
+        table.insert(k.clone(), v.clone());
+    }
+    let params = parse_params(id, &table)?;
+    let full = if id.starts_with(&format!("{family}/")) {
+        id.to_string()
+    } else {
+        format!("{family}/{id}")
+    };
+    Ok((params, full))
 }

@@ -429,17 +429,7 @@ impl MultiAgentEnv for ForagingEnv {
         if self.done {
             return Err(EnvError::EpisodeOver);
         }
-        for (i, (&a, dst)) in actions.iter().zip(self.actions.iter_mut()).enumerate() {
-            let index = a as usize;
-            if index as f32 != a || index >= N_ACTIONS {
-                return Err(EnvError::InvalidAction {
-                    agent: i,
-                    name: self.spec.agents[i].name.clone(),
-                    message: format!("{a} is not an action of Discrete({N_ACTIONS})"),
-                });
-            }
-            *dst = index;
-        }
+        super::decode_actions(&self.spec, N_ACTIONS, actions, &mut self.actions)?;
         self.grid
             .step(&self.actions, self.penalty, self.normalize, out.rewards);
         self.share_between_teams(out.rewards);

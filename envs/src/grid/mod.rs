@@ -10,8 +10,9 @@ pub mod world;
 
 pub use foraging::{ForagingEnv, ForagingParams, TeamForagingParams};
 
+use crate::api::EnvSpec;
 use crate::error::EnvError;
-use crate::params::parse_params;
+use crate::params::task_params_with;
 
 /// Makes an lbforaging task by its id (`Foraging-8x8-2p-2f-coop-v3`, with or without the
 /// `lbf/` family), with `overrides` on top of the parameters the id stands for.
@@ -20,18 +21,28 @@ pub fn make_task(id: &str, overrides: &toml::Table) -> Result<ForagingEnv, EnvEr
         env: id.to_string(),
         message: "not an lbforaging task id `Foraging{-2s}-{S}x{S}-{P}p-{F}f{-coop}-v3`".into(),
     })?;
-    let mut table = toml::Table::try_from(&base).map_err(|e| EnvError::InvalidParams {
-        env: id.to_string(),
-        message: e.to_string(),
-    })?;
-    for (k, v) in overrides {
-        table.insert(k.clone(), v.clone());
-    }
-    let params: ForagingParams = parse_params(id, &table)?;
-    let full = if id.starts_with("lbf/") {
-        id.to_string()
-    } else {
-        format!("lbf/{id}")
-    };
+    let (params, full): (ForagingParams, _) = task_params_with(id, "lbf", &base, overrides)?;
     ForagingEnv::new(&full, &params)
+}
+
+/// Decodes one step's discrete actions (`actions[i]` an index below `n_actions` as `f32`) into
+/// `dst`, naming the agent of an invalid one.
+pub(crate) fn decode_actions(
+    spec: &EnvSpec,
+    n_actions: usize,
+    actions: &[f32],
+    dst: &mut [usize],
+) -> Result<(), EnvError> {
+    for (i, (&a, dst)) in actions.iter().zip(dst.iter_mut()).enumerate() {
+        let index = a as usize;
+        if index as f32 != a || index >= n_actions {
+            return Err(EnvError::InvalidAction {
+                agent: i,
+                name: spec.agents[i].name.clone(),
+                message: format!("{a} is not an action of Discrete({n_actions})"),
+            });
+        }
+        *dst = index;
+    }
+    Ok(())
 }

@@ -30,7 +30,7 @@ use self::world::{Direction, Robot, Rules, Warehouse, N_ACTIONS};
 use crate::api::{ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
 use crate::error::EnvError;
 use crate::numpy_random::{NumpyRng, NumpyRngState};
-use crate::params::parse_params;
+use crate::params::task_params_with;
 use crate::snapshot::{SnapshotReader, SnapshotWriter};
 
 /// Id of the warehouse with every rware parameter.
@@ -245,19 +245,7 @@ pub fn make_task(id: &str, overrides: &toml::Table) -> Result<WarehouseEnv, EnvE
         env: id.to_string(),
         message: "not an rware task id `rware-{size}-{N}ag{-easy,-hard}-v2`".into(),
     })??;
-    let mut table = toml::Table::try_from(&base).map_err(|e| EnvError::InvalidParams {
-        env: id.to_string(),
-        message: e.to_string(),
-    })?;
-    for (k, v) in overrides {
-        table.insert(k.clone(), v.clone());
-    }
-    let params: WarehouseParams = parse_params(id, &table)?;
-    let full = if id.starts_with("rware/") {
-        id.to_string()
-    } else {
-        format!("rware/{id}")
-    };
+    let (params, full): (WarehouseParams, _) = task_params_with(id, "rware", &base, overrides)?;
     WarehouseEnv::new(&full, &params)
 }
 
@@ -392,17 +380,7 @@ impl MultiAgentEnv for WarehouseEnv {
         if self.done {
             return Err(EnvError::EpisodeOver);
         }
-        for (i, (&a, dst)) in actions.iter().zip(self.actions.iter_mut()).enumerate() {
-            let index = a as usize;
-            if index as f32 != a || index >= N_ACTIONS {
-                return Err(EnvError::InvalidAction {
-                    agent: i,
-                    name: self.spec.agents[i].name.clone(),
-                    message: format!("{a} is not an action of Discrete({N_ACTIONS})"),
-                });
-            }
-            *dst = index;
-        }
+        super::decode_actions(&self.spec, N_ACTIONS, actions, &mut self.actions)?;
         let over = self.world.step(&self.actions, out.rewards);
         out.terminated.fill(false);
         out.truncated.fill(over);
