@@ -691,6 +691,68 @@ fn acting_and_training_agree(kind: BackendKind, dev: &Device) {
     }
 }
 
+/// What a backend acts and values on `rows` rows of `d` (zero recurrent states).
+fn step_outputs(b: &mut dyn Backend, shape: &GroupShape, d: &Data, rows: usize) -> Vec<f32> {
+    let (wa, wc) = (
+        shape.actor.state_width().unwrap_or(0),
+        shape.critic.state_width().unwrap_or(0),
+    );
+    let (mut ha, mut hc) = (vec![0.0; rows * wa], vec![0.0; rows * wc]);
+    let mut out = ActorOut::default();
+    let mut values = vec![0.0; rows];
+    let step = StepInputs {
+        rows,
+        x_actor: &d.x_actor[..rows * 6],
+        x_critic: CriticRows::whole(&d.x_critic[..rows * 9]),
+        actor_state: &mut ha,
+        critic_state: &mut hc,
+    };
+    b.act_and_values(step, &mut out, &mut values).expect("act");
+    [out.out, out.log_std, values, ha, hc].concat()
+}
+
+/// After an optimizer step or a loaded state, acting reads the new parameters: what a
+/// backend that acted before gives equals what a fresh backend built from the same state
+/// gives (the CPU backend keeps packed weights between a rollout's steps).
+fn acting_follows_the_parameters(kind: BackendKind, dev: &Device) {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    for (discrete, shared, recurrent) in [
+        (true, true, false),
+        (false, false, false),
+        (true, true, true),
+    ] {
+        let shape = small_shape(Small {
+            discrete,
+            shared,
+            embedding: false,
+            ln: false,
+            recurrent,
+        });
+        let state = noisy_init(&shape, &mut rng);
+        let mut b = backend::build(kind, &shape, &state, dev, 1).expect("backend");
+        let d = Data::random(&shape, 12, !shared, &mut rng);
+        let rows = 2 * shape.n_agents;
+        let before = step_outputs(b.as_mut(), &shape, &d, rows);
+        b.accumulate(&d.minibatch(), &COEFS, None).expect("loss");
+        b.step(1).expect("step");
+        let stepped = step_outputs(b.as_mut(), &shape, &d, rows);
+        let fresh_state = b.state().expect("state");
+        let mut fresh = backend::build(kind, &shape, &fresh_state, dev, 1).expect("backend");
+        assert_ne!(before, stepped, "{kind:?}: the step changed nothing");
+        assert_eq!(
+            stepped,
+            step_outputs(fresh.as_mut(), &shape, &d, rows),
+            "{kind:?} discrete {discrete} shared {shared} recurrent {recurrent}: after a step"
+        );
+        b.load_state(&state, false).expect("load");
+        assert_eq!(
+            before,
+            step_outputs(b.as_mut(), &shape, &d, rows),
+            "{kind:?} discrete {discrete} shared {shared} recurrent {recurrent}: after a load"
+        );
+    }
+}
+
 /// Parameters and optimizer state survive `state` -> checkpoint names -> `load_state` bit for
 /// bit, after a few optimizer steps.
 fn state_round_trips(kind: BackendKind, dev: &Device) {
@@ -959,6 +1021,8 @@ macro_rules! backend_suite {
                 gradients_equal_finite_differences => |dev| finite_differences($kind, dev),
                 acting_and_training_see_the_same_log_probabilities =>
                     |dev| acting_and_training_agree($kind, dev),
+                acting_after_a_step_or_a_load_reads_the_new_parameters =>
+                    |dev| acting_follows_the_parameters($kind, dev),
                 parameters_and_optimizer_state_round_trip_through_checkpoint_names =>
                     |dev| state_round_trips($kind, dev),
                 a_critic_on_shared_states_matches_the_same_rows_written_out =>

@@ -24,7 +24,7 @@ use crate::scalars::Scalars;
 
 /// Multiply-adds of a step's forwards (about rows x parameters) above which the actor's and
 /// the critic's run on two cores.
-const PARALLEL_STEP_MACS: usize = 1 << 20;
+const PARALLEL_STEP_MACS: usize = 1 << 16;
 
 /// The range log-stds are clamped to, as `nn::dist` users do.
 const LOG_STD_RANGE: (f32, f32) = (-5.0, 2.0);
@@ -34,6 +34,9 @@ struct Side {
     nets: Vec<CpuNet>,
     layout: SideLayout,
     values: Vec<f32>,
+    /// Counts the changes of `values`: the networks reuse their packed weights while it
+    /// stays the same (over a rollout's steps).
+    version: u64,
     grads: Vec<f32>,
     adam: FlatAdam,
     out_dim: usize,
@@ -84,6 +87,7 @@ impl Side {
         let mut side = Self {
             nets: (0..shape.n_nets).map(|_| shape.net()).collect(),
             values: state.values.clone(),
+            version: 0,
             grads: vec![0.0; layout.len()],
             adam: FlatAdam::new(layout.len(), lr, eps),
             layout,
@@ -108,6 +112,7 @@ impl Side {
 
     fn load(&mut self, s: &SideState, optimizer: bool) {
         self.values.copy_from_slice(&s.values);
+        self.version += 1;
         if optimizer {
             let (m, v) = self.adam.moments_mut();
             m.copy_from_slice(&s.m);
@@ -183,6 +188,7 @@ impl Side {
             nets,
             layout,
             values,
+            version,
             out_dim,
             x_in,
             read_x_in,
@@ -202,7 +208,13 @@ impl Side {
         let input = network_input(&x, shared, if *read_x_in { x_in } else { x.own });
         out.resize(rows * o, 0.0);
         if nets.len() == 1 {
-            let y = nets[0].forward(&values[layout.net(0)], input, rows, seq_of(0, rows));
+            let y = nets[0].forward(
+                &values[layout.net(0)],
+                input,
+                rows,
+                seq_of(0, rows),
+                Some(*version),
+            );
             out.copy_from_slice(y);
         } else {
             let MlpInput::Rows(input) = input else {
@@ -215,6 +227,7 @@ impl Side {
                     MlpInput::Rows(&input[start * w..(start + n) * w]),
                     n,
                     seq_of(start, n),
+                    Some(*version),
                 );
                 out[start * o..(start + n) * o].copy_from_slice(y);
             }
@@ -524,8 +537,9 @@ impl Backend for CpuBackend {
         actor_out: &mut ActorOut,
         values: &mut [f32],
     ) -> Result<()> {
-        // Handing half a step to the second core costs a few microseconds: worth it only for
-        // steps with enough arithmetic (coop's 384 rows, not bench_ippo_mpe's 48).
+        // Handing half a step to the second core costs about a microsecond while it is awake:
+        // worth it from a few thousand multiply-adds per side (bench_ippo_mpe's 48 rows of
+        // 64-wide networks: its rollout 11% faster), not for the tiniest networks.
         let rows = step.rows;
         let macs = rows * (self.actor.values.len() + self.critic.values.len());
         if self.threads < 2 || macs < PARALLEL_STEP_MACS {
@@ -599,6 +613,7 @@ impl Backend for CpuBackend {
         }
         for side in [a, c] {
             side.adam.step(&mut side.values, &side.grads);
+            side.version += 1;
             side.grads.fill(0.0);
         }
         Ok(())

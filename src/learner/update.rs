@@ -16,6 +16,7 @@ use crate::backend::{
 };
 use crate::buffer::{CriticForm, GroupBuffer, InputLayout};
 use crate::config::{action_width, AdvantageNorm, MinibatchUnit, PpoConfig};
+use crate::parallel;
 use crate::scalars::Scalars;
 
 /// Losses and diagnostics of one group's update.
@@ -128,24 +129,43 @@ impl Gathered {
         if let Some(c) = chunk {
             self.sequences(b, c, g.unshared, agent_of);
         }
-        let idx = &self.idx;
-        let m = idx.len();
+        let m = self.idx.len();
         let total = b.logp.len();
-        gather(&mut self.x_actor, &b.actor_in, idx, l.actor_in);
-        gather(&mut self.critic_rest, &b.critic_rest, idx, l.rest_in());
-        gather(&mut self.actions, &b.actions, idx, b.actions.len() / total);
-        gather(&mut self.old_logp, &b.logp, idx, 1);
-        gather(&mut self.old_values, &b.values, idx, 1);
-        gather(&mut self.active, &b.active, idx, 1);
-        gather(&mut self.advantages, advantages, idx, 1);
-        gather(&mut self.targets, &b.returns, idx, 1);
-        if let Some(bias) = &b.mask_bias {
-            gather(
-                &mut self.mask_bias,
-                bias,
-                idx,
-                action_width(&l.action_space),
-            );
+        let Self {
+            idx,
+            x_actor,
+            critic_rest,
+            actions,
+            old_logp,
+            old_values,
+            active,
+            advantages: adv,
+            targets,
+            mask_bias,
+            ..
+        } = self;
+        let idx = &*idx;
+        // The actor's columns here, the critic's on the second core (the copies are memory
+        // bound: the rows lie all over the rollout).
+        let ((), critic_side) = parallel::join(
+            || {
+                gather(x_actor, &b.actor_in, idx, l.actor_in);
+                gather(actions, &b.actions, idx, b.actions.len() / total);
+                gather(old_logp, &b.logp, idx, 1);
+                gather(active, &b.active, idx, 1);
+                gather(adv, advantages, idx, 1);
+                if let Some(bias) = &b.mask_bias {
+                    gather(mask_bias, bias, idx, action_width(&l.action_space));
+                }
+            },
+            || {
+                gather(critic_rest, &b.critic_rest, idx, l.rest_in());
+                gather(old_values, &b.values, idx, 1);
+                gather(targets, &b.returns, idx, 1);
+            },
+        );
+        if let Err(panic) = critic_side {
+            std::panic::resume_unwind(panic);
         }
         self.distinct_states(b, l);
         self.agents.clear();
@@ -329,9 +349,20 @@ fn env_step_rows(units: &[usize], n_envs: usize, n_agents: usize, rows: &mut Vec
 }
 
 fn gather(dst: &mut Vec<f32>, src: &[f32], idx: &[usize], w: usize) {
-    dst.clear();
-    for &i in idx {
-        dst.extend_from_slice(&src[i * w..(i + 1) * w]);
+    // Every value is written below: a buffer of the right length is reused as it is.
+    dst.resize(idx.len() * w, 0.0);
+    match w {
+        0 => {}
+        1 => {
+            for (d, &i) in dst.iter_mut().zip(idx) {
+                *d = src[i];
+            }
+        }
+        _ => {
+            for (d, &i) in dst.chunks_exact_mut(w).zip(idx) {
+                d.copy_from_slice(&src[i * w..(i + 1) * w]);
+            }
+        }
     }
 }
 

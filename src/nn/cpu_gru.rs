@@ -37,9 +37,11 @@ pub struct CpuGru {
     h: Vec<f32>,
     /// Where states were zeroed, `[L*S]`.
     starts: Vec<f32>,
-    /// The weights transposed for [`simd::affine`].
+    /// The weights transposed for [`simd::affine`], and the version of the parameters they
+    /// were packed from (as [`super::cpu_mlp::CpuMlp::forward_versioned`]).
     packed_ih: Vec<f32>,
     packed_hh: Vec<f32>,
+    packed_version: Option<u64>,
     // Backward buffers.
     dgi: Vec<f32>,
     dgh: Vec<f32>,
@@ -63,6 +65,7 @@ impl CpuGru {
             starts: Vec::new(),
             packed_ih: Vec::new(),
             packed_hh: Vec::new(),
+            packed_version: None,
             dgi: Vec::new(),
             dgh: Vec::new(),
             dh_next: Vec::new(),
@@ -127,6 +130,22 @@ impl CpuGru {
         starts: &[f32],
         h0: &[f32],
     ) -> &[f32] {
+        self.forward_versioned(params, x, len, starts, h0, None)
+    }
+
+    /// [`forward`](Self::forward) reusing the packed weights of the last forward on the same
+    /// `version` of the parameters (`None`: pack every time).
+    pub fn forward_versioned(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        len: usize,
+        starts: &[f32],
+        h0: &[f32],
+        version: Option<u64>,
+    ) -> &[f32] {
+        let repack = version.is_none() || version != self.packed_version;
+        self.packed_version = version;
         let (i, h) = (self.inp, self.hid);
         let g = 3 * h;
         let rows = x.len() / i;
@@ -146,7 +165,10 @@ impl CpuGru {
         self.starts.extend_from_slice(starts);
         // Input parts of every step at once: gi = b_ih + x W_ih^T (row by row the same
         // arithmetic whatever the batch: a rollout step equals the same step in training).
-        simd::pack_transposed(&params[w_ih..w_hh], g, i, &mut self.packed_ih);
+        if repack {
+            simd::pack_transposed(&params[w_ih..w_hh], g, i, &mut self.packed_ih);
+            simd::pack_transposed(&params[w_hh..b_ih], g, h, &mut self.packed_hh);
+        }
         simd::affine(
             &mut self.gi,
             x,
@@ -156,7 +178,6 @@ impl CpuGru {
             i,
             g,
         );
-        simd::pack_transposed(&params[w_hh..b_ih], g, h, &mut self.packed_hh);
         for t in 0..len {
             let (a, b) = (t * s_n, (t + 1) * s_n);
             // The state this step starts from, zeroed where an episode begins.

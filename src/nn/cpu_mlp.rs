@@ -183,8 +183,10 @@ pub struct CpuMlp {
     acts: Vec<Vec<f32>>,
     /// Per activated layer with a norm: the normalized output, the next layer's input.
     normed: Vec<Vec<f32>>,
-    /// Each layer's weights transposed for [`simd::affine`].
+    /// Each layer's weights transposed for [`simd::affine`], and the version of the
+    /// parameters they were packed from (see [`forward_versioned`](Self::forward_versioned)).
     packed: Vec<Vec<f32>>,
+    packed_version: Option<u64>,
     /// Gradient w.r.t. the current layer's output, and the one below.
     delta: Vec<f32>,
     delta_below: Vec<f32>,
@@ -232,6 +234,7 @@ impl CpuMlp {
             acts: vec![Vec::new(); n_layers],
             normed: vec![Vec::new(); n_layers],
             packed: vec![Vec::new(); n_layers],
+            packed_version: None,
             delta: Vec::new(),
             delta_below: Vec::new(),
             state_part: Vec::new(),
@@ -312,7 +315,23 @@ impl CpuMlp {
     /// written out whole, since the first layer adds each row's own columns onto its state's
     /// part in the order of the whole row ([`simd::affine_onto`]).
     pub fn forward_input(&mut self, params: &[f32], input: MlpInput<'_>, batch: usize) -> &[f32] {
+        self.forward_versioned(params, input, batch, None)
+    }
+
+    /// [`forward_input`](Self::forward_input) reusing the packed weights of the last forward
+    /// when it ran on the same `version` of the parameters (the caller bumps the version
+    /// whenever it changes them: a rollout's steps then pack once per update, not per step).
+    /// `None` packs every time.
+    pub fn forward_versioned(
+        &mut self,
+        params: &[f32],
+        input: MlpInput<'_>,
+        batch: usize,
+        version: Option<u64>,
+    ) -> &[f32] {
         assert_eq!(params.len(), self.param_count);
+        let repack = version.is_none() || version != self.packed_version;
+        self.packed_version = version;
         let x = match input {
             MlpInput::Rows(x) => x,
             MlpInput::Shared(s) => {
@@ -339,7 +358,9 @@ impl CpuMlp {
             let mut packed = std::mem::take(&mut self.packed[l]);
             out.resize(batch * o, 0.0);
             // out[B x o] = b + input[B x i] . W^T, row by row the same arithmetic whatever B.
-            simd::pack_transposed(&params[w..b], o, i, &mut packed);
+            if repack {
+                simd::pack_transposed(&params[w..b], o, i, &mut packed);
+            }
             match input {
                 MlpInput::Shared(s) if l == 0 => {
                     // The state's columns once per distinct state, then each row's own columns

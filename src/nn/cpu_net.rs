@@ -104,26 +104,36 @@ impl CpuNet {
     /// The output for `rows` rows of `x` (a recurrent network: over `seq`), keeping what the
     /// backward needs.
     /// Rows sharing states only where [`shares_states`](Self::shares_states).
+    /// `version` names the parameters' current values for reusing packed weights (see
+    /// [`CpuMlp::forward_versioned`]); `None` packs them every time.
     pub fn forward(
         &mut self,
         params: &[f32],
         x: MlpInput<'_>,
         rows: usize,
         seq: Option<Sequences<'_>>,
+        version: Option<u64>,
     ) -> &[f32] {
         let (g, t) = self.split();
         match self {
-            CpuNet::Mlp(m) => m.forward_input(params, x, rows),
+            CpuNet::Mlp(m) => m.forward_versioned(params, x, rows, version),
             CpuNet::Recurrent(r) => {
                 let seq = seq.expect("a recurrent network runs over sequences");
                 let Recurrent { base, gru, top } = &mut **r;
                 let input = match (base, x) {
-                    (Some(b), x) => b.forward_input(&params[..g], x, rows),
+                    (Some(b), x) => b.forward_versioned(&params[..g], x, rows, version),
                     (None, MlpInput::Rows(x)) => x,
                     (None, MlpInput::Shared(_)) => panic!("a GRU reads whole rows"),
                 };
-                let h = gru.forward(&params[g..t], input, seq.len, seq.starts, seq.h0);
-                top.forward(&params[t..], h, rows)
+                let h = gru.forward_versioned(
+                    &params[g..t],
+                    input,
+                    seq.len,
+                    seq.starts,
+                    seq.h0,
+                    version,
+                );
+                top.forward_versioned(&params[t..], MlpInput::Rows(h), rows, version)
             }
         }
     }

@@ -74,14 +74,41 @@ wide_fn! {
 }
 
 wide_fn! {
-    /// Adds every row of `rows` (`[n, acc.len()]`) into `acc` (a bias gradient).
+    /// Adds every row of `rows` (`[n, acc.len()]`) into `acc` (a bias gradient), row after
+    /// row. Blocks of columns stay in registers over all rows instead of going through
+    /// memory at each row; each element sees the same additions in the same order.
     pub fn add_rows(acc: &mut [f32], rows: &[f32]) {
-        for row in rows.chunks_exact(acc.len()) {
-            for (a, &r) in acc.iter_mut().zip(row) {
-                *a += r;
+        let w = acc.len();
+        let mut c = 0;
+        while c + 64 <= w {
+            sum_columns::<64>(&mut acc[c..c + 64], rows, w, c);
+            c += 64;
+        }
+        while c + 16 <= w {
+            sum_columns::<16>(&mut acc[c..c + 16], rows, w, c);
+            c += 16;
+        }
+        if c < w {
+            for row in rows.chunks_exact(w) {
+                for (a, &r) in acc[c..].iter_mut().zip(&row[c..]) {
+                    *a += r;
+                }
             }
         }
     }
+}
+
+/// Columns `c..c + B` of [`add_rows`], summed in a local block.
+#[inline(always)]
+fn sum_columns<const B: usize>(acc: &mut [f32], rows: &[f32], w: usize, c: usize) {
+    let mut sum: [f32; B] = acc.try_into().expect("a block of columns");
+    for row in rows.chunks_exact(w) {
+        let r: &[f32; B] = row[c..c + B].try_into().expect("a block of columns");
+        for j in 0..B {
+            sum[j] += r[j];
+        }
+    }
+    acc.copy_from_slice(&sum);
 }
 
 wide_fn! {
@@ -193,7 +220,9 @@ fn affine_start(
 
 /// [`affine`] with AVX-512 registers: blocks of 8 rows x 32 columns held in 16 registers,
 /// one fused multiply-add per product, in order of `k` (the same arithmetic as
-/// [`affine_imp`] with FMA).
+/// [`affine_imp`] with FMA). Narrow outputs (a policy or value head) put 16 rows in the lanes
+/// of one register per output instead, the same operations per output, so the bits do not
+/// depend on which kernel ran.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn affine_avx512(
@@ -206,28 +235,32 @@ unsafe fn affine_avx512(
     n: usize,
 ) {
     let n_pad = n.div_ceil(LANES) * LANES;
+    let mut r = 0;
+    if n <= NARROW {
+        // SAFETY: the caller checked AVX-512F and FMA and the slices' lengths; each block of
+        // 16 rows lies inside them.
+        unsafe {
+            while r + LANES <= m {
+                narrow_avx512(y, x, p, b, r, k, n, n_pad);
+                r += LANES;
+            }
+        }
+    }
     // Rows outside, columns inside: a block of rows stays in L1 while the packed weights
     // (in L2) stream past it once.
-    let mut r = 0;
     while r < m {
         let rows = if r + 8 <= m { 8 } else { 1 };
         let mut c = 0;
         while c < n_pad {
             let two = c + 2 * LANES <= n_pad;
             let valid = (n - c).min(if two { 2 * LANES } else { LANES });
-            // The bias padded to whole vectors.
-            let mut bias = [0.0f32; 2 * LANES];
-            if let Start::Bias(b) = b {
-                bias[..valid].copy_from_slice(&b[c..c + valid]);
-            }
             let at = Block {
                 c,
                 valid,
                 k,
                 n,
                 n_pad,
-                bias: &bias,
-                from_rows: matches!(b, Start::Rows),
+                start: b,
             };
             // SAFETY: the caller checked AVX-512F and FMA; `affine` checked that x holds
             // m * k values, p holds k * n_pad and y holds m * n; each block stays inside them.
@@ -244,6 +277,143 @@ unsafe fn affine_avx512(
     }
 }
 
+/// Outputs up to this many take [`narrow_avx512`]: 16 rows per register costs a transpose of
+/// the rows' inputs, against 16 lanes of work per row and output vector in the column blocks.
+#[cfg(target_arch = "x86_64")]
+const NARROW: usize = 8;
+
+/// Rows `r..r + 16` of a map with `n <= NARROW` outputs: output `j` of the 16 rows in one
+/// register, started from its bias (or the rows' values) and given one multiply-add per `k`
+/// in order, the inputs transposed 16 columns at a time in registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn narrow_avx512(
+    y: &mut [f32],
+    x: &[f32],
+    p: &[f32],
+    start: Start<'_>,
+    r: usize,
+    k: usize,
+    n: usize,
+    n_pad: usize,
+) {
+    // SAFETY (all arms): as `narrow_rows`.
+    unsafe {
+        match n {
+            1 => narrow_rows::<1>(y, x, p, start, r, k, n_pad),
+            2 => narrow_rows::<2>(y, x, p, start, r, k, n_pad),
+            3 => narrow_rows::<3>(y, x, p, start, r, k, n_pad),
+            4 => narrow_rows::<4>(y, x, p, start, r, k, n_pad),
+            5 => narrow_rows::<5>(y, x, p, start, r, k, n_pad),
+            6 => narrow_rows::<6>(y, x, p, start, r, k, n_pad),
+            7 => narrow_rows::<7>(y, x, p, start, r, k, n_pad),
+            _ => narrow_rows::<8>(y, x, p, start, r, k, n_pad),
+        }
+    }
+}
+
+/// [`narrow_avx512`] for `N` outputs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+#[inline]
+unsafe fn narrow_rows<const N: usize>(
+    y: &mut [f32],
+    x: &[f32],
+    p: &[f32],
+    start: Start<'_>,
+    r: usize,
+    k: usize,
+    n_pad: usize,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller checked AVX-512F and FMA, that rows r..r + 16 exist in x ([m, k]) and
+    // y ([m, N]) and that the packed weights hold k rows of n_pad >= N values; masked lanes
+    // are not read.
+    unsafe {
+        let mut acc = [_mm512_setzero_ps(); N];
+        let mut lanes = [[0.0f32; LANES]; N];
+        for (j, out) in lanes.iter_mut().enumerate() {
+            for (i, v) in out.iter_mut().enumerate() {
+                *v = match start {
+                    Start::Bias(b) => b[j],
+                    Start::Rows => y[(r + i) * N + j],
+                };
+            }
+        }
+        for (a, v) in acc.iter_mut().zip(&lanes) {
+            *a = _mm512_loadu_ps(v.as_ptr());
+        }
+        let xp = x.as_ptr().add(r * k);
+        let mut k0 = 0;
+        while k0 < k {
+            let width = (k - k0).min(LANES);
+            let mask = ((1u32 << width) - 1) as __mmask16;
+            let mut rows = [_mm512_setzero_ps(); LANES];
+            for (i, row) in rows.iter_mut().enumerate() {
+                *row = _mm512_maskz_loadu_ps(mask, xp.add(i * k + k0));
+            }
+            let cols = transpose16(&rows);
+            for (kk, col) in cols.iter().enumerate().take(width) {
+                let w = p.as_ptr().add((k0 + kk) * n_pad);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_fmadd_ps(*col, _mm512_set1_ps(*w.add(j)), *a);
+                }
+            }
+            k0 += width;
+        }
+        if N == 1 {
+            _mm512_storeu_ps(y.as_mut_ptr().add(r), acc[0]);
+        } else {
+            for (a, v) in acc.iter().zip(lanes.iter_mut()) {
+                _mm512_storeu_ps(v.as_mut_ptr(), *a);
+            }
+            for i in 0..LANES {
+                for (j, v) in lanes.iter().enumerate() {
+                    y[(r + i) * N + j] = v[i];
+                }
+            }
+        }
+    }
+}
+
+/// The 16 x 16 transpose of `rows` (row `i` lane `j` -> column `j` lane `i`), in shuffles.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn transpose16(rows: &[std::arch::x86_64::__m512; LANES]) -> [std::arch::x86_64::__m512; LANES] {
+    use std::arch::x86_64::*;
+    let zero = _mm512_setzero_ps();
+    // Pairs of rows interleaved, then quads, within each 128-bit lane: `quad[4g + c]` holds,
+    // in lane `l`, rows 4g..4g + 4 of column 4l + c.
+    let mut pair = [zero; LANES];
+    for i in 0..8 {
+        pair[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+        pair[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+    }
+    let mut quad = [zero; LANES];
+    for g in 0..4 {
+        let t = &pair[4 * g..4 * g + 4];
+        quad[4 * g] = _mm512_shuffle_ps::<0x44>(t[0], t[2]);
+        quad[4 * g + 1] = _mm512_shuffle_ps::<0xEE>(t[0], t[2]);
+        quad[4 * g + 2] = _mm512_shuffle_ps::<0x44>(t[1], t[3]);
+        quad[4 * g + 3] = _mm512_shuffle_ps::<0xEE>(t[1], t[3]);
+    }
+    // Then the 128-bit lanes gathered across quads: column 4l + c.
+    let mut cols = [zero; LANES];
+    for c in 0..4 {
+        let even_lo = _mm512_shuffle_f32x4::<0x88>(quad[c], quad[4 + c]);
+        let odd_lo = _mm512_shuffle_f32x4::<0xDD>(quad[c], quad[4 + c]);
+        let even_hi = _mm512_shuffle_f32x4::<0x88>(quad[8 + c], quad[12 + c]);
+        let odd_hi = _mm512_shuffle_f32x4::<0xDD>(quad[8 + c], quad[12 + c]);
+        cols[c] = _mm512_shuffle_f32x4::<0x88>(even_lo, even_hi);
+        cols[8 + c] = _mm512_shuffle_f32x4::<0xDD>(even_lo, even_hi);
+        cols[4 + c] = _mm512_shuffle_f32x4::<0x88>(odd_lo, odd_hi);
+        cols[12 + c] = _mm512_shuffle_f32x4::<0xDD>(odd_lo, odd_hi);
+    }
+    cols
+}
+
 /// Where a block of [`affine_avx512`] works.
 #[cfg(target_arch = "x86_64")]
 struct Block<'a> {
@@ -252,9 +422,7 @@ struct Block<'a> {
     k: usize,
     n: usize,
     n_pad: usize,
-    bias: &'a [f32; 2 * LANES],
-    /// Start from the output's values instead of the bias.
-    from_rows: bool,
+    start: Start<'a>,
 }
 
 /// Rows `r..r + R` and the block's columns (two vectors, or one) of [`affine_avx512`].
@@ -276,23 +444,39 @@ unsafe fn block_avx512<const R: usize>(
         k,
         n,
         n_pad,
-        bias,
-        from_rows,
+        start,
     } = *at;
+    // Lanes inside the output (masked loads and stores touch nothing beyond `valid`).
+    let mask = |from: usize| -> __mmask16 {
+        let lanes = valid.saturating_sub(from).min(LANES);
+        ((1u32 << lanes) - 1) as __mmask16
+    };
+    let (m0, m1) = (mask(0), mask(LANES));
     // SAFETY: see `affine_avx512`: rows r..r + R exist, the packed weights have k rows of
-    // n_pad values and the block's columns c..c + 32 (or 16) are inside them.
+    // n_pad values and the block's columns c..c + 32 (or 16) are inside them; masked lanes
+    // are neither read nor written.
     unsafe {
-        let b0 = _mm512_loadu_ps(bias.as_ptr());
-        let b1 = _mm512_loadu_ps(bias.as_ptr().add(LANES));
-        let mut acc0 = [b0; R];
-        let mut acc1 = [b1; R];
-        if from_rows {
-            for i in 0..R {
-                let row = (r + i) * n + c;
-                let mut start = [0.0f32; 2 * LANES];
-                start[..valid].copy_from_slice(&y[row..row + valid]);
-                acc0[i] = _mm512_loadu_ps(start.as_ptr());
-                acc1[i] = _mm512_loadu_ps(start.as_ptr().add(LANES));
+        let mut acc0 = [_mm512_setzero_ps(); R];
+        let mut acc1 = [_mm512_setzero_ps(); R];
+        match start {
+            Start::Bias(b) => {
+                let b0 = _mm512_maskz_loadu_ps(m0, b.as_ptr().add(c));
+                let b1 = if m1 != 0 {
+                    _mm512_maskz_loadu_ps(m1, b.as_ptr().add(c + LANES))
+                } else {
+                    _mm512_setzero_ps()
+                };
+                acc0 = [b0; R];
+                acc1 = [b1; R];
+            }
+            Start::Rows => {
+                for i in 0..R {
+                    let row = y.as_ptr().add((r + i) * n + c);
+                    acc0[i] = _mm512_maskz_loadu_ps(m0, row);
+                    if m1 != 0 {
+                        acc1[i] = _mm512_maskz_loadu_ps(m1, row.add(LANES));
+                    }
+                }
             }
         }
         let xp = x.as_ptr().add(r * k);
@@ -318,12 +502,19 @@ unsafe fn block_avx512<const R: usize>(
                 wp = wp.add(n_pad);
             }
         }
-        let mut out = [0.0f32; 2 * LANES];
+        // Masked stores are slow on some CPUs (Zen 4): only the last block of a row uses them.
         for i in 0..R {
-            _mm512_storeu_ps(out.as_mut_ptr(), acc0[i]);
-            _mm512_storeu_ps(out.as_mut_ptr().add(LANES), acc1[i]);
-            let row = (r + i) * n + c;
-            y[row..row + valid].copy_from_slice(&out[..valid]);
+            let row = y.as_mut_ptr().add((r + i) * n + c);
+            if m0 == u16::MAX {
+                _mm512_storeu_ps(row, acc0[i]);
+            } else {
+                _mm512_mask_storeu_ps(row, m0, acc0[i]);
+            }
+            if m1 == u16::MAX {
+                _mm512_storeu_ps(row.add(LANES), acc1[i]);
+            } else if m1 != 0 {
+                _mm512_mask_storeu_ps(row.add(LANES), m1, acc1[i]);
+            }
         }
     }
 }
@@ -462,6 +653,52 @@ mod tests {
             affine(&mut split, &left, &packed[..j * n_pad], &bias, m, j, n);
             affine_onto(&mut split, &right, &packed[j * n_pad..], m, k - j, n);
             assert_eq!(whole, split, "{m} rows");
+        }
+    }
+
+    /// Whichever kernel the machine picks (column blocks, rows in lanes for narrow heads, the
+    /// row tails) gives the bits of the portable one with fused multiply-adds, from a bias or
+    /// onto the output's values: each output is the same sequence of operations.
+    #[test]
+    fn every_kernel_gives_the_portable_fused_bits() {
+        let val = |i: usize| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.37;
+        for k in [1, 7, 16, 17, 64] {
+            for n in [1, 2, 5, 8, 9, 16, 33, 64] {
+                for m in [1, 15, 16, 17, 40] {
+                    let x: Vec<f32> = (0..m * k).map(val).collect();
+                    let w: Vec<f32> = (0..n * k).map(|i| val(i + 11)).collect();
+                    let bias: Vec<f32> = (0..n).map(|i| val(i + 5)).collect();
+                    let start: Vec<f32> = (0..m * n).map(|i| val(i + 3)).collect();
+                    let mut packed = Vec::new();
+                    pack_transposed(&w, n, k, &mut packed);
+                    let (mut fast, mut portable) = (vec![0.0; m * n], vec![0.0; m * n]);
+                    affine(&mut fast, &x, &packed, &bias, m, k, n);
+                    affine_imp::<true>(&mut portable, &x, &packed, Start::Bias(&bias), m, k, n);
+                    assert_eq!(fast, portable, "from the bias: m {m} k {k} n {n}");
+                    let (mut fast, mut portable) = (start.clone(), start.clone());
+                    affine_onto(&mut fast, &x, &packed, m, k, n);
+                    affine_imp::<true>(&mut portable, &x, &packed, Start::Rows, m, k, n);
+                    assert_eq!(fast, portable, "onto the rows: m {m} k {k} n {n}");
+                }
+            }
+        }
+    }
+
+    /// The bias gradient summed in register blocks gives the bits of the row-by-row sum.
+    #[test]
+    fn add_rows_sums_each_column_in_row_order() {
+        let val = |i: usize| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 1.37;
+        for w in [1, 5, 16, 17, 64, 65, 130] {
+            let rows: Vec<f32> = (0..37 * w).map(val).collect();
+            let mut fast: Vec<f32> = (0..w).map(|j| val(j + 3)).collect();
+            let mut naive = fast.clone();
+            add_rows(&mut fast, &rows);
+            for row in rows.chunks_exact(w) {
+                for (a, &r) in naive.iter_mut().zip(row) {
+                    *a += r;
+                }
+            }
+            assert_eq!(fast, naive, "width {w}");
         }
     }
 }
