@@ -236,7 +236,7 @@ unsafe fn affine_avx512(
 ) {
     let n_pad = n.div_ceil(LANES) * LANES;
     let mut r = 0;
-    if n <= NARROW {
+    if (1..=NARROW).contains(&n) {
         // SAFETY: the caller checked AVX-512F and FMA and the slices' lengths; each block of
         // 16 rows lies inside them.
         unsafe {
@@ -308,7 +308,8 @@ unsafe fn narrow_avx512(
             5 => narrow_rows::<5>(y, x, p, start, r, k, n_pad),
             6 => narrow_rows::<6>(y, x, p, start, r, k, n_pad),
             7 => narrow_rows::<7>(y, x, p, start, r, k, n_pad),
-            _ => narrow_rows::<8>(y, x, p, start, r, k, n_pad),
+            8 => narrow_rows::<8>(y, x, p, start, r, k, n_pad),
+            _ => unreachable!("a narrow map has 1 to {NARROW} outputs"),
         }
     }
 }
