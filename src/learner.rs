@@ -174,8 +174,9 @@ impl Learner {
             self.pool.step(&self.joint)?;
             let d = &self.pool.data;
             let na = spec.num_agents();
-            let any_truncated_end =
-                (0..d.done.len()).any(|e| d.done[e] && (0..na).any(|a| !d.terminated[e * na + a]));
+            let any_truncated_end = self.cfg.raw.ppo.bootstrap_truncation
+                && (0..d.done.len())
+                    .any(|e| d.done[e] && (0..na).any(|a| !d.terminated[e * na + a]));
             if any_truncated_end {
                 // Values of the final states, for bootstrapping at truncation; the others'
                 // actions there were never taken, so they are sampled from the current policy.

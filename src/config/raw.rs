@@ -272,6 +272,9 @@ pub struct PpoConfig {
     pub gamma: f64,
     /// GAE's lambda.
     pub gae_lambda: f64,
+    /// At a time limit, bootstrap from the value of the final observation (true), or end the
+    /// return there as at a termination (false: JaxMARL's and on-policy's scripts).
+    pub bootstrap_truncation: bool,
     /// Where advantages are normalized.
     pub advantage_norm: AdvantageNorm,
     /// Normalize value targets with running statistics (per group).
@@ -306,6 +309,7 @@ impl Default for PpoConfig {
             max_grad_norm: 10.0,
             gamma: 0.99,
             gae_lambda: 0.95,
+            bootstrap_truncation: true,
             advantage_norm: AdvantageNorm::Batch,
             value_norm: true,
             target_kl: None,

@@ -474,7 +474,8 @@ impl GroupLearner {
     /// Records step `t`'s rewards (shared as configured), terminations, ends of streams and
     /// next values: 0 after a termination, the final state's value at a truncation
     /// (`booted`: [`bootstrap_values`](Self::bootstrap_values) ran for this step), else
-    /// unknown until the next step.
+    /// unknown until the next step. An episode that ends without `booted` ended by termination,
+    /// or by a truncation that `ppo.bootstrap_truncation = false` treats as one.
     pub fn record_outcome(&mut self, t: usize, d: &StepData, (sharing, w): Sharing, booted: bool) {
         let n = self.input.n_envs;
         let r = self.rows();
@@ -497,7 +498,7 @@ impl GroupLearner {
                     RewardSharing::Shared => mean,
                     RewardSharing::Mixed => w * mean + (1.0 - w) * own,
                 };
-                let term = d.terminated[e * na + agent];
+                let term = d.terminated[e * na + agent] || (d.done[e] && !booted);
                 b.terminal[i] = term;
                 b.ended[i] = d.done[e] || term;
                 if let Some(reset) = self.rnn.reset_next.get_mut(k * n + e) {

@@ -1,6 +1,6 @@
-//! The recurrent learner against the mistakes the peers' trackers record: states reset with
+//! The learner against the mistakes the peers' trackers record: recurrent states reset with
 //! the wrong `done`, training batches ordered differently from their reset flags, chunks that
-//! do not start from the state the rollout had.
+//! do not start from the state the rollout had, returns cut or bootstrapped at the wrong end.
 
 use std::path::Path;
 
@@ -126,4 +126,44 @@ fn training_replays_the_rollout_from_each_chunks_stored_state() {
             }
         }
     }
+}
+
+/// At a time limit the return bootstraps from the final observation's value by default, and
+/// ends there as at a termination with `ppo.bootstrap_truncation = false` (JaxMARL's scripts);
+/// the rollout itself is the same.
+#[test]
+fn a_truncation_bootstraps_unless_told_to_end_the_return_there() {
+    let run = |bootstrap: bool| {
+        let flag = format!("ppo.bootstrap_truncation={bootstrap}");
+        let mut l = learner(&["env.rollout_length=20", "env.params.max_cycles=7", &flag]);
+        collect(&mut l);
+        l.advantages();
+        let b = l.groups[0].buffer();
+        (b.rewards.clone(), b.ended.clone(), b.returns.clone())
+    };
+    let (rewards, ended, cut) = run(false);
+    let (rewards_booted, ended_booted, booted) = run(true);
+    assert_eq!(
+        rewards, rewards_booted,
+        "the rollout does not depend on the flag"
+    );
+    assert_eq!(ended, ended_booted);
+    let (mut ends, mut bootstrapped) = (0, 0);
+    for i in (0..ended.len()).filter(|&i| ended[i]) {
+        ends += 1;
+        let r = rewards[i];
+        assert!(
+            (cut[i] - r).abs() <= 1e-4 * (1.0 + r.abs()),
+            "return {} at an end, reward {r}",
+            cut[i]
+        );
+        if (booted[i] - r).abs() > 1e-3 {
+            bootstrapped += 1;
+        }
+    }
+    assert!(ends > 0, "the test saw no episode end");
+    assert!(
+        bootstrapped * 2 > ends,
+        "{bootstrapped} of {ends} ends bootstrapped"
+    );
 }
