@@ -4,7 +4,9 @@
 //! The caller says, per step, which value the next state has (`next_values`: 0 after a
 //! termination, the value of the final observation after a truncation, the next step's value
 //! otherwise) and where an episode ended (`ended`), which cuts the lambda chain. Bootstrapping
-//! at a time limit is what keeps MPE's 25-step episodes unbiased.
+//! at a time limit is right where the limit only cuts a longer task short; where the limit is
+//! part of the scored task (MPE's 25 steps), the learner passes 0 there instead
+//! (`ppo.bootstrap_truncation = false`).
 
 /// Writes advantages and returns (`advantage + value`), both `[T, columns]`.
 #[allow(clippy::too_many_arguments)]
