@@ -1,35 +1,29 @@
 //! marl: multi-agent PPO (MAPPO with centralized critics, IPPO as the baseline) in one binary.
 //!
+//! The folders are the architecture; dependencies point down this list, never up:
+//!
+//! | module | role |
+//! |---|---|
+//! | [`cli`] | the command line: argument parsing, then a call into a tool or the training run |
+//! | [`tools`] | what the commands do besides training: eval, compare, plot, sweep, bench |
+//! | [`train`] | the training core: the run and its stages, the learner, rollouts, evaluation |
+//! | [`algo`] | the math of PPO: losses, advantages (GAE), value normalization, named scalars |
+//! | [`backend`] | the compute trait and its CPU and candle implementations, devices |
+//! | [`nn`] | networks: layers, kernels, distributions, the optimizer |
+//! | [`run`] | a run directory on disk: its files, checkpoints, metrics, TensorBoard, lock |
+//! | [`config`] | the TOML file, overrides, and the resolved configuration |
+//! | [`util`] | leaf helpers: the second core, stop signals |
+//!
 //! The environments live in the `marl-envs` crate, re-exported here as [`envs`].
 
 pub mod algo;
 pub mod backend;
-pub mod bench;
-pub mod buffer;
-pub mod checkpoint;
 pub mod cli;
-pub mod compare;
 pub mod config;
-pub mod device;
-pub mod eval;
-pub mod eval_policy;
-pub mod fsio;
-pub mod learner;
-pub mod logging;
-pub mod metrics;
 pub mod nn;
-pub mod optim;
-pub mod parallel;
-pub mod picture;
-pub mod plot;
-pub mod report;
-pub mod rollout;
-pub mod runlock;
-pub mod scalars;
-pub mod signals;
-pub mod stats;
-pub mod sweep;
-pub mod tensorboard;
-pub mod trainer;
+pub mod run;
+pub mod tools;
+pub mod train;
+pub mod util;
 
 pub use marl_envs as envs;

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         }
     }
     let cli = marl::cli::Cli::parse();
-    marl::logging::init(cli.global.verbose, cli.global.quiet);
+    marl::cli::logging::init(cli.global.verbose, cli.global.quiet);
     match marl::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {

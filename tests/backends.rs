@@ -19,9 +19,9 @@ use marl::backend::{
     StepInputs,
 };
 use marl::config::{self, OptimizerKind, TrainConfig, ValueLoss};
-use marl::learner::{EpisodeStats, GroupStats};
 use marl::nn::dist::MASKED_LOGIT;
-use marl::trainer;
+use marl::train;
+use marl::train::learner::{EpisodeStats, GroupStats};
 use marl_envs::ActionSpace;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -54,7 +54,7 @@ fn one_update(sets: &[&str], kind: BackendKind, dev: &Device) -> Update {
     all.extend_from_slice(sets);
     all.push(knob(kind));
     let cfg = smoke(&all);
-    let mut l = trainer::build_learner(cfg.clone(), dev.clone()).expect("learner");
+    let mut l = train::build_learner(cfg.clone(), dev.clone()).expect("learner");
     for gi in 0..cfg.groups.len() {
         assert_eq!(l.backend_kind(gi), Some(kind), "{sets:?}: group {gi}");
     }

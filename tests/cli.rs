@@ -141,11 +141,11 @@ exit $code"#;
             .expect("under the run"),
     );
     assert_eq!(
-        marl::checkpoint::resolve(&kept).expect("latest"),
+        marl::run::checkpoint::resolve(&kept).expect("latest"),
         copied,
         "{line}"
     );
-    marl::checkpoint::load(&copied).expect("the latest good checkpoint loads");
+    marl::run::checkpoint::load(&copied).expect("the latest good checkpoint loads");
     let eval = marl()
         .args(["eval", "--episodes", "2"])
         .arg(&kept)

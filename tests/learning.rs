@@ -6,9 +6,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use marl::config::{self, TrainConfig};
-use marl::trainer::{self, Quiet, RunOptions};
+use marl::train::{self, Quiet, RunOptions};
 
-fn train(config: &str, sets: &[&str]) -> trainer::RunSummary {
+fn train(config: &str, sets: &[&str]) -> train::RunSummary {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(config);
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let cfg = TrainConfig::resolve(config::load(&path, &sets).expect("config")).expect("resolve");
@@ -18,7 +18,7 @@ fn train(config: &str, sets: &[&str]) -> trainer::RunSummary {
         resume: None,
         run_dir: Some(tmp.path().join("run")),
     };
-    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("train")
+    train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("train")
 }
 
 /// MAPPO on simple_spread: random play scores -26.4 per agent; 400k steps of coop.toml reach

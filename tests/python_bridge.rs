@@ -10,8 +10,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use marl::config::{self, TrainConfig};
-use marl::eval::{self, EvalOptions};
-use marl::trainer::{self, Quiet, RunOptions};
+use marl::tools::eval::{self, EvalOptions};
+use marl::train::{self, Quiet, RunOptions};
 use marl_envs::{registry, StepOut};
 
 fn repo(p: &str) -> PathBuf {
@@ -37,7 +37,7 @@ fn training_on_the_python_example_beats_random_play() {
         resume: None,
         run_dir: Some(tmp.path().join("run")),
     };
-    let s = trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+    let s = train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
         .expect("train through the bridge");
     let eval = |random: bool| {
         eval::evaluate(
@@ -353,14 +353,14 @@ fn train_briefly(dir: &Path, factory: &str, path: &Path, python: &str, steps: u6
         resume: None,
         run_dir: Some(dir.join("run")),
     };
-    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+    train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
         .expect("train through the bridge")
         .run_dir
 }
 
 /// The metrics.csv columns of a run.
 fn columns(run: &Path) -> Vec<String> {
-    marl::metrics::read_csv(&run.join("metrics.csv"))
+    marl::run::metrics::read_csv(&run.join("metrics.csv"))
         .expect("metrics.csv")
         .0
 }

@@ -7,11 +7,11 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use marl::compare::{self, CompareOptions};
 use marl::config::{self, TrainConfig};
-use marl::eval::{self, EvalOptions, RenderTarget};
-use marl::metrics::read_csv;
-use marl::trainer::{self, Quiet, RunOptions};
+use marl::run::metrics::read_csv;
+use marl::tools::compare::{self, CompareOptions};
+use marl::tools::eval::{self, EvalOptions, RenderTarget};
+use marl::train::{self, Quiet, RunOptions};
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -26,7 +26,7 @@ fn train(config: &str, sets: &[&str], dir: &Path) -> PathBuf {
         resume: None,
         run_dir: Some(dir.to_path_buf()),
     };
-    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+    train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
         .expect("train")
         .run_dir
 }
@@ -493,7 +493,7 @@ fn compare_shows_the_evaluation_asked_for_and_refuses_one_not_logged() {
         out: Some(tmp.path().join("cmp")),
         threshold: None,
         episodes: 4,
-        eval_mode: Some(marl::eval_policy::EvalPolicy::Stochastic),
+        eval_mode: Some(marl::train::evaluation::EvalPolicy::Stochastic),
         jobs: 1,
     };
     let err = compare::compare(&o, Arc::new(AtomicBool::new(false)), &|_| {})

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use candle_core::Device;
 use marl::config::{self, TrainConfig};
-use marl::metrics::{read_csv, TIMING_COLUMNS};
-use marl::trainer::{self, Progress, Quiet, Reporter, RunOptions};
+use marl::run::metrics::{read_csv, TIMING_COLUMNS};
+use marl::train::{self, Progress, Quiet, Reporter, RunOptions};
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -31,7 +31,7 @@ fn run(cfg: TrainConfig, dir: &Path) -> PathBuf {
         resume: None,
         run_dir: Some(dir.to_path_buf()),
     };
-    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+    train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
         .expect("train")
         .run_dir
 }
@@ -215,7 +215,7 @@ fn resume_is_exact(dev: &Device) {
             run_dir: Some(dir.clone()),
         };
         let s =
-            trainer::train(smoke(path), &opts, &mut StopAt(4, stop.clone()), stop).expect("train");
+            train::train(smoke(path), &opts, &mut StopAt(4, stop.clone()), stop).expect("train");
         assert!(
             s.interrupted && s.updates == 4,
             "stopped after update 4, checkpointed"
@@ -227,7 +227,7 @@ fn resume_is_exact(dev: &Device) {
             resume: Some(dir.clone()),
             run_dir: None,
         };
-        trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume");
+        train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume");
         assert_eq!(
             numbers(&dir),
             whole,
@@ -254,7 +254,7 @@ fn non_finite_losses_stop(dev: &Device) {
             resume: None,
             run_dir: Some(dir.clone()),
         };
-        let err = trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+        let err = train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
             .expect_err("must stop");
         assert!(
             format!("{err:#}").contains("non-finite loss"),
@@ -321,7 +321,7 @@ fn bad_input_is_a_clear_error() {
     );
 
     let smoke = repo("configs/smoke.toml").display().to_string();
-    if marl::device::parse("cuda").is_err() {
+    if marl::backend::device::parse("cuda").is_err() {
         // No GPU here (or no CUDA in this build): one line that names the device.
         let (code, msg) = marl(&["train", &smoke, "--device", "cuda", "--no-progress"]);
         assert_eq!(code, 2);
@@ -454,7 +454,7 @@ fn every_algorithm_variant_trains() {
             resume: None,
             run_dir: Some(tmp.path().join(format!("v{i}"))),
         };
-        let s = trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
+        let s = train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
             .unwrap_or_else(|e| panic!("variant {v:?}: {e:#}"));
         assert!(s.eval_return.is_finite(), "variant {v:?}: no evaluation");
     }

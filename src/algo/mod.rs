@@ -4,4 +4,5 @@
 pub mod gae;
 pub mod ppo;
 pub mod ppo_cpu;
+pub mod scalars;
 pub mod value_norm;

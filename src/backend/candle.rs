@@ -20,12 +20,12 @@ use super::{
     Precision, RowOutputs, Run, SideShape, SideState,
 };
 use crate::algo::ppo;
+use crate::algo::scalars::Scalars;
 use crate::config::{Activation, OptimizerKind};
 use crate::nn::dist;
 use crate::nn::mlp::{Mlp, MlpIn};
+use crate::nn::optim::{clip_grad_norm, Adam};
 use crate::nn::tanh::{sigmoid, tanh};
-use crate::optim::{clip_grad_norm, Adam};
-use crate::scalars::Scalars;
 
 /// A GRU layer (PyTorch's `nn.GRU` equations, gates r, z, n) over time-major sequences.
 struct Gru {

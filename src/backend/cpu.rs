@@ -16,11 +16,11 @@ use super::{
     RowOutputs, Run, SideShape, SideState, StepInputs,
 };
 use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs};
+use crate::algo::scalars::Scalars;
 use crate::config::OptimizerKind;
 use crate::nn::cpu_mlp::{clip_global_norm, FlatAdam, MlpInput, SharedRows};
 use crate::nn::cpu_net::{CpuNet, Sequences};
-use crate::parallel;
-use crate::scalars::Scalars;
+use crate::util::parallel;
 
 /// Multiply-adds of a step's forwards (about rows x parameters) above which the actor's and
 /// the critic's run on two cores.

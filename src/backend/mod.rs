@@ -19,6 +19,7 @@
 
 pub mod candle;
 pub mod cpu;
+pub mod device;
 pub mod layout;
 
 use anyhow::Result;
@@ -26,11 +27,11 @@ use marl_envs::ActionSpace;
 use rand_chacha::ChaCha8Rng;
 
 use crate::algo::ppo::LossConfig;
+use crate::algo::scalars::Scalars;
 use crate::config::{Activation, AgentId, Group, OptimizerKind, RecurrentKind, TrainConfig};
 use crate::nn::cpu_gru::CpuGru;
 use crate::nn::cpu_mlp::CpuMlp;
 use crate::nn::cpu_net::{CpuNet, Recurrent};
-use crate::scalars::Scalars;
 
 pub use layout::{GroupState, SideState};
 

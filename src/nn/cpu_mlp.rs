@@ -623,7 +623,7 @@ impl FlatAdam {
 }
 
 /// Scales the gradients so that their joint L2 norm is at most `max_norm` (0: no clipping), as
-/// [`crate::optim::clip_grad_norm`] does; returns the norm before clipping.
+/// [`crate::nn::optim::clip_grad_norm`] does; returns the norm before clipping.
 pub fn clip_global_norm(grads: &mut [&mut [f32]], max_norm: f64) -> f64 {
     let sq: f64 = grads
         .iter()

@@ -8,5 +8,6 @@ pub mod dist;
 pub mod init;
 pub mod layer_norm;
 pub mod mlp;
+pub mod optim;
 pub mod simd;
 pub mod tanh;

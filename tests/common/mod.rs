@@ -14,7 +14,7 @@ pub const REQUIRE_CUDA: &str = "MARL_REQUIRE_CUDA";
 /// The CUDA device where one is usable; elsewhere `None`, after saying on stderr why `test`
 /// is skipped (it then passes), or a panic with [`REQUIRE_CUDA`] set.
 pub fn cuda_or_skip(test: &str) -> Option<Device> {
-    match marl::device::parse("cuda") {
+    match marl::backend::device::parse("cuda") {
         Ok(dev) => Some(dev),
         Err(e) if std::env::var_os(REQUIRE_CUDA).is_some() => {
             panic!("{test}: {REQUIRE_CUDA} is set, but {e:#}")

@@ -41,8 +41,8 @@ fn marl_train_stopped_by_sigterm_checkpoints_refuses_a_second_writer_and_resumes
 
     // A second writer into the same directory is refused, naming the directory, pid and host.
     let pid = first.id().to_string();
-    let host = marl::runlock::hostname();
-    assert_eq!(marl::runlock::holder(&dir), Some(format!("{pid}@{host}")));
+    let host = marl::run::lock::hostname();
+    assert_eq!(marl::run::lock::holder(&dir), Some(format!("{pid}@{host}")));
     let (code, _, err) = output(marl().args(&args));
     assert_eq!(code, 4, "{err}");
     assert!(
@@ -66,7 +66,7 @@ fn marl_train_stopped_by_sigterm_checkpoints_refuses_a_second_writer_and_resumes
         "checkpoint at the stop"
     );
     assert_eq!(
-        marl::runlock::holder(&dir),
+        marl::run::lock::holder(&dir),
         None,
         "the lock went with the process"
     );
@@ -140,7 +140,7 @@ fn tensorboard_event_files_equal_metrics_csv_also_after_a_resume() {
         resume: None,
         run_dir: Some(dir.clone()),
     };
-    let s = trainer::train(
+    let s = train::train(
         smoke(&["logging.checkpoint_interval=1000"]),
         &opts,
         &mut StopAt(7, stop.clone()),
@@ -157,9 +157,9 @@ fn tensorboard_event_files_equal_metrics_csv_also_after_a_resume() {
         resume: Some(dir.clone()),
         run_dir: None,
     };
-    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume");
+    train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume");
     for run in [&whole, &dir] {
-        let events = marl::tensorboard::read_scalars(&event_file(run)).expect("events");
+        let events = marl::run::tensorboard::read_scalars(&event_file(run)).expect("events");
         assert_eq!(events, csv_scalars(run), "{}", run.display());
     }
     check_with_python("tensorboard", &[&whole, &dir]);

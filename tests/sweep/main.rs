@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use marl::config::{self, TrainConfig};
-use marl::metrics::{read_csv, TIMING_COLUMNS};
-use marl::trainer::{self, Progress, Quiet, Reporter, RunOptions};
+use marl::run::metrics::{read_csv, TIMING_COLUMNS};
+use marl::train::{self, Progress, Quiet, Reporter, RunOptions};
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -46,7 +46,7 @@ fn train(cfg: TrainConfig, dir: &Path) {
         resume: None,
         run_dir: Some(dir.to_path_buf()),
     };
-    trainer::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("train");
+    train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("train");
 }
 
 /// metrics.csv without the timing columns.

@@ -7,7 +7,7 @@
 
 use super::*;
 
-use marl::sweep::manifest::{Manifest, SweepDir};
+use marl::tools::sweep::manifest::{Manifest, SweepDir};
 
 /// MaxArraySize of the test cluster: small, so that splitting costs five runs.
 const MAX_ARRAY: usize = 4;
@@ -287,7 +287,7 @@ fn a_task_requeued_mid_run_finishes_with_the_metrics_of_an_uninterrupted_run() {
     // 60 updates past the first stop.
     let t0 = Instant::now();
     loop {
-        let first = marl::sweep::task::attempts(&sweep, &entry.run_id);
+        let first = marl::tools::sweep::task::attempts(&sweep, &entry.run_id);
         if let Some(a) = first.first() {
             let stopped_at = a.global_step.expect("step of the stop") as usize / 200;
             assert!(
@@ -312,7 +312,7 @@ fn a_task_requeued_mid_run_finishes_with_the_metrics_of_an_uninterrupted_run() {
     let runs = wait_done(&dir, &conf, Duration::from_secs(300));
     assert_eq!(states(&runs), ["finished"], "{}", logs(&dir));
 
-    let attempts = marl::sweep::task::attempts(&sweep, &entry.run_id);
+    let attempts = marl::tools::sweep::task::attempts(&sweep, &entry.run_id);
     let seen: Vec<(String, bool, Option<u32>)> = attempts
         .iter()
         .map(|a| {

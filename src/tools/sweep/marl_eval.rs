@@ -26,7 +26,7 @@ use anyhow::Result;
 use serde_json::{json, Map, Value};
 
 use super::manifest::{Manifest, SweepDir};
-use crate::compare::RunResult;
+use crate::tools::compare::RunResult;
 
 /// The marl-eval document of the finished `runs` of a sweep.
 pub fn export(dir: &SweepDir, manifest: &Manifest, runs: &[RunResult]) -> Result<Value> {
@@ -60,7 +60,7 @@ pub fn export(dir: &SweepDir, manifest: &Manifest, runs: &[RunResult]) -> Result
         let groups: Vec<String> = r.eval.groups.iter().map(|g| g.0.clone()).collect();
         let several = groups.len() > 1;
         let mut run = Map::new();
-        let (header, rows) = crate::metrics::read_csv(&r.run_dir.join("metrics.csv"))?;
+        let (header, rows) = crate::run::metrics::read_csv(&r.run_dir.join("metrics.csv"))?;
         let col = |name: &str| header.iter().position(|c| c == name);
         let (step_col, ret_col, team_col) = (
             col("global_step"),

@@ -8,13 +8,13 @@ use candle_core::Device;
 
 use super::{EpisodeStats, Learner};
 use crate::config::{self, TrainConfig};
-use crate::trainer;
+use crate::train;
 
 fn learner(sets: &[&str]) -> Learner {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/smoke.toml");
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let cfg = TrainConfig::resolve(config::load(&path, &sets).expect("config")).expect("resolve");
-    let mut l = trainer::build_learner(cfg.clone(), Device::Cpu).expect("learner");
+    let mut l = train::build_learner(cfg.clone(), Device::Cpu).expect("learner");
     l.reset_envs(cfg.raw.seed).expect("reset");
     l
 }

@@ -1,6 +1,11 @@
 //! THE training loop, top to bottom: collect -> advantages -> update -> log / evaluate /
 //! checkpoint. Everything else is behind calls; the order of operations is here.
 
+pub mod buffer;
+pub mod evaluation;
+pub mod learner;
+pub mod rollout;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,12 +17,12 @@ use marl_envs::derive_seed;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkpoint;
 use crate::config::{self, TrainConfig};
-use crate::eval_policy::EvalPolicy;
-use crate::learner::{EpisodeStats, Learner};
-use crate::metrics::{MetricsSink, Row};
-use crate::rollout::EnvPool;
+use crate::run::checkpoint;
+use crate::run::metrics::{MetricsSink, Row};
+use crate::train::evaluation::EvalPolicy;
+use crate::train::learner::{EpisodeStats, Learner};
+use crate::train::rollout::EnvPool;
 
 /// Progress as the loop reports it after every update.
 #[derive(Debug, Clone)]
@@ -162,14 +167,14 @@ pub fn train(
     reporter: &mut dyn Reporter,
     stop: Arc<AtomicBool>,
 ) -> Result<RunSummary> {
-    let dev = crate::device::parse(&cfg.raw.device)?;
+    let dev = crate::backend::device::parse(&cfg.raw.device)?;
     // ── set-up: run directory, learner, metrics ──
     let run_dir = match &opts.resume {
         Some(dir) => checkpoint::resolve(dir).map(|_| dir.clone())?,
         None => make_run_dir(&cfg, opts)?,
     };
     // One writer per run directory, until this function returns.
-    let _lock = crate::runlock::RunLock::acquire(&run_dir)?;
+    let _lock = crate::run::lock::RunLock::acquire(&run_dir)?;
     let resume_ck = match &opts.resume {
         Some(dir) => Some(checkpoint::load(&checkpoint::resolve(dir)?)?),
         None => None,

@@ -1,5 +1,8 @@
 //! The command line: clap definitions and the dispatch to each command.
 
+pub mod logging;
+pub mod progress;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,7 +51,7 @@ pub enum Command {
     Plot(PlotArgs),
     /// Grids of configs and seeds, here or as Slurm job arrays; their status, resubmission
     /// and tables (README, "Sweeps on a cluster").
-    Sweep(Box<crate::sweep::cli::SweepArgs>),
+    Sweep(Box<crate::tools::sweep::cli::SweepArgs>),
     /// Benchmarks of the learner.
     Bench {
         /// What to measure.
@@ -161,7 +164,7 @@ pub struct CompareArgs {
     /// logging.eval_mode = "stochastic" or "both"). Default: greedy, unless the config
     /// evaluates stochastic only.
     #[arg(long, value_enum)]
-    pub eval_mode: Option<crate::eval_policy::EvalPolicy>,
+    pub eval_mode: Option<crate::train::evaluation::EvalPolicy>,
     /// Runs trained at once, one thread each (default: the number of cores).
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -298,9 +301,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => return train(args, cli.global.quiet),
         Command::Eval(args) => return eval(args),
         Command::Compare(args) => return compare(args, cli.global.quiet),
-        Command::Sweep(args) => return crate::sweep::cli::run(*args, cli.global.quiet),
+        Command::Sweep(args) => return crate::tools::sweep::cli::run(*args, cli.global.quiet),
         Command::Plot(args) => {
-            let files = crate::plot::plot_runs(
+            let files = crate::tools::plot::plot_runs(
                 &args.runs,
                 &args.metric,
                 args.eval_mode,
@@ -333,14 +336,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     mixed_precision,
                 },
         } => {
-            let kind = crate::bench::kind_of(&implementation)?;
-            let dev = crate::device::parse(&device)?;
+            let kind = crate::tools::bench::kind_of(&implementation)?;
+            let dev = crate::backend::device::parse(&device)?;
             let precision = match mixed_precision {
                 true => crate::backend::Precision::Bf16,
                 false => crate::backend::Precision::F32,
             };
             let (median, min) =
-                crate::bench::update(kind, &arch, batch, seq, reps.max(1), &dev, precision)?;
+                crate::tools::bench::update(kind, &arch, batch, seq, reps.max(1), &dev, precision)?;
             let tag = if implementation == "candle" {
                 "marl_update"
             } else {
@@ -565,18 +568,18 @@ fn train(args: TrainArgs, quiet: bool) -> Result<ExitCode> {
     let cfg = crate::config::TrainConfig::resolve(raw)?;
     // Ctrl-C, SIGTERM, SIGUSR1: finish the current update, checkpoint, exit with
     // EXIT_STOPPED; a second Ctrl-C kills.
-    let signals = crate::signals::StopSignal::install()?;
+    let signals = crate::util::signals::StopSignal::install()?;
     let stop = signals.flag.clone();
-    let opts = crate::trainer::RunOptions {
+    let opts = crate::train::RunOptions {
         config_name: name,
         resume: args.resume.clone(),
         run_dir: args.run_dir.clone(),
     };
-    let mut bar = crate::report::Bar::new(cfg.num_updates, !(args.no_progress || quiet));
-    let summary = match crate::trainer::train(cfg, &opts, &mut bar, stop) {
-        Err(e) if e.downcast_ref::<crate::runlock::Busy>().is_some() => {
+    let mut bar = crate::cli::progress::Bar::new(cfg.num_updates, !(args.no_progress || quiet));
+    let summary = match crate::train::train(cfg, &opts, &mut bar, stop) {
+        Err(e) if e.downcast_ref::<crate::run::lock::Busy>().is_some() => {
             eprintln!("error: {e:#}");
-            return Ok(ExitCode::from(crate::runlock::EXIT_BUSY));
+            return Ok(ExitCode::from(crate::run::lock::EXIT_BUSY));
         }
         other => other?,
     };
@@ -611,7 +614,7 @@ fn train(args: TrainArgs, quiet: bool) -> Result<ExitCode> {
         }
     }
     Ok(if summary.interrupted {
-        ExitCode::from(crate::signals::EXIT_STOPPED)
+        ExitCode::from(crate::util::signals::EXIT_STOPPED)
     } else {
         ExitCode::SUCCESS
     })
@@ -628,7 +631,7 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
     if args.episodes == 0 {
         bail!("--episodes must be at least 1");
     }
-    let opts = crate::eval::EvalOptions {
+    let opts = crate::tools::eval::EvalOptions {
         episodes: args.episodes,
         greedy: args.greedy,
         seed: args.seed,
@@ -638,29 +641,32 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
         num_workers: args.workers,
     };
     if let Some(r) = &args.render {
-        let target = crate::eval::RenderTarget::parse(r)?;
-        let returns = crate::eval::render(&args.checkpoint, &opts, &target)?;
+        let target = crate::tools::eval::RenderTarget::parse(r)?;
+        let returns = crate::tools::eval::render(&args.checkpoint, &opts, &target)?;
         let per_agent = returns.iter().sum::<f64>() / returns.len().max(1) as f64;
         match &target {
-            crate::eval::RenderTarget::Gif(p) | crate::eval::RenderTarget::Picture(p) => {
+            crate::tools::eval::RenderTarget::Gif(p)
+            | crate::tools::eval::RenderTarget::Picture(p) => {
                 println!(
                     "wrote {} (episode return {per_agent:.3} per agent)",
                     p.display()
                 )
             }
-            crate::eval::RenderTarget::Ascii => {
+            crate::tools::eval::RenderTarget::Ascii => {
                 println!("episode return {per_agent:.3} per agent")
             }
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = crate::eval::evaluate(&args.checkpoint, &opts)?;
+    let report = crate::tools::eval::evaluate(&args.checkpoint, &opts)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let s = |x: &crate::eval::Spread| format!("{:9.3} ± {:.3} (std {:.3})", x.mean, x.ci95, x.std);
+    let s = |x: &crate::tools::eval::Spread| {
+        format!("{:9.3} ± {:.3} (std {:.3})", x.mean, x.ci95, x.std)
+    };
     writeln!(
         out,
         "{} (step {}) on {} {}: {} episodes, seed {}, {} policy ({}); mean ± 95% CI",
@@ -699,7 +705,7 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
 fn compare(args: CompareArgs, quiet: bool) -> Result<ExitCode> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let opts = crate::compare::CompareOptions {
+    let opts = crate::tools::compare::CompareOptions {
         config: args.config,
         baseline: args.baseline,
         seeds: args.seeds,
@@ -726,11 +732,11 @@ fn compare(args: CompareArgs, quiet: bool) -> Result<ExitCode> {
             eprintln!("[{:7.1} s] {msg}", t0.elapsed().as_secs_f64());
         }
     };
-    let c = crate::compare::compare(&opts, stop, &log)?;
+    let c = crate::tools::compare::compare(&opts, stop, &log)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&c)?);
     } else {
-        print!("{}", crate::compare::markdown(&c, &opts));
+        print!("{}", crate::tools::compare::markdown(&c, &opts));
         println!("\nwrote {}", c.out.join("compare.md").display());
     }
     Ok(ExitCode::SUCCESS)

@@ -43,7 +43,7 @@ impl ScalarLog {
         let Some(path) = existing else {
             let mut log = Self::create(dir)?;
             if resume {
-                let (header, rows) = crate::metrics::read_csv(&dir.join("metrics.csv"))?;
+                let (header, rows) = crate::run::metrics::read_csv(&dir.join("metrics.csv"))?;
                 for row in rows {
                     let values: Vec<f64> =
                         row.iter().map(|c| c.parse().unwrap_or(f64::NAN)).collect();
@@ -80,7 +80,7 @@ impl ScalarLog {
         let path = dir.join(format!(
             "{FILE_PREFIX}{}.{}.marl",
             now as u64,
-            crate::runlock::hostname()
+            crate::run::lock::hostname()
         ));
         let file =
             File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -154,7 +154,7 @@ fn find(dir: &Path) -> Result<Option<PathBuf>> {
 
 /// The last `global_step` in a metrics.csv (None when it has no rows).
 fn last_global_step(csv: &Path) -> Result<Option<u64>> {
-    let (header, rows) = crate::metrics::read_csv(csv)?;
+    let (header, rows) = crate::run::metrics::read_csv(csv)?;
     let Some(col) = header.iter().position(|c| c == "global_step") else {
         return Ok(None);
     };

@@ -15,9 +15,9 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{Manifest, SweepDir};
-use crate::runlock::Busy;
-use crate::signals::StopSignal;
-use crate::trainer::{self, Progress, Reporter, RunOptions, RunRecord};
+use crate::run::lock::Busy;
+use crate::train::{self, Progress, Reporter, RunOptions, RunRecord};
+use crate::util::signals::StopSignal;
 
 /// How a task ended.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -139,7 +139,7 @@ pub fn run(sweep: &Path, index: usize, stop: &StopSignal, lock_wait: Duration) -
         entry.run_id,
         entry.label,
         entry.seed,
-        crate::runlock::hostname(),
+        crate::run::lock::hostname(),
         slurm_job
             .as_ref()
             .map(|j| format!(", Slurm job {j}"))
@@ -153,7 +153,7 @@ pub fn run(sweep: &Path, index: usize, stop: &StopSignal, lock_wait: Duration) -
         Err(e) => (Outcome::Failed, Some(format!("{e:#}"))),
     };
     let error = match (outcome, error) {
-        (Outcome::Busy, None) => crate::runlock::holder(&run_dir)
+        (Outcome::Busy, None) => crate::run::lock::holder(&run_dir)
             .map(|h| format!("{} is in use by {h}", run_dir.display())),
         (_, e) => e,
     };
@@ -161,7 +161,7 @@ pub fn run(sweep: &Path, index: usize, stop: &StopSignal, lock_wait: Duration) -
         index,
         start,
         end: now(),
-        host: crate::runlock::hostname(),
+        host: crate::run::lock::hostname(),
         pid: std::process::id(),
         slurm_job,
         restart,
@@ -213,7 +213,7 @@ fn train_or_skip(
             start: Instant::now(),
             every: (cfg.num_updates / 20).max(1),
         };
-        match trainer::train(cfg.clone(), &opts, &mut reporter, stop.flag.clone()) {
+        match train::train(cfg.clone(), &opts, &mut reporter, stop.flag.clone()) {
             Ok(s) if s.interrupted => {
                 println!(
                     "stopped by {} at step {}; checkpoint kept",

@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use resvg::{tiny_skia, usvg};
 
 /// DejaVu Sans (assets/fonts, free licence), the one font every SVG of marl names first.
-const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 fn options() -> &'static usvg::Options<'static> {
     static OPTIONS: OnceLock<usvg::Options<'static>> = OnceLock::new();
@@ -49,7 +49,7 @@ pub fn write_png(svg: &str, scale: f32, path: &Path) -> Result<()> {
     let png = rasterize(svg, scale)?
         .encode_png()
         .map_err(|e| anyhow!("cannot encode {}: {e}", path.display()))?;
-    crate::checkpoint::write_atomic(path, &png)
+    crate::run::checkpoint::write_atomic(path, &png)
 }
 
 /// Writes SVG frames as an animated GIF, `delay_cs` hundredths of a second each, looping.
@@ -76,10 +76,10 @@ pub fn write_gif(frames: &[String], delay_cs: u16, path: &Path) -> Result<()> {
                 .map_err(|e| anyhow!("GIF encoder: {e}"))?;
         }
     }
-    crate::checkpoint::write_atomic(path, &bytes)
+    crate::run::checkpoint::write_atomic(path, &bytes)
 }
 
 /// Writes an SVG document to `path` (atomically, like every file marl writes).
 pub fn write_svg(svg: &str, path: &Path) -> Result<()> {
-    crate::checkpoint::write_atomic(path, svg.as_bytes())
+    crate::run::checkpoint::write_atomic(path, svg.as_bytes())
 }

@@ -16,10 +16,10 @@ use serde::Serialize;
 
 use super::manifest::{Entry, Manifest, SweepDir};
 use super::status::{self, State};
-use crate::compare::{self, fmt, Row, RunResult};
-use crate::eval_policy::EvalPolicy;
-use crate::stats;
-use crate::trainer::RunRecord;
+use crate::tools::compare::{self, fmt, Row, RunResult};
+use crate::tools::stats;
+use crate::train::evaluation::EvalPolicy;
+use crate::train::RunRecord;
 
 /// How to collect.
 #[derive(Debug, Clone)]
@@ -136,7 +136,10 @@ pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
     let figures = compare::learning_curves(&dir.root, &configs, &runs, EvalPolicy::Greedy)?;
     let marl_eval = dir.root.join("marl-eval.json");
     let doc = super::marl_eval::export(dir, &manifest, &runs)?;
-    crate::checkpoint::write_atomic(&marl_eval, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+    crate::run::checkpoint::write_atomic(
+        &marl_eval,
+        serde_json::to_string_pretty(&doc)?.as_bytes(),
+    )?;
     let c = Collection {
         out: dir.root.clone(),
         name: manifest.name.clone(),
@@ -147,11 +150,14 @@ pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
         figures,
         marl_eval,
     };
-    crate::checkpoint::write_atomic(
+    crate::run::checkpoint::write_atomic(
         &dir.root.join("collect.json"),
         serde_json::to_string_pretty(&c)?.as_bytes(),
     )?;
-    crate::checkpoint::write_atomic(&dir.root.join("collect.md"), markdown(&c, opts).as_bytes())?;
+    crate::run::checkpoint::write_atomic(
+        &dir.root.join("collect.md"),
+        markdown(&c, opts).as_bytes(),
+    )?;
     Ok(c)
 }
 

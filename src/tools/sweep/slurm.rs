@@ -10,7 +10,7 @@
 //! Preemption and time limits, in the script: `--requeue`, `--open-mode=append`, and
 //! `--signal=B:USR1@90`: Slurm signals the batch shell 90 s before the time limit; the trap
 //! forwards the signal to `marl sweep task`, which checkpoints after its current update and
-//! exits 3 ([`crate::signals::EXIT_STOPPED`]); the script then requeues its own job (`scontrol
+//! exits 3 ([`crate::util::signals::EXIT_STOPPED`]); the script then requeues its own job (`scontrol
 //! requeue $SLURM_JOB_ID`) while `SLURM_RESTART_COUNT` is below `--max-restarts`. SIGTERM
 //! (preemption, `scancel`, `scontrol requeue`) reaches `marl` from Slurm itself, which checkpoints
 //! the same way; a requeue there is Slurm's own (preemption with PreemptMode=REQUEUE), never
@@ -269,7 +269,7 @@ pub fn submit(
         .with_context(|| format!("cannot create {}", dir.slurm().display()))?;
     std::fs::create_dir_all(dir.logs())
         .with_context(|| format!("cannot create {}", dir.logs().display()))?;
-    crate::checkpoint::write_atomic(&path, text.as_bytes())?;
+    crate::run::checkpoint::write_atomic(&path, text.as_bytes())?;
     let mut done = Vec::new();
     for (offset, ids) in plan {
         let spec = array_spec(&ids, parallel);

@@ -5,7 +5,7 @@
 //! The sweep directory is the source of truth, not the scheduler: runs are named by a hash of
 //! their resolved config ([`manifest`]), every task decides from its run directory whether to
 //! skip, resume or start ([`task`]), and one process at a time writes a run directory
-//! ([`crate::runlock`]). Launching again reuses finished runs and resumes the rest;
+//! ([`crate::run::lock`]). Launching again reuses finished runs and resumes the rest;
 //! [`status`] reads the runs (and squeue/sacct), `resubmit` sends the missing and failed ones
 //! again, and [`collect`] tabulates.
 //!
@@ -33,8 +33,8 @@ use anyhow::{bail, Result};
 use self::grid::Grid;
 use self::manifest::{Manifest, SweepDir};
 use self::slurm::{SlurmOptions, Submission};
-use crate::signals::StopSignal;
-use crate::trainer::RunRecord;
+use crate::train::RunRecord;
+use crate::util::signals::StopSignal;
 
 /// Where the tasks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::manifest::SweepDir;
-use crate::signals::{StopSignal, EXIT_STOPPED};
+use crate::util::signals::{StopSignal, EXIT_STOPPED};
 
 /// What the tasks did.
 #[derive(Debug, Clone, Default, PartialEq)]

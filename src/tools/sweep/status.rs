@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::manifest::{Manifest, SweepDir};
 use super::slurm::{self, TaskState};
 use super::task::{self, Outcome};
-use crate::trainer::RunRecord;
+use crate::train::RunRecord;
 
 /// A run's state.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub fn status(dir: &SweepDir, use_slurm: bool) -> Result<Vec<RunStatus>> {
             .unwrap_or(0);
         let global_step = last_step(&run_dir);
         let record = RunRecord::read(&run_dir);
-        let holder = crate::runlock::holder(&run_dir);
+        let holder = crate::run::lock::holder(&run_dir);
         let last = task::attempts(dir, &e.run_id)
             .into_iter()
             .rev()

@@ -14,10 +14,10 @@ use super::Sharing;
 use crate::algo::{gae, value_norm::ValueNorm};
 use crate::backend::layout::{GroupLayout, SavedOptimizer};
 use crate::backend::{ActorOut, Backend, BackendKind, GroupShape, StepInputs};
-use crate::buffer::{GroupBuffer, InputLayout};
 use crate::config::{Group, PpoConfig, RewardSharing, TrainConfig};
 use crate::nn::dist;
-use crate::rollout::StepData;
+use crate::train::buffer::{GroupBuffer, InputLayout};
+use crate::train::rollout::StepData;
 
 /// A group's learner.
 pub struct GroupLearner {

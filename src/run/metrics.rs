@@ -2,7 +2,7 @@
 //! run starts (DESIGN.md section 6). Missing values (no finished episode, no evaluation this
 //! update) are empty in the CSV and null in the JSONL. Rows are flushed as they are written, so
 //! a crash loses nothing already logged. The same rows go to a TensorBoard event file
-//! ([`crate::tensorboard`]).
+//! ([`crate::run::tensorboard`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -19,7 +19,7 @@ pub struct MetricsSink {
     csv: File,
     jsonl: File,
     csv_path: PathBuf,
-    events: crate::tensorboard::ScalarLog,
+    events: crate::run::tensorboard::ScalarLog,
 }
 
 impl MetricsSink {
@@ -51,13 +51,13 @@ impl MetricsSink {
                 csv,
                 jsonl,
                 csv_path,
-                events: crate::tensorboard::ScalarLog::open(dir, true)?,
+                events: crate::run::tensorboard::ScalarLog::open(dir, true)?,
             });
         }
         let mut csv = File::create(&csv_path)
             .with_context(|| format!("cannot create {}", csv_path.display()))?;
         writeln!(csv, "{}", columns.join(","))
-            .map_err(|e| crate::fsio::failed("writing metrics", &csv_path, e))?;
+            .map_err(|e| crate::run::fsio::failed("writing metrics", &csv_path, e))?;
         let jsonl = File::create(&jsonl_path)
             .with_context(|| format!("cannot create {}", jsonl_path.display()))?;
         Ok(Self {
@@ -65,7 +65,7 @@ impl MetricsSink {
             csv,
             jsonl,
             csv_path,
-            events: crate::tensorboard::ScalarLog::open(dir, false)?,
+            events: crate::run::tensorboard::ScalarLog::open(dir, false)?,
         })
     }
 
@@ -105,7 +105,7 @@ impl MetricsSink {
             .collect();
         writeln!(self.csv, "{}", cells.join(","))
             .and_then(|()| self.csv.flush())
-            .map_err(|e| crate::fsio::failed("writing metrics", &self.csv_path, e))?;
+            .map_err(|e| crate::run::fsio::failed("writing metrics", &self.csv_path, e))?;
         let mut obj = serde_json::Map::new();
         for (c, v) in self.columns.iter().zip(values) {
             let j = if v.is_finite() {
@@ -119,7 +119,7 @@ impl MetricsSink {
             .and_then(|()| self.jsonl.flush())
             .map_err(|e| {
                 let path = self.csv_path.with_extension("jsonl");
-                crate::fsio::failed("writing metrics", &path, e)
+                crate::run::fsio::failed("writing metrics", &path, e)
             })?;
         self.events.write(&self.columns, values)
     }
@@ -194,7 +194,7 @@ fn truncate_after(path: &Path, upto: u64, csv: bool) -> Result<()> {
     if !text.is_empty() {
         text.push('\n');
     }
-    crate::checkpoint::write_atomic(path, text.as_bytes())
+    crate::run::checkpoint::write_atomic(path, text.as_bytes())
 }
 
 /// Reads a metrics.csv into its header and rows (for tests and tools).

@@ -2,7 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::trainer::{Progress, Reporter};
+use crate::train::{Progress, Reporter};
 
 /// Shows progress on stderr.
 pub struct Bar {

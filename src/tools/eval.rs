@@ -16,12 +16,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::checkpoint;
 use crate::config::{self, TrainConfig};
-use crate::learner::{Episode, Learner};
-use crate::rollout::EnvPool;
-pub use crate::stats::Spread;
-use crate::trainer;
+use crate::run::checkpoint;
+pub use crate::tools::stats::Spread;
+use crate::train;
+use crate::train::learner::{Episode, Learner};
+use crate::train::rollout::EnvPool;
 
 /// What to evaluate and how.
 #[derive(Debug, Clone, Default)]
@@ -148,10 +148,10 @@ fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
         }
     }
     // The policy acts on the CPU whatever it trained on: evaluation batches are small.
-    let dev = crate::device::parse("cpu")?;
+    let dev = crate::backend::device::parse("cpu")?;
     let ck = checkpoint::load(&ck_dir)?;
     // No training environments: the caller builds the pool it evaluates on.
-    let mut learner = trainer::build_learner_with(cfg.clone(), dev, None)?;
+    let mut learner = train::build_learner_with(cfg.clone(), dev, None)?;
     learner.restore(&ck, false).with_context(|| {
         format!(
             "{}: the checkpoint does not fit `{}` with parameters {}",
@@ -331,13 +331,13 @@ pub fn render(path: &Path, opts: &EvalOptions, target: &RenderTarget) -> Result<
                 }
             }
         }
-        RenderTarget::Gif(p) => crate::picture::write_gif(&frames, 12, p)?,
+        RenderTarget::Gif(p) => crate::tools::picture::write_gif(&frames, 12, p)?,
         RenderTarget::Picture(p) => {
             let last = frames.last().context("no frame")?;
             if p.extension().is_some_and(|e| e == "png") {
-                crate::picture::write_png(last, 2.0, p)?;
+                crate::tools::picture::write_png(last, 2.0, p)?;
             } else {
-                crate::picture::write_svg(last, p)?;
+                crate::tools::picture::write_svg(last, p)?;
             }
         }
     }

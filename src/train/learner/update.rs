@@ -10,14 +10,14 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::algo::ppo::LossConfig;
+use crate::algo::scalars::Scalars;
 use crate::algo::value_norm::ValueNorm;
 use crate::backend::{
     Backend, CriticRows, LossCoefs, Minibatch, RowOutputs, Run, SeqBatch, SharedStates,
 };
-use crate::buffer::{CriticForm, GroupBuffer, InputLayout};
 use crate::config::{action_width, AdvantageNorm, MinibatchUnit, PpoConfig};
-use crate::parallel;
-use crate::scalars::Scalars;
+use crate::train::buffer::{CriticForm, GroupBuffer, InputLayout};
+use crate::util::parallel;
 
 /// Losses and diagnostics of one group's update.
 #[derive(Debug, Clone, Default)]

@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 use plotters::prelude::*;
 
 use crate::config::EvalMode;
-use crate::eval_policy::{is_eval_column, EvalPolicy};
-use crate::stats;
+use crate::tools::stats;
+use crate::train::evaluation::{is_eval_column, EvalPolicy};
 
 /// One method's runs: each a curve of `(environment step, value)`.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub fn aggregate(runs: &[Vec<(f64, f64)>]) -> Vec<BandPoint> {
 /// Reads `(global_step, column)` from a run's metrics.csv, skipping rows where it is empty.
 pub fn read_curve(run_dir: &Path, column: &str) -> Result<Vec<(f64, f64)>> {
     let path = run_dir.join("metrics.csv");
-    let (header, rows) = crate::metrics::read_csv(&path)?;
+    let (header, rows) = crate::run::metrics::read_csv(&path)?;
     let find = |name: &str| header.iter().position(|c| c == name);
     let Some(xc) = find("global_step") else {
         bail!("{}: no `global_step` column", path.display());
@@ -204,15 +204,15 @@ pub fn write_figure(
         dir.join(format!("{stem}.png")),
         dir.join(format!("{stem}.csv")),
     );
-    crate::picture::write_svg(&doc, &svg_path)?;
-    crate::picture::write_png(&doc, 2.0, &png_path)?;
+    crate::tools::picture::write_svg(&doc, &svg_path)?;
+    crate::tools::picture::write_png(&doc, 2.0, &png_path)?;
     let mut csv = String::from("method,global_step,mean,ci95_low,ci95_high,runs\n");
     for (label, band) in &bands {
         for p in band {
             writeln!(csv, "{label},{},{},{},{},{}", p.x, p.mean, p.lo, p.hi, p.n)?;
         }
     }
-    crate::checkpoint::write_atomic(&csv_path, csv.as_bytes())?;
+    crate::run::checkpoint::write_atomic(&csv_path, csv.as_bytes())?;
     Ok(vec![svg_path, png_path, csv_path])
 }
 

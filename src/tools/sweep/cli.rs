@@ -17,8 +17,8 @@ use super::manifest::SweepDir;
 use super::slurm::SlurmOptions;
 use super::task::Outcome;
 use super::{Backend, LaunchOptions};
-use crate::runlock::EXIT_BUSY;
-use crate::signals::{StopSignal, EXIT_STOPPED};
+use crate::run::lock::EXIT_BUSY;
+use crate::util::signals::{StopSignal, EXIT_STOPPED};
 
 /// `marl sweep ...`
 #[derive(Debug, Args)]

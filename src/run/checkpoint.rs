@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::fsio;
+use crate::run::fsio;
 
 /// Writes `bytes` to `path` through a temporary file and a rename; an error names `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

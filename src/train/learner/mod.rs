@@ -21,9 +21,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::backend::layout::SavedOptimizer;
 use crate::backend::{self, GroupShape};
-use crate::checkpoint::{Checkpoint, TrainerState};
 use crate::config::{RewardSharing, Schedule, TrainConfig};
-use crate::rollout::EnvPool;
+use crate::run::checkpoint::{Checkpoint, TrainerState};
+use crate::train::rollout::EnvPool;
 
 pub use group::GroupLearner;
 pub use update::{explained_variance, GroupStats};

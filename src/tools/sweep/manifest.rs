@@ -262,7 +262,7 @@ impl Manifest {
     ) -> Result<(Self, Vec<usize>)> {
         std::fs::create_dir_all(dir.root.join("configs"))
             .with_context(|| format!("cannot create the sweep directory {}", dir.root.display()))?;
-        let _lock = crate::runlock::RunLock::acquire(&dir.root)?;
+        let _lock = crate::run::lock::RunLock::acquire(&dir.root)?;
         let mut m = if dir.manifest().is_file() {
             let m = Self::read(dir)?;
             if m.name != name {
@@ -296,11 +296,11 @@ impl Manifest {
             };
             let path = dir.config(&p.entry.run_id);
             if !path.is_file() {
-                crate::checkpoint::write_atomic(&path, p.config_text.as_bytes())?;
+                crate::run::checkpoint::write_atomic(&path, p.config_text.as_bytes())?;
             }
             indices.push(index);
         }
-        crate::checkpoint::write_atomic(
+        crate::run::checkpoint::write_atomic(
             &dir.manifest(),
             serde_json::to_string_pretty(&m)?.as_bytes(),
         )?;

@@ -19,11 +19,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use crate::config::{self, RawConfig, TrainConfig};
-use crate::eval::{self, EvalOptions, EvalReport};
-use crate::eval_policy::EvalPolicy;
-use crate::plot::{self, Curve};
-use crate::stats;
-use crate::trainer::{self, RunOptions, RunRecord};
+use crate::tools::eval::{self, EvalOptions, EvalReport};
+use crate::tools::plot::{self, Curve};
+use crate::tools::stats;
+use crate::train::evaluation::EvalPolicy;
+use crate::train::{self, RunOptions, RunRecord};
 
 /// What to compare and how.
 #[derive(Debug, Clone)]
@@ -251,7 +251,7 @@ fn run_one(
                 resume: resume.then(|| dir.to_path_buf()),
                 run_dir: (!resume).then(|| dir.to_path_buf()),
             };
-            let s = trainer::train(cfg, &run_opts, &mut trainer::Quiet, stop.clone())
+            let s = train::train(cfg, &run_opts, &mut train::Quiet, stop.clone())
                 .with_context(|| format!("training {} seed {seed}", method.label))?;
             if s.interrupted {
                 bail!("stopped on request; run the same command again to resume");
@@ -293,7 +293,7 @@ pub fn evaluate_final(dir: &Path, episodes: usize, policy: EvalPolicy) -> Result
     let eval_dir = dir.join("eval");
     std::fs::create_dir_all(&eval_dir)
         .with_context(|| format!("cannot create {}", eval_dir.display()))?;
-    crate::checkpoint::write_atomic(
+    crate::run::checkpoint::write_atomic(
         &eval_dir.join(format!("{}.json", policy.column("final"))),
         serde_json::to_string_pretty(&eval)?.as_bytes(),
     )?;
@@ -363,11 +363,11 @@ pub fn compare(
         tables,
         figures,
     };
-    crate::checkpoint::write_atomic(
+    crate::run::checkpoint::write_atomic(
         &out.join("compare.json"),
         serde_json::to_string_pretty(&c)?.as_bytes(),
     )?;
-    crate::checkpoint::write_atomic(&out.join("compare.md"), markdown(&c, opts).as_bytes())?;
+    crate::run::checkpoint::write_atomic(&out.join("compare.md"), markdown(&c, opts).as_bytes())?;
     Ok(c)
 }
 
