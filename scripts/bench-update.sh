@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The learner against PyTorch: one PPO minibatch update of MAPPO-sized networks, the fixed
-# reference shared/bench/torch_ppo_update.py against `marl bench update`, alternated on the
-# same core (A B A B ...), one thread each. Prints each side's median of medians and the ratio.
+# PyTorch reference bench/torch_ppo_update.py against `marl bench update` (the same workloads),
+# alternated on the same core (A B A B ...), one thread each. Prints each side's median of
+# medians and the ratio.
 #
 #   scripts/bench-update.sh                 # installs torch into .venv-torch on first use
 #   ROUNDS=5 BATCHES="4800" ARCHS=mappo scripts/bench-update.sh   # rnn: sequences of 25 steps on both sides
 #   IMPL=candle scripts/bench-update.sh   # candle's autograd instead of the hand-written CPU path
+#   TORCH_REF=other.py scripts/bench-update.sh   # another reference script (same line format)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 ARCHS=${ARCHS:-"plain mappo rnn"}
 IMPL=${IMPL:-manual}
 BATCHES=${BATCHES:-"1200 4800 9600"}
-REF=${TORCH_REF:-../shared/bench/torch_ppo_update.py}
+REF=${TORCH_REF:-bench/torch_ppo_update.py}
 [ -f "$REF" ] || { echo "no reference script at $REF (set TORCH_REF)"; exit 2; }
 if [ ! -x .venv-torch/bin/python ]; then
   python3 -m venv .venv-torch

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The Python bridge against the reference: (1) every shared MPE trace replayed through the bridge
-# with mpe2 itself (the built-in envs replay the same traces in `cargo test`, so bridge and
-# built-in agree for the same initial state and actions); (2) a policy trained on the built-in
-# simple_spread evaluated on the built-in env and on mpe2 through the bridge (same return within
-# statistical error). Needs .venv with mpe2 (made by scripts/setup-reference.sh on first use).
+# The Python bridge against the reference: (1) the MPE traces recorded in envs/tests/parity/
+# replayed through the bridge with mpe2 itself (the built-in envs replay the same traces in
+# `cargo test`, so bridge and built-in agree for the same initial state and actions); (2) a
+# policy trained on the built-in simple_spread evaluated on the built-in env and on mpe2 through
+# the bridge (same return within statistical error). Needs .venv with mpe2 (made by
+# scripts/setup-reference.sh on first use).
 #
 #   scripts/check-bridge.sh [RUN_DIR]    # default: trains configs/coop.toml first
 set -euo pipefail
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || scripts/setup-reference.sh
 cargo build --release -q
-./target/release/marl envs check-bridge --python "$PY" ../shared/parity/simple_*.json envs/tests/parity/simple_*.json
+./target/release/marl envs check-bridge --python "$PY" envs/tests/parity/simple_*.json
 run=${1:-}
 if [ -z "$run" ]; then
   run=$(mktemp -d)/coop

@@ -3,7 +3,7 @@
 # out as a toolkit tree in .cuda/root, and prints the environment to export. The build machine
 # needs no GPU and no driver: the binary loads the CUDA libraries at run time (vendor/README.md)
 # and links only the static CUDA runtime. Recipe and reasons (why 13.0: driver 580 JITs PTX up
-# to ISA 9.0) in ../shared/CANDLE.md section 4.
+# to ISA 9.0) in docs/candle.md section 4.
 #
 # .cuda/root/lib64/stubs/libcuda.so is a fake driver whose every call fails: with
 # LD_LIBRARY_PATH=.cuda/root/lib64 it shows `--device cuda` failing past the library probe.

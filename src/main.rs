@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// glibc maps and unmaps every large tensor buffer; mimalloc reuses them (CANDLE.md: 27 -> 15 ms
-// per update).
+// glibc maps and unmaps every large tensor buffer; mimalloc reuses them (27 -> 15 ms per
+// update, docs/candle.md section 3.1).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,7 +1,7 @@
 //! Replays episodes recorded from the Python reference environments and reports the first
 //! difference.
 //!
-//! Format `marl-parity-v1` (mpe2 particle worlds; `shared/parity/FORMAT.md`): the recorded
+//! Format `marl-parity-v1` (mpe2 particle worlds; `envs/tests/parity/FORMAT.md`): the recorded
 //! initial world state is loaded with [`MultiAgentEnv::set_state`], the recorded joint actions
 //! are applied, and after every step the observations must equal the `f32` cast of the recorded
 //! `f64` values, the rewards the recorded `f64` values, the termination and truncation flags the
@@ -9,13 +9,13 @@
 //! within a tolerance. Nothing depends on particular files: any recording of the reference in
 //! this format must pass.
 //!
-//! Format `marl-parity-lbf-v1` (lbforaging 2.0.0; `shared/parity/FORMAT_LBF.md`): the recorded
-//! field, agents and reward normaliser are loaded, the recorded actions applied, and after every
-//! step the observations, the rewards (`f64`), the episode flag (the reference's `terminated`
-//! against marl's `terminated || truncated`: the reference reports the step limit as a
-//! termination), the agents' positions and their valid actions must equal the recording.
+//! Format `marl-parity-lbf-v1` (lbforaging 2.0.0; `envs/tests/parity/FORMAT_LBF.md`): the
+//! recorded field, agents and reward normaliser are loaded, the recorded actions applied, and
+//! after every step the observations, the rewards (`f64`), the episode flag (the reference's
+//! `terminated` against marl's `terminated || truncated`: the reference reports the step limit
+//! as a termination), the agents' positions and their valid actions must equal the recording.
 //!
-//! Format `marl-parity-rware-v1` (rware 2.0.0; `tests/parity/FORMAT_RWARE.md`): see [`rware`].
+//! Format `marl-parity-rware-v1` (rware 2.0.0; `envs/tests/parity/FORMAT_RWARE.md`): see [`rware`].
 
 use std::fmt;
 use std::path::Path;

@@ -199,7 +199,7 @@ pub struct PlotArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// One PPO minibatch update (forward, log-prob, entropy, losses, backward, clip, Adam) on
-    /// random data, as shared/bench/torch_ppo_update.py measures PyTorch; one thread.
+    /// random data, as bench/torch_ppo_update.py measures PyTorch; one thread.
     Update {
         /// `plain` (JaxMARL/CleanRL), `mappo` (on-policy, LayerNorms) or `rnn` (JaxMARL's
         /// MAPPO-RNN: Dense 128, GRU 128, Dense 128 on sequences).

@@ -2,7 +2,7 @@
 //!
 //! Unknown keys are errors (`deny_unknown_fields`), so a misspelled key never silently falls
 //! back to a default. Defaults follow the reference MAPPO implementation for MPE (on-policy's
-//! scripts); see DESIGN.md section 3.
+//! scripts); see docs/design.md section 3.
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! An MLP with a hand-written forward and backward over preallocated flat buffers, for the
 //! CPU: the arithmetic of [`super::mlp::Mlp`] (tanh or ReLU, on-policy's LayerNorms) without
 //! candle's autograd, which allocates, zero-fills and adds a gradient for every node
-//! (CANDLE.md).
+//! (docs/candle.md section 2).
 //!
 //! Every matrix product is one call of `gemm` (the kernel candle itself uses) on strided views,
 //! so no transpose is ever copied; the bias is added by starting the product from it, and the

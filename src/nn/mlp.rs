@@ -2,8 +2,8 @@
 //! activation -> optional LayerNorm (on-policy's MLPBase), then a linear head.
 //!
 //! Internally a linear layer keeps its bias as the last column of one `[out, in + 1]` matrix, so
-//! the bias gradient falls out of the matrix product (candle's bias-gradient reduction is slow;
-//! CANDLE.md measured 1.4-1.6x on the update). Checkpoints always hold the plain layout,
+//! the bias gradient falls out of the matrix product (candle's bias-gradient reduction is slow:
+//! 1.4-1.6x on the update, docs/candle.md section 3.1). Checkpoints always hold the plain layout,
 //! `weight [out, in]` and `bias [out]`, whatever the inside (`backend::layout`).
 //!
 //! # Shapes

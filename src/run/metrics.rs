@@ -1,5 +1,5 @@
 //! metrics.csv and metrics.jsonl: one row per update, with stable column names fixed when the
-//! run starts (DESIGN.md section 6). Missing values (no finished episode, no evaluation this
+//! run starts (docs/design.md section 6). Missing values (no finished episode, no evaluation this
 //! update) are empty in the CSV and null in the JSONL. Rows are flushed as they are written, so
 //! a crash loses nothing already logged. The same rows go to a TensorBoard event file
 //! ([`crate::run::tensorboard`]).

@@ -1,7 +1,7 @@
 //! `marl bench update`: one PPO minibatch update (loss, gradient, clip, Adam) of MAPPO-sized
 //! networks on random data, through the same [`Backend`] calls the trainer makes, on the same
-//! workloads as `shared/bench/torch_ppo_update.py`, printing its line format so that
-//! `scripts/bench-update.sh` can compare the two.
+//! workloads as the PyTorch reference `bench/torch_ppo_update.py`, printing its line format so
+//! that `scripts/bench-update.sh` can compare the two.
 //!
 //! | arch | networks | loss and optimizer |
 //! |---|---|---|

@@ -1,7 +1,7 @@
 //! The particle physics shared by every MPE scenario: a port of mpe2 1.1.1 `_mpe_utils/core.py`.
 //!
 //! Everything is `f64`, in the reference's order of operations, so replaying a recorded episode
-//! gives the recorded bits (see `shared/parity/FORMAT.md`, steps 2 to 5):
+//! gives the recorded bits (see `envs/tests/parity/FORMAT.md`, steps 2 to 5):
 //! action force, then a soft contact force for every colliding pair at any distance, then
 //! position integrated with the old velocity, damping, force, speed clamp, then the
 //! communication state.
