@@ -5,4 +5,5 @@ pub mod checkpoint;
 pub mod fsio;
 pub mod lock;
 pub mod metrics;
+pub mod summary;
 pub mod tensorboard;

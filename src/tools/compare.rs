@@ -19,11 +19,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use crate::config::{self, RawConfig, TrainConfig};
+use crate::run::summary::RunRecord;
 use crate::tools::eval::{self, EvalOptions, EvalReport};
 use crate::tools::plot::{self, Curve};
 use crate::tools::stats;
 use crate::train::evaluation::EvalPolicy;
-use crate::train::{self, RunOptions, RunRecord};
+use crate::train::{self, RunOptions};
 
 /// What to compare and how.
 #[derive(Debug, Clone)]

@@ -20,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::{self, TrainConfig};
 use crate::run::checkpoint;
 use crate::run::metrics::{MetricsSink, Row};
+use crate::run::summary::RunRecord;
 use crate::train::evaluation::EvalPolicy;
 use crate::train::learner::{EpisodeStats, Learner};
 use crate::train::rollout::EnvPool;
@@ -452,40 +453,6 @@ pub fn train(
         steps_this_run: global_step - start_step,
         wall_s,
     })
-}
-
-/// `summary.json` of a run directory: written when the loop ends (finished or stopped), so
-/// tools can tell a finished run from one to resume and know its cost.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct RunRecord {
-    /// Whether every update was done.
-    pub finished: bool,
-    /// Updates done.
-    pub updates: u64,
-    /// Environment steps done.
-    pub global_step: u64,
-    /// Wall time of the training loops (all invocations, resumes included).
-    pub wall_s: f64,
-    /// Environment steps per second of wall time.
-    pub sps: f64,
-    /// Last evaluation of the first policy of `logging.eval_mode` (greedy unless it is
-    /// `stochastic`), per-agent mean return (null if none).
-    pub eval_return: Option<f64>,
-}
-
-impl RunRecord {
-    /// Reads a run's summary.json (None when absent or unreadable: an unfinished run).
-    pub fn read(run_dir: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(run_dir.join("summary.json")).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    fn write(&self, run_dir: &Path) -> Result<()> {
-        checkpoint::write_atomic(
-            &run_dir.join("summary.json"),
-            serde_json::to_string_pretty(self)?.as_bytes(),
-        )
-    }
 }
 
 /// Runs greedy (or, with `greedy = false`, stochastic) episodes on the evaluation pool until

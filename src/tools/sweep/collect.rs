@@ -16,10 +16,10 @@ use serde::Serialize;
 
 use super::manifest::{Entry, Manifest, SweepDir};
 use super::status::{self, State};
+use crate::run::summary::RunRecord;
 use crate::tools::compare::{self, fmt, Row, RunResult};
 use crate::tools::stats;
 use crate::train::evaluation::EvalPolicy;
-use crate::train::RunRecord;
 
 /// How to collect.
 #[derive(Debug, Clone)]

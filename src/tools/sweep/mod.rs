@@ -33,7 +33,7 @@ use anyhow::{bail, Result};
 use self::grid::Grid;
 use self::manifest::{Manifest, SweepDir};
 use self::slurm::{SlurmOptions, Submission};
-use crate::train::RunRecord;
+use crate::run::summary::RunRecord;
 use crate::util::signals::StopSignal;
 
 /// Where the tasks run.

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::manifest::{Manifest, SweepDir};
 use super::slurm::{self, TaskState};
 use super::task::{self, Outcome};
-use crate::train::RunRecord;
+use crate::run::summary::RunRecord;
 
 /// A run's state.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::manifest::{Manifest, SweepDir};
 use crate::run::lock::Busy;
-use crate::train::{self, Progress, Reporter, RunOptions, RunRecord};
+use crate::run::summary::RunRecord;
+use crate::train::{self, Progress, Reporter, RunOptions};
 use crate::util::signals::StopSignal;
 
 /// How a task ended.
