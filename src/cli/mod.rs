@@ -180,7 +180,7 @@ pub struct PlotArgs {
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
     /// The metrics.csv column to draw.
-    #[arg(long, default_value = "eval/return")]
+    #[arg(long, default_value = crate::run::metrics::EVAL_RETURN)]
     pub metric: String,
     /// For an evaluation column: the greedy evaluation's figures, the stochastic one's
     /// (`<column>_stochastic`), or both (two curves per method). Default: what every run
@@ -540,9 +540,9 @@ fn train(args: TrainArgs, quiet: bool) -> Result<ExitCode> {
             if !args.set.is_empty() || args.config.is_some() {
                 bail!("--resume continues a run with its own config.toml: drop the config file and --set");
             }
-            let p = run.join("config.toml");
             (
-                crate::config::load(&p, &[])
+                crate::run::RunDir::new(run.as_path())
+                    .read_config()
                     .with_context(|| format!("resuming {}", run.display()))?,
                 String::new(),
             )

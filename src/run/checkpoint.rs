@@ -4,26 +4,23 @@
 //!
 //! A checkpoint is written into a temporary directory and renamed into place, then the
 //! `latest` pointer is replaced atomically, so a crash never leaves a half-written checkpoint.
+//! The temporary directory also gets `checksums.json`, the size and SHA-256 of every other
+//! file, so the rename publishes files and checksums together; [`load`] verifies them and
+//! names the first damaged file (a flipped bit on disk, a truncated copy), and
+//! [`load_latest_good`] falls back from a damaged `latest` to the newest earlier checkpoint
+//! that is intact. Checkpoints written before checksums existed load unverified.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
+use crate::run::dir::{self, checkpoint_files as files, RunDir};
 use crate::run::fsio;
-
-/// Writes `bytes` to `path` through a temporary file and a rename; an error names `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp-write");
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fsio::failed("writing", path, e));
-    }
-    Ok(())
-}
 
 /// Everything besides tensors.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -34,14 +31,92 @@ pub struct TrainerState {
     pub global_step: u64,
     /// Episodes finished.
     pub episodes: u64,
-    /// The sampling generator: seed (hex), stream, word position.
-    pub rng: (String, u64, String),
+    /// The sampling generator.
+    pub rng: GeneratorState,
     /// Value-normalization state per group.
     pub value_norm: Vec<[f64; 3]>,
     /// Adam step counts per group: (actor, critic).
     pub adam_steps: Vec<(u64, u64)>,
     /// Environment ids for a compatibility check.
     pub env_id: String,
+}
+
+/// The position of a ChaCha8 generator, as state.json stores it: written as an object;
+/// checkpoints before it stored the array `[seed_hex, stream, word_pos]`, which still reads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(from = "GeneratorStateForms")]
+pub struct GeneratorState {
+    /// The 32-byte seed, as 64 hex digits.
+    pub seed_hex: String,
+    /// The stream.
+    pub stream: u64,
+    /// The word position, in decimal (a u128: JSON numbers would lose digits).
+    pub word_pos: String,
+}
+
+/// The forms state.json has held the generator in.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum GeneratorStateForms {
+    Named {
+        seed_hex: String,
+        stream: u64,
+        word_pos: String,
+    },
+    /// Before the named form (the checkpoints of tests/fixtures/checkpoints-e4909e0).
+    Array(String, u64, String),
+}
+
+impl From<GeneratorStateForms> for GeneratorState {
+    fn from(f: GeneratorStateForms) -> Self {
+        let (seed_hex, stream, word_pos) = match f {
+            GeneratorStateForms::Named {
+                seed_hex,
+                stream,
+                word_pos,
+            } => (seed_hex, stream, word_pos),
+            GeneratorStateForms::Array(seed_hex, stream, word_pos) => (seed_hex, stream, word_pos),
+        };
+        Self {
+            seed_hex,
+            stream,
+            word_pos,
+        }
+    }
+}
+
+impl GeneratorState {
+    /// Where `rng` stands.
+    pub fn of(rng: &ChaCha8Rng) -> Self {
+        Self {
+            seed_hex: rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos().to_string(),
+        }
+    }
+
+    /// A generator at this position.
+    pub fn to_rng(&self) -> Result<ChaCha8Rng> {
+        use rand::SeedableRng;
+        let bad_seed = || anyhow::anyhow!("{}: bad generator seed", files::STATE);
+        let hex = &self.seed_hex;
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(bad_seed());
+        }
+        let bytes: Vec<u8> = (0..32)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad_seed())?;
+        let seed: [u8; 32] = bytes.try_into().map_err(|_| bad_seed())?;
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_stream(self.stream);
+        let pos = self
+            .word_pos
+            .parse()
+            .with_context(|| format!("{}: bad generator position", files::STATE))?;
+        rng.set_word_pos(pos);
+        Ok(rng)
+    }
 }
 
 /// What a checkpoint holds.
@@ -62,18 +137,18 @@ fn to_cpu(ts: &[(String, Tensor)]) -> Result<HashMap<String, Tensor>> {
         .collect()
 }
 
-/// Writes `ck` as `dir/checkpoints/{update:06}` and points `latest` at it; keeps the newest
+/// Writes `ck` as `RUN/checkpoints/{update:06}` and points `latest` at it; keeps the newest
 /// `keep` checkpoints. An error says `writing checkpoint <dir>: <reason>` and leaves the
 /// previous checkpoints and `latest` as they were (see [`latest_good`]).
-pub fn save(run_dir: &Path, ck: &Checkpoint, keep: usize) -> Result<PathBuf> {
-    let root = run_dir.join("checkpoints");
-    let name = format!("{:06}", ck.state.update);
-    let dest = root.join(&name);
+pub fn save(run_dir: &RunDir, ck: &Checkpoint, keep: usize) -> Result<PathBuf> {
+    let root = run_dir.checkpoints_path();
+    let name = dir::checkpoint_name(ck.state.update);
+    let dest = run_dir.checkpoint_path(ck.state.update);
     let tmp = root.join(format!(".tmp-{name}"));
     let written = write_into(&root, &tmp, ck).and_then(|()| {
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::rename(&tmp, &dest)?;
-        write_atomic(&root.join("latest"), name.as_bytes())
+        fsio::write_atomic(&run_dir.latest_path(), name.as_bytes())
     });
     if let Err(e) = written {
         // Give the space of the half-written one back (a full disk is the usual cause).
@@ -81,28 +156,37 @@ pub fn save(run_dir: &Path, ck: &Checkpoint, keep: usize) -> Result<PathBuf> {
         return Err(fsio::failed("writing checkpoint", &dest, e));
     }
     // Keep the newest `keep`.
-    let mut all: Vec<String> = std::fs::read_dir(&root)
-        .map_err(|e| fsio::failed("listing", &root, e))?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
-        .filter(|n| n.len() == 6 && n.chars().all(|c| c.is_ascii_digit()))
-        .collect();
-    all.sort();
+    let all = checkpoints_in(&root)?;
     let excess = all.len().saturating_sub(keep.max(1));
     for old in &all[..excess] {
-        let _ = std::fs::remove_dir_all(root.join(old));
+        let _ = std::fs::remove_dir_all(old);
     }
     Ok(dest)
 }
 
-/// The files of a checkpoint, into the fresh directory `tmp` under `root`.
+/// The checkpoint directories under `root` (a `checkpoints/` directory), oldest first.
+fn checkpoints_in(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut all: Vec<(u64, PathBuf)> = std::fs::read_dir(root)
+        .map_err(|e| fsio::failed("listing", root, e))?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().to_string_lossy().to_string();
+            dir::is_checkpoint_name(&name).then(|| Some((name.parse().ok()?, e.path())))?
+        })
+        .collect();
+    all.sort();
+    Ok(all.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The files of a checkpoint and their checksums, into the fresh directory `tmp` under `root`.
 fn write_into(root: &Path, tmp: &Path, ck: &Checkpoint) -> Result<()> {
     std::fs::create_dir_all(root)?;
     let _ = std::fs::remove_dir_all(tmp);
     std::fs::create_dir_all(tmp)?;
-    candle_core::safetensors::save(&to_cpu(&ck.model)?, tmp.join("model.safetensors"))?;
-    candle_core::safetensors::save(&to_cpu(&ck.optimizer)?, tmp.join("optimizer.safetensors"))?;
+    candle_core::safetensors::save(&to_cpu(&ck.model)?, tmp.join(files::MODEL))?;
+    candle_core::safetensors::save(&to_cpu(&ck.optimizer)?, tmp.join(files::OPTIMIZER))?;
     std::fs::write(
-        tmp.join("state.json"),
+        tmp.join(files::STATE),
         serde_json::to_string_pretty(&ck.state)?,
     )?;
     let mut envs = Vec::new();
@@ -110,13 +194,98 @@ fn write_into(root: &Path, tmp: &Path, ck: &Checkpoint) -> Result<()> {
         envs.extend_from_slice(&(s.len() as u64).to_le_bytes());
         envs.extend_from_slice(s);
     }
-    std::fs::write(tmp.join("envs.bin"), envs)?;
+    std::fs::write(tmp.join(files::ENVS), envs)?;
+    // Summed from the files as written, so the checksums vouch for what is on disk.
+    let mut sums = Checksums::default();
+    for name in files::COVERED {
+        sums.files.insert(
+            name.to_string(),
+            FileSum::of(&std::fs::read(tmp.join(name))?),
+        );
+    }
+    std::fs::write(
+        tmp.join(files::CHECKSUMS),
+        serde_json::to_string_pretty(&sums)?,
+    )?;
     Ok(())
+}
+
+/// `checksums.json`: the size and SHA-256 of each file of a checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Checksums {
+    /// By file name.
+    pub files: BTreeMap<String, FileSum>,
+}
+
+/// One file's size and digest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileSum {
+    /// Its length in bytes.
+    pub bytes: u64,
+    /// Its SHA-256, as 64 lowercase hex digits.
+    pub sha256: String,
+}
+
+impl FileSum {
+    /// The size and digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self {
+            bytes: bytes.len() as u64,
+            sha256: Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        }
+    }
+}
+
+impl Checksums {
+    /// The checksums of checkpoint directory `dir`: None for a checkpoint written before they
+    /// existed; an error (naming the file) when the file is there but unreadable.
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join(files::CHECKSUMS);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(fsio::failed("reading", &path, e)),
+        };
+        let sums = serde_json::from_str(&text)
+            .with_context(|| format!("{}: damaged (not a checksum list)", path.display()))?;
+        Ok(Some(sums))
+    }
+
+    /// Whether `bytes`, read from `path` (file `name` of the checkpoint), is what was written.
+    fn verify(&self, name: &str, path: &Path, bytes: &[u8]) -> Result<()> {
+        let Some(want) = self.files.get(name) else {
+            bail!(
+                "{}: damaged: {} does not list it",
+                path.display(),
+                files::CHECKSUMS
+            );
+        };
+        if bytes.len() as u64 != want.bytes {
+            bail!(
+                "{}: damaged: {} bytes where {} says {} (truncated or overwritten)",
+                path.display(),
+                bytes.len(),
+                files::CHECKSUMS,
+                want.bytes
+            );
+        }
+        if FileSum::of(bytes).sha256 != want.sha256 {
+            bail!(
+                "{}: damaged: its SHA-256 differs from the one in {}",
+                path.display(),
+                files::CHECKSUMS
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `err`, a failure while training into `run_dir`, with what the user needs next: the latest
 /// good checkpoint (or that there is none), on the same line.
-pub fn with_latest_good(err: anyhow::Error, run_dir: &Path) -> anyhow::Error {
+pub fn with_latest_good(err: anyhow::Error, run_dir: &RunDir) -> anyhow::Error {
     match latest_good(run_dir) {
         Some(ck) => anyhow::anyhow!(
             "{err:#}; the latest good checkpoint is {} (marl eval and marl train --resume use it)",
@@ -126,72 +295,175 @@ pub fn with_latest_good(err: anyhow::Error, run_dir: &Path) -> anyhow::Error {
     }
 }
 
-/// The checkpoint `latest` of a run points at, if it holds a model.
-pub fn latest_good(run_dir: &Path) -> Option<PathBuf> {
-    resolve(run_dir).ok()
+/// The checkpoint `marl eval` and `marl train --resume` would use: the one `latest` points
+/// at, or the newest earlier one whose files match their checksums when it is damaged.
+pub fn latest_good(run_dir: &RunDir) -> Option<PathBuf> {
+    let (first, via_latest) = resolve_pointer(run_dir.path()).ok()?;
+    if verify(&first).is_ok() {
+        return Some(first);
+    }
+    if !via_latest {
+        return None;
+    }
+    earlier(&first).into_iter().find(|c| verify(c).is_ok())
 }
 
 /// Finds the checkpoint directory for a run directory, a `checkpoints` directory, a
-/// checkpoint directory, or its `latest` file.
+/// checkpoint directory, or its `latest` file (without reading its files).
 pub fn resolve(path: &Path) -> Result<PathBuf> {
+    resolve_pointer(path).map(|(dir, _)| dir)
+}
+
+/// [`resolve`], and whether the directory was found through a `latest` pointer (so that
+/// earlier checkpoints beside it may stand in for it).
+fn resolve_pointer(path: &Path) -> Result<(PathBuf, bool)> {
+    let run = RunDir::new(path);
     let candidates = [
-        path.join("checkpoints").join("latest"),
-        path.join("latest"),
+        run.latest_path(),
+        path.join(dir::LATEST),
         path.to_path_buf(),
     ];
     for c in candidates {
-        if c.is_file() && c.file_name().is_some_and(|n| n == "latest") {
+        if c.is_file() && c.file_name().is_some_and(|n| n == dir::LATEST) {
             let name = std::fs::read_to_string(&c)
                 .with_context(|| format!("cannot read {}", c.display()))?;
             let dir = c.parent().unwrap_or(Path::new(".")).join(name.trim());
-            if dir.join("model.safetensors").is_file() {
-                return Ok(dir);
+            if dir.is_dir() {
+                // A damaged checkpoint (its model missing included) is for load to tell.
+                return Ok((dir, true));
             }
             bail!(
-                "{} points at {}, which holds no model.safetensors",
+                "{} points at {}, which is not a checkpoint directory",
                 c.display(),
                 dir.display()
             );
         }
-        if c.is_dir() && c.join("model.safetensors").is_file() {
-            return Ok(c);
+        if c.is_dir() && c.join(files::MODEL).is_file() {
+            return Ok((c, false));
         }
     }
     if !path.exists() {
         bail!("{}: no such file or directory", path.display());
     }
     bail!(
-        "{}: not a run directory or checkpoint (expected checkpoints/latest or model.safetensors)",
-        path.display()
+        "{}: not a run directory or checkpoint (expected checkpoints/latest or {})",
+        path.display(),
+        files::MODEL
     )
 }
 
-/// Reads a checkpoint directory.
+/// The checkpoints older than `ck_dir` beside it, newest first.
+fn earlier(ck_dir: &Path) -> Vec<PathBuf> {
+    let Some(root) = ck_dir.parent() else {
+        return Vec::new();
+    };
+    let update = ck_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.parse::<u64>().ok());
+    let mut all = checkpoints_in(root).unwrap_or_default();
+    all.retain(|c| {
+        let u = c
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u64>().ok());
+        c != ck_dir && matches!((u, update), (Some(u), Some(at)) if u < at)
+    });
+    all.reverse();
+    all
+}
+
+/// A checkpoint found and loaded by [`load_latest_good`].
+pub struct Found {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// What it holds.
+    pub checkpoint: Checkpoint,
+}
+
+/// Loads the checkpoint `path` names (see [`resolve`]). When that is the one `latest` points
+/// at and it is damaged, loads the newest earlier checkpoint that is intact instead, with a
+/// one-line warning naming the damaged file and the checkpoint used; with none, the error
+/// names the damaged file. A checkpoint directory named directly is loaded or refused, never
+/// replaced.
+pub fn load_latest_good(path: &Path) -> Result<Found> {
+    let (dir, via_latest) = resolve_pointer(path)?;
+    let damaged = match load(&dir) {
+        Ok(checkpoint) => return Ok(Found { dir, checkpoint }),
+        Err(e) if !via_latest => return Err(e),
+        Err(e) => e,
+    };
+    for candidate in earlier(&dir) {
+        if let Ok(checkpoint) = load(&candidate) {
+            tracing::warn!(
+                "{damaged:#}; using the previous checkpoint {} instead",
+                candidate.display()
+            );
+            return Ok(Found {
+                dir: candidate,
+                checkpoint,
+            });
+        }
+    }
+    Err(damaged.context(format!(
+        "checkpoint {} (no earlier intact checkpoint to use instead)",
+        dir.display()
+    )))
+}
+
+/// Checks the files of checkpoint `dir` against its checksums without parsing them (a
+/// checkpoint without checksums passes when its model is there).
+pub fn verify(dir: &Path) -> Result<()> {
+    let sums = Checksums::read(dir)?;
+    for name in files::COVERED {
+        let path = dir.join(name);
+        match &sums {
+            Some(sums) => {
+                let bytes = std::fs::read(&path).map_err(|e| fsio::failed("reading", &path, e))?;
+                sums.verify(name, &path, &bytes)?;
+            }
+            None if name == files::MODEL && !path.is_file() => {
+                bail!("{}: missing", path.display())
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads a checkpoint directory, checking each file against `checksums.json` (when the
+/// checkpoint has one) before parsing it; an error names the file.
 pub fn load(dir: &Path) -> Result<Checkpoint> {
-    let read = |name: &str| -> Result<Vec<(String, Tensor)>> {
-        let p = dir.join(name);
-        let map = candle_core::safetensors::load(&p, &Device::Cpu)
-            .with_context(|| format!("{}: cannot read (missing or corrupted)", p.display()))?;
+    let sums = Checksums::read(dir)?;
+    let read = |name: &str| -> Result<(PathBuf, Vec<u8>)> {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| fsio::failed("reading", &path, e))?;
+        if let Some(sums) = &sums {
+            sums.verify(name, &path, &bytes)?;
+        }
+        Ok((path, bytes))
+    };
+    let tensors = |name: &str| -> Result<Vec<(String, Tensor)>> {
+        let (path, bytes) = read(name)?;
+        let map = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .with_context(|| format!("{}: cannot read (corrupted)", path.display()))?;
         let mut v: Vec<(String, Tensor)> = map.into_iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(v)
     };
-    let model = read("model.safetensors")?;
-    let optimizer = read("optimizer.safetensors")?;
-    let sp = dir.join("state.json");
-    let state: TrainerState = serde_json::from_str(
-        &std::fs::read_to_string(&sp).with_context(|| format!("cannot read {}", sp.display()))?,
-    )
-    .with_context(|| format!("{}: corrupted", sp.display()))?;
-    let ep = dir.join("envs.bin");
-    let bytes = std::fs::read(&ep).with_context(|| format!("cannot read {}", ep.display()))?;
+    let model = tensors(files::MODEL)?;
+    let optimizer = tensors(files::OPTIMIZER)?;
+    let (sp, text) = read(files::STATE)?;
+    let state: TrainerState =
+        serde_json::from_slice(&text).with_context(|| format!("{}: corrupted", sp.display()))?;
+    let (ep, bytes) = read(files::ENVS)?;
     let mut envs = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
         anyhow::ensure!(at + 8 <= bytes.len(), "{}: truncated", ep.display());
         let n = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes")) as usize;
         at += 8;
-        anyhow::ensure!(at + n <= bytes.len(), "{}: truncated", ep.display());
+        anyhow::ensure!(n <= bytes.len() - at, "{}: truncated", ep.display());
         envs.push(bytes[at..at + n].to_vec());
         at += n;
     }

@@ -1,4 +1,5 @@
-//! Failed file operations as one readable line: what was being done, to which path, and the
+//! File writes that cannot leave a torn file ([`write_atomic`]), and failed file operations as
+//! one readable line: what was being done, to which path, and the
 //! operating system's reason once (`writing checkpoint runs/r/checkpoints/000400: No space left
 //! on device (os error 28)`). Libraries that repeat an I/O error's text in their own message
 //! (safetensors' `I/O error: {0}` over the same error as its source) would otherwise print the
@@ -27,6 +28,18 @@ pub fn failed(action: &str, path: &Path, err: impl Into<anyhow::Error>) -> anyho
         }
         None => err.context(what),
     }
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it and a rename, so a reader (or a
+/// crash) sees the old file or the new one, never half of it; an error names `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp-write");
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(failed("writing", path, e));
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` (`action` names it in errors: `writing checkpoint`).

@@ -10,8 +10,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::run::dir::{Metrics, RunDir};
+use crate::run::tensorboard::ScalarLog;
+
 /// Columns whose values depend on the machine, not the numbers (excluded when comparing runs).
 pub const TIMING_COLUMNS: [&str; 3] = ["charts/sps", "time/rollout_s", "time/update_s"];
+
+/// The column of the periodic evaluation's per-agent mean return (the greedy policy's; the
+/// stochastic one's adds `_stochastic`: `crate::train::evaluation::EvalPolicy::column`).
+pub const EVAL_RETURN: &str = "eval/return";
 
 /// Writes the metrics files of a run.
 pub struct MetricsSink {
@@ -19,19 +26,19 @@ pub struct MetricsSink {
     csv: File,
     jsonl: File,
     csv_path: PathBuf,
-    events: crate::run::tensorboard::ScalarLog,
+    events: ScalarLog,
 }
 
 impl MetricsSink {
     /// Creates the files (or, when `resume_update` is given, keeps the rows up to that update
     /// and appends after them, in the columns the file already has).
-    pub fn open(dir: &Path, columns: Vec<String>, resume_update: Option<u64>) -> Result<Self> {
-        let csv_path = dir.join("metrics.csv");
-        let jsonl_path = dir.join("metrics.jsonl");
+    pub fn open(dir: &RunDir, columns: Vec<String>, resume_update: Option<u64>) -> Result<Self> {
+        let csv_path = dir.metrics_csv_path();
+        let jsonl_path = dir.metrics_jsonl_path();
         // A run stopped before its first row has no file yet: it starts one.
         if let Some(upto) = resume_update.filter(|_| csv_path.exists()) {
             truncate_after(&csv_path, upto, true)?;
-            let (header, _) = read_csv(&csv_path)?;
+            let header = Metrics::read(&csv_path)?.header;
             let columns = if header.iter().all(String::is_empty) {
                 columns
             } else {
@@ -51,7 +58,7 @@ impl MetricsSink {
                 csv,
                 jsonl,
                 csv_path,
-                events: crate::run::tensorboard::ScalarLog::open(dir, true)?,
+                events: ScalarLog::open(dir, true)?,
             });
         }
         let mut csv = File::create(&csv_path)
@@ -65,7 +72,7 @@ impl MetricsSink {
             csv,
             jsonl,
             csv_path,
-            events: crate::run::tensorboard::ScalarLog::open(dir, false)?,
+            events: ScalarLog::open(dir, false)?,
         })
     }
 
@@ -194,22 +201,12 @@ fn truncate_after(path: &Path, upto: u64, csv: bool) -> Result<()> {
     if !text.is_empty() {
         text.push('\n');
     }
-    crate::run::checkpoint::write_atomic(path, text.as_bytes())
+    crate::run::fsio::write_atomic(path, text.as_bytes())
 }
 
-/// Reads a metrics.csv into its header and rows (for tests and tools).
+/// Reads a metrics.csv into its header and rows (for tests and tools; [`RunDir::read_metrics`]
+/// reads a run's).
 pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect();
+    let Metrics { header, rows } = Metrics::read(path)?;
     Ok((header, rows))
 }

@@ -1,8 +1,8 @@
 //! `summary.json`: what a run directory says about the run as a whole once its loop ends.
 
-use std::path::Path;
-
 use anyhow::Result;
+
+use crate::run::dir::RunDir;
 
 /// `summary.json` of a run directory: written when the loop ends (finished or stopped), so
 /// tools can tell a finished run from one to resume and know its cost.
@@ -25,14 +25,15 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// Reads a run's summary.json (None when absent or unreadable: an unfinished run).
-    pub fn read(run_dir: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(run_dir.join("summary.json")).ok()?;
+    pub fn read(run_dir: &RunDir) -> Option<Self> {
+        let text = std::fs::read_to_string(run_dir.summary_path()).ok()?;
         serde_json::from_str(&text).ok()
     }
 
-    pub fn write(&self, run_dir: &Path) -> Result<()> {
-        crate::run::checkpoint::write_atomic(
-            &run_dir.join("summary.json"),
+    /// Writes the run's summary.json (atomically).
+    pub fn write(&self, run_dir: &RunDir) -> Result<()> {
+        crate::run::fsio::write_atomic(
+            &run_dir.summary_path(),
             serde_json::to_string_pretty(self)?.as_bytes(),
         )
     }

@@ -21,8 +21,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// The prefix TensorBoard looks for in a log directory.
-pub const FILE_PREFIX: &str = "events.out.tfevents.";
+use crate::run::dir::{Metrics, RunDir};
 
 /// Columns that are the step axis, not scalars.
 const AXIS_COLUMNS: [&str; 2] = ["update", "global_step"];
@@ -38,12 +37,12 @@ impl ScalarLog {
     /// keeps its file's events up to the last `global_step` of metrics.csv (which the caller
     /// has already cut back to the checkpoint), or, when it has no event file, gets one
     /// holding metrics.csv's rows.
-    pub fn open(dir: &Path, resume: bool) -> Result<Self> {
+    pub fn open(dir: &RunDir, resume: bool) -> Result<Self> {
         let existing = if resume { find(dir)? } else { None };
         let Some(path) = existing else {
             let mut log = Self::create(dir)?;
             if resume {
-                let (header, rows) = crate::run::metrics::read_csv(&dir.join("metrics.csv"))?;
+                let Metrics { header, rows } = dir.read_metrics()?;
                 for row in rows {
                     let values: Vec<f64> =
                         row.iter().map(|c| c.parse().unwrap_or(f64::NAN)).collect();
@@ -52,7 +51,7 @@ impl ScalarLog {
             }
             return Ok(log);
         };
-        let last_step = last_global_step(&dir.join("metrics.csv"))?;
+        let last_step = dir.read_metrics()?.last("global_step").map(|s| s as u64);
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let keep = records_through(&bytes, last_step);
@@ -71,14 +70,14 @@ impl ScalarLog {
     }
 
     /// A new file; those of an earlier run in the directory go, as its metrics.csv does.
-    fn create(dir: &Path) -> Result<Self> {
+    fn create(dir: &RunDir) -> Result<Self> {
         while let Some(old) = find(dir)? {
             std::fs::remove_file(&old)
                 .with_context(|| format!("cannot remove {}", old.display()))?;
         }
         let now = wall_time();
-        let path = dir.join(format!(
-            "{FILE_PREFIX}{}.{}.marl",
+        let path = dir.event_file_path(&format!(
+            "{}.{}.marl",
             now as u64,
             crate::run::lock::hostname()
         ));
@@ -138,31 +137,8 @@ impl ScalarLog {
 }
 
 /// The run's event file (the newest by name when there are several).
-fn find(dir: &Path) -> Result<Option<PathBuf>> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(FILE_PREFIX))
-        })
-        .collect();
-    found.sort();
-    Ok(found.pop())
-}
-
-/// The last `global_step` in a metrics.csv (None when it has no rows).
-fn last_global_step(csv: &Path) -> Result<Option<u64>> {
-    let (header, rows) = crate::run::metrics::read_csv(csv)?;
-    let Some(col) = header.iter().position(|c| c == "global_step") else {
-        return Ok(None);
-    };
-    Ok(rows
-        .last()
-        .and_then(|r| r.get(col))
-        .and_then(|s| s.parse::<f64>().ok())
-        .map(|s| s as u64))
+fn find(dir: &RunDir) -> Result<Option<PathBuf>> {
+    Ok(dir.event_files()?.pop())
 }
 
 /// The length of the leading records whose step is at most `last_step` (all of them but the
@@ -355,7 +331,7 @@ mod tests {
     #[test]
     fn rows_read_back_and_a_resume_drops_events_past_the_checkpoint() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path();
+        let dir = &RunDir::new(tmp.path());
         let columns: Vec<String> = ["update", "global_step", "charts/sps", "eval/return"]
             .iter()
             .map(|s| s.to_string())
@@ -380,7 +356,7 @@ mod tests {
         );
         // metrics.csv cut back to update 2 (step 400), as a resume does.
         std::fs::write(
-            dir.join("metrics.csv"),
+            dir.metrics_csv_path(),
             "update,global_step,charts/sps,eval/return\n1,200,1.5,\n2,400,2.5,-3.25\n",
         )
         .expect("csv");

@@ -19,7 +19,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use crate::config::{self, RawConfig, TrainConfig};
+use crate::run::metrics::EVAL_RETURN;
 use crate::run::summary::RunRecord;
+use crate::run::RunDir;
 use crate::tools::eval::{self, EvalOptions, EvalReport};
 use crate::tools::plot::{self, Curve};
 use crate::tools::stats;
@@ -220,8 +222,9 @@ fn run_one(
     raw.seed = seed;
     let cfg = TrainConfig::resolve(raw)?;
     let wanted = config::to_toml(&cfg.raw)?;
-    let record = RunRecord::read(dir);
-    let existing = std::fs::read_to_string(dir.join("config.toml")).ok();
+    let run = RunDir::new(dir);
+    let record = RunRecord::read(&run);
+    let existing = run.config_text();
     if let Some(text) = &existing {
         if text != &wanted {
             bail!(
@@ -240,7 +243,7 @@ fn run_one(
             r
         }
         _ => {
-            let resume = dir.join("checkpoints").join("latest").is_file() && existing.is_some();
+            let resume = run.has_checkpoint() && existing.is_some();
             log(&format!(
                 "{} seed {seed}: {} {}",
                 method.label,
@@ -257,11 +260,12 @@ fn run_one(
             if s.interrupted {
                 bail!("stopped on request; run the same command again to resume");
             }
-            RunRecord::read(dir)
-                .ok_or_else(|| anyhow!("{}: no summary.json after training", dir.display()))?
+            RunRecord::read(&run).ok_or_else(|| {
+                anyhow!("{}: missing after training", run.summary_path().display())
+            })?
         }
     };
-    let eval = evaluate_final(dir, opts.episodes, policy)?;
+    let eval = evaluate_final(&run, opts.episodes, policy)?;
     log(&format!(
         "{} seed {seed}: final {} return {:.3} per agent ({:.0} s, {:.0} steps/s)",
         method.label,
@@ -281,9 +285,9 @@ fn run_one(
 
 /// The final evaluation of a run with `policy`, as `marl eval RUN [--greedy] --episodes N
 /// --seed 0` gives it, also written to `RUN/eval/final.json` (`final_stochastic.json`).
-pub fn evaluate_final(dir: &Path, episodes: usize, policy: EvalPolicy) -> Result<EvalReport> {
+pub fn evaluate_final(run: &RunDir, episodes: usize, policy: EvalPolicy) -> Result<EvalReport> {
     let eval = eval::evaluate(
-        dir,
+        run.path(),
         &EvalOptions {
             episodes,
             greedy: policy.greedy(),
@@ -291,12 +295,9 @@ pub fn evaluate_final(dir: &Path, episodes: usize, policy: EvalPolicy) -> Result
             ..EvalOptions::default()
         },
     )?;
-    let eval_dir = dir.join("eval");
-    std::fs::create_dir_all(&eval_dir)
-        .with_context(|| format!("cannot create {}", eval_dir.display()))?;
-    crate::run::checkpoint::write_atomic(
-        &eval_dir.join(format!("{}.json", policy.column("final"))),
-        serde_json::to_string_pretty(&eval)?.as_bytes(),
+    run.write_eval_report(
+        &policy.column("final"),
+        &serde_json::to_string_pretty(&eval)?,
     )?;
     Ok(eval)
 }
@@ -364,11 +365,11 @@ pub fn compare(
         tables,
         figures,
     };
-    crate::run::checkpoint::write_atomic(
+    crate::run::fsio::write_atomic(
         &out.join("compare.json"),
         serde_json::to_string_pretty(&c)?.as_bytes(),
     )?;
-    crate::run::checkpoint::write_atomic(&out.join("compare.md"), markdown(&c, opts).as_bytes())?;
+    crate::run::fsio::write_atomic(&out.join("compare.md"), markdown(&c, opts).as_bytes())?;
     Ok(c)
 }
 
@@ -387,7 +388,7 @@ pub fn group_names(runs: &[RunResult]) -> Vec<String> {
 /// The metrics.csv column of a group's evaluation curve.
 pub fn curve_column(group: &str, single: bool) -> String {
     if group == "all" || single {
-        "eval/return".into()
+        EVAL_RETURN.into()
     } else {
         format!("{group}/eval_return")
     }

@@ -16,8 +16,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::config::{self, TrainConfig};
-use crate::run::checkpoint;
+use crate::config::TrainConfig;
+use crate::run::{checkpoint, RunDir};
 pub use crate::tools::stats::Spread;
 use crate::train;
 use crate::train::learner::{Episode, Learner};
@@ -75,16 +75,6 @@ pub struct EvalReport {
     pub task: Vec<(String, Spread)>,
 }
 
-/// The run directory a checkpoint belongs to (where config.toml lives).
-pub fn run_dir_of(ck_dir: &Path) -> PathBuf {
-    // run/checkpoints/000123 -> run
-    ck_dir
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| ck_dir.to_path_buf())
-}
-
 /// A run's policy, ready to act in pools of `n_envs` environments (it holds none itself).
 struct Loaded {
     ck_dir: PathBuf,
@@ -95,18 +85,21 @@ struct Loaded {
 }
 
 fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
-    let ck_dir = checkpoint::resolve(path)?;
-    let run = run_dir_of(&ck_dir);
-    let cfg_path = run.join("config.toml");
-    if !cfg_path.is_file() {
+    // The checkpoint `latest` names, or the newest intact one before it when that is damaged.
+    let checkpoint::Found {
+        dir: ck_dir,
+        checkpoint: ck,
+    } = checkpoint::load_latest_good(path)?;
+    let run = RunDir::of_checkpoint(&ck_dir);
+    let cfg_path = run.config_path();
+    if !run.has_config() {
         bail!(
-            "{}: no config.toml beside the checkpoint (expected {}); marl eval needs the run's own config",
+            "{}: no config beside the checkpoint (expected {}); marl eval needs the run's own config",
             ck_dir.display(),
             cfg_path.display()
         );
     }
-    let mut raw = config::load(&cfg_path, &[])
-        .with_context(|| format!("the run's config {}", cfg_path.display()))?;
+    let mut raw = run.read_config()?;
     if let Some(id) = &opts.env_id {
         raw.env.id = id.clone();
         raw.env.params = toml::Table::new();
@@ -149,7 +142,6 @@ fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
     }
     // The policy acts on the CPU whatever it trained on: evaluation batches are small.
     let dev = crate::backend::device::parse("cpu")?;
-    let ck = checkpoint::load(&ck_dir)?;
     // No training environments: the caller builds the pool it evaluates on.
     let mut learner = train::build_learner_with(cfg.clone(), dev, None)?;
     learner.restore(&ck, false).with_context(|| {

@@ -49,7 +49,7 @@ pub fn write_png(svg: &str, scale: f32, path: &Path) -> Result<()> {
     let png = rasterize(svg, scale)?
         .encode_png()
         .map_err(|e| anyhow!("cannot encode {}: {e}", path.display()))?;
-    crate::run::checkpoint::write_atomic(path, &png)
+    crate::run::fsio::write_atomic(path, &png)
 }
 
 /// Writes SVG frames as an animated GIF, `delay_cs` hundredths of a second each, looping.
@@ -76,10 +76,10 @@ pub fn write_gif(frames: &[String], delay_cs: u16, path: &Path) -> Result<()> {
                 .map_err(|e| anyhow!("GIF encoder: {e}"))?;
         }
     }
-    crate::run::checkpoint::write_atomic(path, &bytes)
+    crate::run::fsio::write_atomic(path, &bytes)
 }
 
 /// Writes an SVG document to `path` (atomically, like every file marl writes).
 pub fn write_svg(svg: &str, path: &Path) -> Result<()> {
-    crate::run::checkpoint::write_atomic(path, svg.as_bytes())
+    crate::run::fsio::write_atomic(path, svg.as_bytes())
 }

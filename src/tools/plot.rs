@@ -9,6 +9,9 @@ use anyhow::{bail, Context, Result};
 use plotters::prelude::*;
 
 use crate::config::EvalMode;
+use crate::run::dir::Metrics;
+use crate::run::metrics::EVAL_RETURN;
+use crate::run::RunDir;
 use crate::tools::stats;
 use crate::train::evaluation::{is_eval_column, EvalPolicy};
 
@@ -61,8 +64,9 @@ pub fn aggregate(runs: &[Vec<(f64, f64)>]) -> Vec<BandPoint> {
 
 /// Reads `(global_step, column)` from a run's metrics.csv, skipping rows where it is empty.
 pub fn read_curve(run_dir: &Path, column: &str) -> Result<Vec<(f64, f64)>> {
-    let path = run_dir.join("metrics.csv");
-    let (header, rows) = crate::run::metrics::read_csv(&path)?;
+    let run = RunDir::new(run_dir);
+    let path = run.metrics_csv_path();
+    let Metrics { header, rows } = run.read_metrics()?;
     let find = |name: &str| header.iter().position(|c| c == name);
     let Some(xc) = find("global_step") else {
         bail!("{}: no `global_step` column", path.display());
@@ -212,7 +216,7 @@ pub fn write_figure(
             writeln!(csv, "{label},{},{},{},{},{}", p.x, p.mean, p.lo, p.hi, p.n)?;
         }
     }
-    crate::run::checkpoint::write_atomic(&csv_path, csv.as_bytes())?;
+    crate::run::fsio::write_atomic(&csv_path, csv.as_bytes())?;
     Ok(vec![svg_path, png_path, csv_path])
 }
 
@@ -257,16 +261,21 @@ pub fn plot_runs(
     let mut modes = Vec::new();
     let mut env = String::new();
     for dir in run_dirs {
-        if !dir.join("metrics.csv").is_file() {
-            bail!("{}: not a run directory (no metrics.csv)", dir.display());
+        let run = RunDir::new(dir);
+        if !run.has_metrics() {
+            bail!(
+                "{}: not a run directory (no {})",
+                dir.display(),
+                run.metrics_csv_path().display()
+            );
         }
         // Runs from before eval_mode existed evaluated greedy.
-        let raw = crate::config::load(&dir.join("config.toml"), &[]).ok();
+        let raw = run.read_config().ok();
         if env.is_empty() {
             env = raw.as_ref().map(|r| r.env.id.clone()).unwrap_or_default();
         }
         let mode = raw.map_or(EvalMode::Greedy, |r| r.logging.eval_mode);
-        modes.push((dir.join("config.toml").display().to_string(), mode));
+        modes.push((run.config_path().display().to_string(), mode));
     }
     let (column, policies) = eval_policies(column, eval_mode, &modes)?;
     let mut curves: Vec<Curve> = Vec::new();
@@ -364,7 +373,7 @@ fn y_label(column: &str, policies: &[EvalPolicy]) -> String {
         return format!("{which} return per agent ({group})");
     }
     match column {
-        "eval/return" => format!("{which} return per agent"),
+        EVAL_RETURN => format!("{which} return per agent"),
         "eval/team_return" => format!("{which} team return"),
         "charts/episodic_return" => "training return per agent".to_string(),
         other if policies.is_empty() => other.to_string(),

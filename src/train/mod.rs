@@ -21,6 +21,7 @@ use crate::config::{self, TrainConfig};
 use crate::run::checkpoint;
 use crate::run::metrics::{MetricsSink, Row};
 use crate::run::summary::RunRecord;
+use crate::run::RunDir;
 use crate::train::evaluation::EvalPolicy;
 use crate::train::learner::{EpisodeStats, Learner};
 use crate::train::rollout::EnvPool;
@@ -170,22 +171,20 @@ pub fn train(
 ) -> Result<RunSummary> {
     let dev = crate::backend::device::parse(&cfg.raw.device)?;
     // ── set-up: run directory, learner, metrics ──
-    let run_dir = match &opts.resume {
+    let run_dir = RunDir::new(match &opts.resume {
         Some(dir) => checkpoint::resolve(dir).map(|_| dir.clone())?,
         None => make_run_dir(&cfg, opts)?,
-    };
+    });
     // One writer per run directory, until this function returns.
-    let _lock = crate::run::lock::RunLock::acquire(&run_dir)?;
+    let _lock = run_dir.lock()?;
     let resume_ck = match &opts.resume {
-        Some(dir) => Some(checkpoint::load(&checkpoint::resolve(dir)?)?),
+        Some(dir) => Some(checkpoint::load_latest_good(dir)?.checkpoint),
         None => None,
     };
     if resume_ck.is_none() {
-        checkpoint::write_atomic(
-            &run_dir.join("config.toml"),
-            config::to_toml(&cfg.raw)?.as_bytes(),
-        )
-        .with_context(|| format!("output directory {} is not writable", run_dir.display()))?;
+        run_dir
+            .write_config(&config::to_toml(&cfg.raw)?)
+            .with_context(|| format!("output directory {} is not writable", run_dir.display()))?;
     }
     let mut l = build_learner(cfg.clone(), dev)?;
     l.reset_envs(cfg.raw.seed)?;
@@ -443,7 +442,7 @@ pub fn train(
     .write(&run_dir)
     .map_err(stopped)?;
     Ok(RunSummary {
-        run_dir,
+        run_dir: run_dir.path().to_path_buf(),
         updates: update,
         global_step,
         eval_return: last_eval[0].return_per_agent,

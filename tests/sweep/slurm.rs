@@ -273,7 +273,7 @@ fn a_task_requeued_mid_run_finishes_with_the_metrics_of_an_uninterrupted_run() {
     let sweep = SweepDir::new(&dir).expect("dir");
     let manifest = Manifest::read(&sweep).expect("manifest");
     let entry = &manifest.runs[0];
-    let run = sweep.run_dir(&entry.run_id);
+    let run = sweep.run_dir(&entry.run_id).path().to_path_buf();
     let job = job_of_index0(&dir);
 
     // Preemption: Slurm's requeue sends SIGTERM; marl checkpoints and exits 3.

@@ -136,10 +136,7 @@ pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
     let figures = compare::learning_curves(&dir.root, &configs, &runs, EvalPolicy::Greedy)?;
     let marl_eval = dir.root.join("marl-eval.json");
     let doc = super::marl_eval::export(dir, &manifest, &runs)?;
-    crate::run::checkpoint::write_atomic(
-        &marl_eval,
-        serde_json::to_string_pretty(&doc)?.as_bytes(),
-    )?;
+    crate::run::fsio::write_atomic(&marl_eval, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     let c = Collection {
         out: dir.root.clone(),
         name: manifest.name.clone(),
@@ -150,14 +147,11 @@ pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
         figures,
         marl_eval,
     };
-    crate::run::checkpoint::write_atomic(
+    crate::run::fsio::write_atomic(
         &dir.root.join("collect.json"),
         serde_json::to_string_pretty(&c)?.as_bytes(),
     )?;
-    crate::run::checkpoint::write_atomic(
-        &dir.root.join("collect.md"),
-        markdown(&c, opts).as_bytes(),
-    )?;
+    crate::run::fsio::write_atomic(&dir.root.join("collect.md"), markdown(&c, opts).as_bytes())?;
     Ok(c)
 }
 
@@ -177,14 +171,15 @@ fn evaluate_all(
                 let Some(e) = finished.get(i) else { break };
                 let run_dir = dir.run_dir(&e.run_id);
                 let r = (|| -> Result<RunResult> {
-                    let record = RunRecord::read(&run_dir)
-                        .with_context(|| format!("{}: no summary.json", run_dir.display()))?;
+                    let record = RunRecord::read(&run_dir).with_context(|| {
+                        format!("{}: missing", run_dir.summary_path().display())
+                    })?;
                     let eval = compare::evaluate_final(&run_dir, opts.episodes, EvalPolicy::Greedy)
                         .with_context(|| format!("evaluating {}", run_dir.display()))?;
                     Ok(RunResult {
                         method: e.label.clone(),
                         seed: e.seed,
-                        run_dir: run_dir.clone(),
+                        run_dir: run_dir.path().to_path_buf(),
                         eval,
                         record,
                     })

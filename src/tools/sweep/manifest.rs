@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::grid::Grid;
 use crate::config::{self, RawConfig, TrainConfig};
+use crate::run::RunDir;
 
 /// The manifest's format tag.
 pub const FORMAT: &str = "marl-sweep-v1";
@@ -60,8 +61,8 @@ impl SweepDir {
     }
 
     /// The run directory of a run.
-    pub fn run_dir(&self, run_id: &str) -> PathBuf {
-        self.root.join("runs").join(run_id)
+    pub fn run_dir(&self, run_id: &str) -> RunDir {
+        RunDir::new(self.root.join("runs").join(run_id))
     }
 
     /// The attempts log of a run.
@@ -296,11 +297,11 @@ impl Manifest {
             };
             let path = dir.config(&p.entry.run_id);
             if !path.is_file() {
-                crate::run::checkpoint::write_atomic(&path, p.config_text.as_bytes())?;
+                crate::run::fsio::write_atomic(&path, p.config_text.as_bytes())?;
             }
             indices.push(index);
         }
-        crate::run::checkpoint::write_atomic(
+        crate::run::fsio::write_atomic(
             &dir.manifest(),
             serde_json::to_string_pretty(&m)?.as_bytes(),
         )?;

@@ -26,6 +26,9 @@ use anyhow::Result;
 use serde_json::{json, Map, Value};
 
 use super::manifest::{Manifest, SweepDir};
+use crate::run::dir::Metrics;
+use crate::run::metrics::EVAL_RETURN;
+use crate::run::RunDir;
 use crate::tools::compare::RunResult;
 
 /// The marl-eval document of the finished `runs` of a sweep.
@@ -35,7 +38,7 @@ pub fn export(dir: &SweepDir, manifest: &Manifest, runs: &[RunResult]) -> Result
         let Some(entry) = manifest
             .runs
             .iter()
-            .find(|e| dir.run_dir(&e.run_id) == r.run_dir)
+            .find(|e| dir.run_dir(&e.run_id).path() == r.run_dir)
         else {
             continue;
         };
@@ -60,11 +63,11 @@ pub fn export(dir: &SweepDir, manifest: &Manifest, runs: &[RunResult]) -> Result
         let groups: Vec<String> = r.eval.groups.iter().map(|g| g.0.clone()).collect();
         let several = groups.len() > 1;
         let mut run = Map::new();
-        let (header, rows) = crate::run::metrics::read_csv(&r.run_dir.join("metrics.csv"))?;
+        let Metrics { header, rows } = RunDir::new(r.run_dir.as_path()).read_metrics()?;
         let col = |name: &str| header.iter().position(|c| c == name);
         let (step_col, ret_col, team_col) = (
             col("global_step"),
-            col("eval/return"),
+            col(EVAL_RETURN),
             col("eval/team_return"),
         );
         let num = |row: &Vec<String>, c: Option<usize>| {

@@ -269,7 +269,7 @@ pub fn submit(
         .with_context(|| format!("cannot create {}", dir.slurm().display()))?;
     std::fs::create_dir_all(dir.logs())
         .with_context(|| format!("cannot create {}", dir.logs().display()))?;
-    crate::run::checkpoint::write_atomic(&path, text.as_bytes())?;
+    crate::run::fsio::write_atomic(&path, text.as_bytes())?;
     let mut done = Vec::new();
     for (offset, ids) in plan {
         let spec = array_spec(&ids, parallel);

@@ -20,6 +20,7 @@ use super::manifest::{Manifest, SweepDir};
 use super::slurm::{self, TaskState};
 use super::task::{self, Outcome};
 use crate::run::summary::RunRecord;
+use crate::run::RunDir;
 
 /// A run's state.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -90,7 +91,7 @@ pub fn status(dir: &SweepDir, use_slurm: bool) -> Result<Vec<RunStatus>> {
             .unwrap_or(0);
         let global_step = last_step(&run_dir);
         let record = RunRecord::read(&run_dir);
-        let holder = crate::run::lock::holder(&run_dir);
+        let holder = run_dir.lock_holder();
         let last = task::attempts(dir, &e.run_id)
             .into_iter()
             .rev()
@@ -165,19 +166,11 @@ pub fn status(dir: &SweepDir, use_slurm: bool) -> Result<Vec<RunStatus>> {
 }
 
 /// The last `global_step` in a run's metrics.csv (0 when none).
-fn last_step(run_dir: &std::path::Path) -> u64 {
-    let Ok(text) = std::fs::read_to_string(run_dir.join("metrics.csv")) else {
-        return 0;
-    };
-    let mut lines = text.lines();
-    let col = lines
-        .next()
-        .and_then(|h| h.split(',').position(|c| c == "global_step"));
-    let Some(col) = col else { return 0 };
-    lines
-        .last()
-        .and_then(|l| l.split(',').nth(col))
-        .and_then(|s| s.parse::<f64>().ok())
+fn last_step(run_dir: &RunDir) -> u64 {
+    run_dir
+        .read_metrics()
+        .ok()
+        .and_then(|m| m.last("global_step"))
         .map_or(0, |x| x as u64)
 }
 

@@ -154,7 +154,8 @@ pub fn run(sweep: &Path, index: usize, stop: &StopSignal, lock_wait: Duration) -
         Err(e) => (Outcome::Failed, Some(format!("{e:#}"))),
     };
     let error = match (outcome, error) {
-        (Outcome::Busy, None) => crate::run::lock::holder(&run_dir)
+        (Outcome::Busy, None) => run_dir
+            .lock_holder()
             .map(|h| format!("{} is in use by {h}", run_dir.display())),
         (_, e) => e,
     };
@@ -189,7 +190,7 @@ fn train_or_skip(
     let run_dir = dir.run_dir(&entry.run_id);
     let waited = Instant::now();
     loop {
-        if let Ok(existing) = std::fs::read_to_string(run_dir.join("config.toml")) {
+        if let Some(existing) = run_dir.config_text() {
             if existing != wanted {
                 anyhow::bail!(
                     "{} holds a run of another config than {}; move it away",
@@ -202,13 +203,12 @@ fn train_or_skip(
             println!("{}: finished already", run_dir.display());
             return Ok(Outcome::Finished);
         }
-        let resume = run_dir.join("config.toml").is_file()
-            && run_dir.join("checkpoints").join("latest").is_file();
+        let resume = run_dir.has_config() && run_dir.has_checkpoint();
         *resumed = resume;
         let opts = RunOptions {
             config_name: manifest.name.clone(),
-            resume: resume.then(|| run_dir.clone()),
-            run_dir: (!resume).then(|| run_dir.clone()),
+            resume: resume.then(|| run_dir.path().to_path_buf()),
+            run_dir: (!resume).then(|| run_dir.path().to_path_buf()),
         };
         let mut reporter = LineReporter {
             start: Instant::now(),

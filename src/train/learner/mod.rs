@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::backend::layout::SavedOptimizer;
 use crate::backend::{self, GroupShape};
 use crate::config::{RewardSharing, Schedule, TrainConfig};
-use crate::run::checkpoint::{Checkpoint, TrainerState};
+use crate::run::checkpoint::{Checkpoint, GeneratorState, TrainerState};
 use crate::train::rollout::EnvPool;
 
 pub use group::GroupLearner;
@@ -369,16 +369,11 @@ impl Learner {
             .collect();
         let n = done.len();
         optimizer.push((AGENTS_DONE.into(), Tensor::from_vec(done, n, &Device::Cpu)?));
-        let rng = &self.rng;
         let state = TrainerState {
             update,
             global_step,
             episodes,
-            rng: (
-                rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
-                rng.get_stream(),
-                rng.get_word_pos().to_string(),
-            ),
+            rng: GeneratorState::of(&self.rng),
             value_norm: self.groups.iter().map(GroupLearner::value_norm).collect(),
             adam_steps,
             env_id: self.cfg.spec.id.clone(),
@@ -432,18 +427,7 @@ impl Learner {
                 *d = x != 0.0;
             }
         }
-        let (seed_hex, stream, pos) = &ck.state.rng;
-        let bytes: Vec<u8> = (0..seed_hex.len() / 2)
-            .map(|i| u8::from_str_radix(&seed_hex[2 * i..2 * i + 2], 16))
-            .collect::<std::result::Result<_, _>>()
-            .context("state.json: bad generator seed")?;
-        let seed: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("state.json: bad generator seed"))?;
-        let mut rng = ChaCha8Rng::from_seed(seed);
-        rng.set_stream(*stream);
-        rng.set_word_pos(pos.parse().context("state.json: bad generator position")?);
-        self.rng = rng;
+        self.rng = ck.state.rng.to_rng()?;
         self.pool
             .restore(&ck.envs)
             .context("restoring the environments")?;
