@@ -16,7 +16,7 @@ use super::grid::Grid;
 use super::manifest::SweepDir;
 use super::slurm::SlurmOptions;
 use super::task::Outcome;
-use super::{Backend, LaunchOptions};
+use super::{LaunchOptions, Scheduler};
 use crate::run::lock::EXIT_BUSY;
 use crate::util::signals::{StopSignal, EXIT_STOPPED};
 
@@ -50,8 +50,8 @@ pub struct LaunchArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where to run: here (`--jobs` at a time) or as Slurm job arrays.
-    #[arg(long, value_enum, default_value = "local")]
-    pub backend: Backend,
+    #[arg(long = "backend", value_enum, default_value = "local")]
+    pub scheduler: Scheduler,
     /// Local runs at once (default: one per core).
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -128,8 +128,8 @@ pub enum SweepCommand {
         /// The sweep directory.
         dir: PathBuf,
         /// Where to run (default: Slurm if the sweep was submitted there).
-        #[arg(long, value_enum)]
-        backend: Option<Backend>,
+        #[arg(long = "backend", value_enum)]
+        scheduler: Option<Scheduler>,
         /// Local runs at once (default: one per core).
         #[arg(long)]
         jobs: Option<usize>,
@@ -193,7 +193,7 @@ pub fn run(args: SweepArgs, quiet: bool) -> Result<ExitCode> {
             config,
             grid: Grid::from_args(&a.set, a.seeds.as_deref())?,
             out: a.out,
-            backend: a.backend,
+            scheduler: a.scheduler,
             jobs: a.jobs.unwrap_or_else(cores),
             parallel: a.slurm.parallel,
             slurm: a.slurm.options()?,
@@ -218,7 +218,7 @@ pub fn run(args: SweepArgs, quiet: bool) -> Result<ExitCode> {
         }
         SweepCommand::Resubmit {
             dir,
-            backend,
+            scheduler,
             jobs,
             slurm,
             dry_run,
@@ -227,7 +227,7 @@ pub fn run(args: SweepArgs, quiet: bool) -> Result<ExitCode> {
             let options = slurm.options()?;
             let launched = super::resubmit(
                 &dir,
-                backend,
+                scheduler,
                 jobs.unwrap_or_else(cores),
                 slurm.parallel,
                 slurm.any_script_option().then_some(&options),

@@ -1,4 +1,4 @@
-//! The local backend: the sweep's tasks on this machine, `jobs` at a time, each its own
+//! The local scheduler: the sweep's tasks on this machine, `jobs` at a time, each its own
 //! `marl sweep task SWEEP INDEX` process (exactly what a Slurm array task runs), its output in
 //! `logs/local-<index>.out`. A stop signal is passed on to the running tasks, which checkpoint
 //! and exit; no new task starts after it.

@@ -12,7 +12,7 @@
 //! - [`grid`]: axes and seeds, expanded in a fixed order;
 //! - [`manifest`]: the sweep directory, run ids, frozen configs;
 //! - [`task`]: one run, as an array task runs it;
-//! - [`local`], [`slurm`]: the backends;
+//! - [`local`], [`slurm`]: the schedulers (`--backend`);
 //! - [`status`], [`collect`], [`marl_eval`]: what came of it;
 //! - [`cli`]: the command line.
 
@@ -36,9 +36,10 @@ use self::slurm::{SlurmOptions, Submission};
 use crate::run::summary::RunRecord;
 use crate::util::signals::StopSignal;
 
-/// Where the tasks run.
+/// Where the tasks run (`--backend`): the machine that launches them, or Slurm. Not a compute
+/// backend ([`crate::backend::Backend`]); every task trains on its config's device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Backend {
+pub enum Scheduler {
     /// On this machine, `--jobs` at a time.
     Local,
     /// As Slurm job arrays (`sbatch`).
@@ -54,8 +55,8 @@ pub struct LaunchOptions {
     pub grid: Grid,
     /// The sweep directory (default `<out_dir>/sweep-<config stem>`).
     pub out: Option<PathBuf>,
-    /// The backend.
-    pub backend: Backend,
+    /// Where the tasks run.
+    pub scheduler: Scheduler,
     /// Local runs at once.
     pub jobs: usize,
     /// Slurm tasks of an array at once (`%K`).
@@ -73,7 +74,7 @@ pub struct Launched {
     pub dir: SweepDir,
     /// The manifest.
     pub manifest: Manifest,
-    /// The indices sent to the backend.
+    /// The indices sent to the scheduler.
     pub submitted: Vec<usize>,
     /// Slurm arrays submitted.
     pub submissions: Vec<Submission>,
@@ -82,7 +83,7 @@ pub struct Launched {
 }
 
 /// `marl sweep CONFIG ...`: plans the grid, writes (or extends) the sweep directory, and
-/// sends the runs that are not finished to the backend.
+/// sends the runs that are not finished to the scheduler.
 pub fn launch(opts: &LaunchOptions, stop: &StopSignal, log: &dyn Fn(&str)) -> Result<Launched> {
     let (name, planned) = manifest::plan(&opts.config, opts.grid.clone())?;
     let out = match &opts.out {
@@ -107,12 +108,12 @@ pub fn launch(opts: &LaunchOptions, stop: &StopSignal, log: &dyn Fn(&str)) -> Re
             );
         }
         let indices: Vec<usize> = (0..planned.len()).collect();
-        match opts.backend {
-            Backend::Slurm => {
+        match opts.scheduler {
+            Scheduler::Slurm => {
                 let text = slurm::script(&dir, &name, &opts.slurm);
                 slurm::submit(&dir, &text, &indices, opts.parallel, true)?;
             }
-            Backend::Local => {
+            Scheduler::Local => {
                 for i in indices {
                     println!(
                         "{} sweep task {} {i}",
@@ -153,7 +154,7 @@ pub fn launch(opts: &LaunchOptions, stop: &StopSignal, log: &dyn Fn(&str)) -> Re
     ));
     let text = slurm::script(&dir, &name, &opts.slurm);
     let how = Send {
-        backend: opts.backend,
+        scheduler: opts.scheduler,
         exe: opts.slurm.exe.clone(),
         jobs: opts.jobs,
         parallel: opts.parallel,
@@ -166,7 +167,7 @@ pub fn launch(opts: &LaunchOptions, stop: &StopSignal, log: &dyn Fn(&str)) -> Re
 #[allow(clippy::too_many_arguments)]
 pub fn resubmit(
     dir: &Path,
-    backend: Option<Backend>,
+    scheduler: Option<Scheduler>,
     jobs: usize,
     parallel: Option<usize>,
     new_script: Option<&SlurmOptions>,
@@ -178,10 +179,10 @@ pub fn resubmit(
     let manifest = Manifest::read(&dir)?;
     let states = status::status(&dir, true)?;
     let todo = status::to_resubmit(&states);
-    let backend = backend.unwrap_or(if slurm::submissions(&dir).is_empty() {
-        Backend::Local
+    let scheduler = scheduler.unwrap_or(if slurm::submissions(&dir).is_empty() {
+        Scheduler::Local
     } else {
-        Backend::Slurm
+        Scheduler::Slurm
     });
     log(&format!(
         "sweep `{}` in {}: {} of {} runs to resubmit{}",
@@ -198,7 +199,7 @@ pub fn resubmit(
     let text = match (new_script, slurm::existing_script(&dir)) {
         (Some(o), _) => slurm::script(&dir, &manifest.name, o),
         (None, Some(t)) => t,
-        (None, None) if backend == Backend::Slurm => {
+        (None, None) if scheduler == Scheduler::Slurm => {
             bail!(
                 "{} has no batch script yet: give the Slurm options (--partition, --time, ...)",
                 dir.root.display()
@@ -208,7 +209,7 @@ pub fn resubmit(
     };
     let parallel = parallel.or_else(|| slurm::last_parallel(&dir));
     if dry_run {
-        if backend == Backend::Slurm {
+        if scheduler == Scheduler::Slurm {
             slurm::submit(&dir, &text, &todo, parallel, true)?;
         }
         return Ok(Launched {
@@ -220,7 +221,7 @@ pub fn resubmit(
         });
     }
     let how = Send {
-        backend,
+        scheduler,
         exe: std::env::current_exe()?,
         jobs,
         parallel,
@@ -229,9 +230,9 @@ pub fn resubmit(
     send(dir, manifest, todo, &how, stop, log)
 }
 
-/// How to send tasks to a backend.
+/// How to send tasks to a scheduler.
 struct Send {
-    backend: Backend,
+    scheduler: Scheduler,
     exe: PathBuf,
     jobs: usize,
     parallel: Option<usize>,
@@ -256,8 +257,8 @@ fn send(
     if todo.is_empty() {
         return Ok(launched);
     }
-    match how.backend {
-        Backend::Slurm => {
+    match how.scheduler {
+        Scheduler::Slurm => {
             launched.submissions =
                 slurm::submit(&launched.dir, &how.script, &todo, how.parallel, false)?;
             for s in &launched.submissions {
@@ -270,7 +271,7 @@ fn send(
                 ));
             }
         }
-        Backend::Local => {
+        Scheduler::Local => {
             launched.local = Some(local::run(
                 &launched.dir,
                 &how.exe,

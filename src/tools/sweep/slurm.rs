@@ -1,4 +1,4 @@
-//! The Slurm backend: a batch script for the sweep, job arrays submitted with `sbatch` (split
+//! The Slurm scheduler: a batch script for the sweep, job arrays submitted with `sbatch` (split
 //! when larger than the cluster's MaxArraySize), and what `squeue` and `sacct` say about them.
 //!
 //! Array task `t` of an array submitted with offset `o` runs manifest index `o + t`: the
