@@ -459,3 +459,121 @@ fn every_algorithm_variant_trains() {
         assert!(s.eval_return.is_finite(), "variant {v:?}: no evaluation");
     }
 }
+
+/// Copies the directory `from` to `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+/// `marl ARGS`: exit status, stdout, stderr.
+fn marl_split(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_marl"))
+        .args(args)
+        .output()
+        .expect("run marl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Flips four bytes in the middle of `path`, or cuts it to half its length.
+fn damage(path: &Path, truncate: bool) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let mid = bytes.len() / 2;
+    if truncate {
+        bytes.truncate(mid);
+    } else {
+        let end = (mid + 4).min(bytes.len());
+        for b in &mut bytes[mid..end] {
+            *b ^= 0x5a;
+        }
+    }
+    std::fs::write(path, bytes).expect("write");
+}
+
+/// For each file of the newest checkpoint, bytes flipped in the middle and, separately, the
+/// file truncated: `marl eval` and `marl train --resume` fall back to the previous checkpoint
+/// with one warning naming the damaged file and the checkpoint used; with no earlier
+/// checkpoint they stop with one line naming the damaged file. Damaged weights never load.
+#[test]
+fn damaged_checkpoint_files_are_named_and_never_loaded() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Checkpoints at updates 0, 5 and 10 (every 1000 of 2000 steps).
+    let good = run(smoke(&[]), &tmp.path().join("good"));
+    let only = run(
+        smoke(&["logging.keep_checkpoints=1"]),
+        &tmp.path().join("only"),
+    );
+    for file in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "state.json",
+        "envs.bin",
+    ] {
+        for truncate in [false, true] {
+            let case = format!("{file} {}", if truncate { "truncated" } else { "flipped" });
+            let dir = tmp.path().join(case.replace(' ', "-"));
+            copy_dir(&good, &dir);
+            let damaged = dir.join("checkpoints/000010").join(file);
+            damage(&damaged, truncate);
+            let run = dir.display().to_string();
+            let warned = |stderr: &str| {
+                let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("damaged")).collect();
+                assert_eq!(lines.len(), 1, "{case}: {stderr}");
+                assert!(
+                    lines[0].contains(&damaged.display().to_string())
+                        && lines[0].contains("checkpoints/000005"),
+                    "{case}: {stderr}"
+                );
+            };
+
+            let (code, out, err) = marl_split(&["eval", &run, "--episodes", "2", "--json"]);
+            assert_eq!(code, 0, "{case}: {err}");
+            warned(&err);
+            let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+            assert!(
+                v["checkpoint"]
+                    .as_str()
+                    .is_some_and(|c| c.ends_with("checkpoints/000005")),
+                "{case}: {out}"
+            );
+
+            let (code, _, err) = marl_split(&["train", "--resume", &run, "--no-progress"]);
+            assert_eq!(code, 0, "{case}: {err}");
+            warned(&err);
+            // Resumed at update 5: the run is whole again, its newest checkpoint rewritten.
+            assert_eq!(numbers(&dir).len(), 10, "{case}");
+            marl::run::checkpoint::load(&dir.join("checkpoints/000010")).expect("rewritten");
+
+            // No earlier checkpoint: one line naming the file.
+            let dir = tmp.path().join(format!("only-{}", case.replace(' ', "-")));
+            copy_dir(&only, &dir);
+            let damaged = dir.join("checkpoints/000010").join(file);
+            damage(&damaged, truncate);
+            let run = dir.display().to_string();
+            for args in [
+                vec!["eval", run.as_str(), "--episodes", "2"],
+                vec!["train", "--resume", run.as_str(), "--no-progress"],
+            ] {
+                let (code, out, err) = marl_split(&args);
+                assert_eq!(code, 2, "{case} {args:?}: {out}{err}");
+                assert_eq!(err.lines().count(), 1, "{case} {args:?}: {err}");
+                assert!(
+                    err.starts_with("error: ") && err.contains(&damaged.display().to_string()),
+                    "{case} {args:?}: {err}"
+                );
+            }
+        }
+    }
+}

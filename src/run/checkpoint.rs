@@ -327,16 +327,10 @@ fn resolve_pointer(path: &Path) -> Result<(PathBuf, bool)> {
         if c.is_file() && c.file_name().is_some_and(|n| n == dir::LATEST) {
             let name = std::fs::read_to_string(&c)
                 .with_context(|| format!("cannot read {}", c.display()))?;
+            // Whether it is intact (or there at all) is for `load` to tell, so that a damaged
+            // one can be named and an earlier one stand in for it.
             let dir = c.parent().unwrap_or(Path::new(".")).join(name.trim());
-            if dir.is_dir() {
-                // A damaged checkpoint (its model missing included) is for load to tell.
-                return Ok((dir, true));
-            }
-            bail!(
-                "{} points at {}, which is not a checkpoint directory",
-                c.display(),
-                dir.display()
-            );
+            return Ok((dir, true));
         }
         if c.is_dir() && c.join(files::MODEL).is_file() {
             return Ok((c, false));
@@ -473,4 +467,129 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
         state,
         envs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{RngCore, SeedableRng};
+
+    use super::*;
+
+    fn checkpoint(update: u64) -> Checkpoint {
+        let mut rng = ChaCha8Rng::seed_from_u64(update);
+        rng.next_u64();
+        let t = |v: &[f32]| Tensor::new(v, &Device::Cpu).expect("tensor");
+        Checkpoint {
+            model: vec![
+                (
+                    "agent.actor.head.bias".into(),
+                    t(&[1.0, -2.0, update as f32]),
+                ),
+                ("agent.critic.head.bias".into(), t(&[0.5])),
+            ],
+            optimizer: vec![("agent.actor.head.bias.m".into(), t(&[0.0, 0.25, 3.0]))],
+            state: TrainerState {
+                update,
+                global_step: 200 * update,
+                episodes: 8 * update,
+                rng: GeneratorState::of(&rng),
+                value_norm: vec![[0.1, 0.2, 3.0]],
+                adam_steps: vec![(4, 4)],
+                env_id: "mpe/simple_spread_v3".into(),
+            },
+            envs: vec![vec![1, 2, 3], Vec::new(), vec![9; 20]],
+        }
+    }
+
+    fn values(ts: &[(String, Tensor)]) -> Vec<(String, Vec<f32>)> {
+        ts.iter()
+            .map(|(k, t)| (k.clone(), t.to_vec1::<f32>().expect("values")))
+            .collect()
+    }
+
+    #[test]
+    fn a_saved_checkpoint_loads_back_and_its_checksums_verify() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let run = RunDir::new(tmp.path());
+        let ck = checkpoint(5);
+        let dir = save(&run, &ck, 3).expect("save");
+        assert_eq!(dir, run.checkpoint_path(5));
+        assert!(run.has_checkpoint());
+        let sums = Checksums::read(&dir)
+            .expect("read")
+            .expect("checksums.json");
+        assert_eq!(sums.files.len(), files::COVERED.len());
+        verify(&dir).expect("intact");
+        let found = load_latest_good(tmp.path()).expect("load");
+        assert_eq!(found.dir, dir);
+        let back = found.checkpoint;
+        assert_eq!(back.state, ck.state);
+        assert_eq!(values(&back.model), values(&ck.model));
+        assert_eq!(values(&back.optimizer), values(&ck.optimizer));
+        assert_eq!(back.envs, ck.envs);
+        // The generator goes on where it stood.
+        let (mut a, mut b) = (
+            ck.state.rng.to_rng().expect("rng"),
+            back.state.rng.to_rng().expect("rng"),
+        );
+        assert_eq!(a.next_u64(), b.next_u64());
+        assert!(
+            !dir.join(".tmp-000005").exists()
+                && !run.checkpoints_path().join(".tmp-000005").exists()
+        );
+    }
+
+    #[test]
+    fn a_damaged_latest_is_named_and_the_previous_checkpoint_stands_in() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let run = RunDir::new(tmp.path());
+        save(&run, &checkpoint(5), 3).expect("save 5");
+        let newest = save(&run, &checkpoint(10), 3).expect("save 10");
+        let envs = newest.join(files::ENVS);
+        let mut bytes = std::fs::read(&envs).expect("read");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        std::fs::write(&envs, &bytes).expect("write");
+        let err = format!("{:#}", load(&newest).err().expect("damaged"));
+        assert!(
+            err.contains(&envs.display().to_string()) && err.contains("damaged"),
+            "{err}"
+        );
+        let found = load_latest_good(run.path()).expect("the previous one");
+        assert_eq!(found.dir, run.checkpoint_path(5));
+        assert_eq!(found.checkpoint.state.update, 5);
+        assert_eq!(latest_good(&run), Some(run.checkpoint_path(5)));
+        // Named directly, the damaged one is refused, not replaced.
+        assert!(load_latest_good(&newest).is_err());
+        // Truncated: the size tells.
+        std::fs::write(&envs, &bytes[..mid]).expect("write");
+        let err = format!("{:#}", load(&newest).err().expect("truncated"));
+        assert!(err.contains("truncated or overwritten"), "{err}");
+        // With no intact one left, one line naming the damaged file.
+        std::fs::remove_file(run.checkpoint_path(5).join(files::MODEL)).expect("rm");
+        let err = format!("{:#}", load_latest_good(run.path()).err().expect("none"));
+        assert!(err.contains(&envs.display().to_string()), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_eq!(latest_good(&run), None);
+    }
+
+    #[test]
+    fn the_generator_reads_from_the_array_form_of_older_checkpoints() {
+        let seed = "c5ab926c528dd73819df99eed2d8d157247a212711ef88ded2195a7ad6327b9a";
+        let old: GeneratorState =
+            serde_json::from_str(&format!("[\"{seed}\", 0, \"9805\"]")).expect("array form");
+        let named = GeneratorState {
+            seed_hex: seed.into(),
+            stream: 0,
+            word_pos: "9805".into(),
+        };
+        assert_eq!(old, named);
+        let text = serde_json::to_string(&named).expect("json");
+        assert!(text.contains("\"word_pos\":\"9805\""), "{text}");
+        assert_eq!(
+            serde_json::from_str::<GeneratorState>(&text).expect("named form"),
+            named
+        );
+        assert_eq!(old.to_rng().expect("rng").get_word_pos(), 9805);
+    }
 }
