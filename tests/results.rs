@@ -193,7 +193,8 @@ fn bad_checkpoints_and_parameters_are_clear_errors() {
         "{msg}"
     );
 
-    // A corrupted checkpoint names the file.
+    // A corrupted checkpoint names the file: the previous checkpoint stands in for a damaged
+    // latest, with a warning; with every checkpoint damaged, marl eval stops.
     let ck = std::fs::read_to_string(dir.join("checkpoints/latest")).expect("latest");
     let model = dir
         .join("checkpoints")
@@ -201,9 +202,23 @@ fn bad_checkpoints_and_parameters_are_clear_errors() {
         .join("model.safetensors");
     std::fs::write(&model, b"not a safetensors file").expect("corrupt");
     let (code, msg) = marl(&["eval", &d]);
+    assert_eq!(code, 0, "{msg}");
+    assert!(
+        msg.contains(&model.display().to_string())
+            && msg.contains("damaged")
+            && msg.contains("using the previous checkpoint"),
+        "{msg}"
+    );
+    for e in std::fs::read_dir(dir.join("checkpoints")).expect("checkpoints") {
+        let p = e.expect("entry").path().join("model.safetensors");
+        if p.is_file() {
+            std::fs::write(&p, b"not a safetensors file").expect("corrupt");
+        }
+    }
+    let (code, msg) = marl(&["eval", &d]);
     assert_eq!(code, 2);
     assert!(
-        msg.contains("model.safetensors") && msg.contains("corrupted"),
+        msg.contains(&model.display().to_string()) && msg.contains("damaged"),
         "{msg}"
     );
 
