@@ -20,8 +20,7 @@ use marl::backend::{
 };
 use marl::config::{self, OptimizerKind, TrainConfig, ValueLoss};
 use marl::nn::dist::MASKED_LOGIT;
-use marl::train;
-use marl::train::learner::{EpisodeStats, GroupStats};
+use marl::train::learner::{EpisodeStats, GroupStats, Learner};
 use marl_envs::ActionSpace;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -54,15 +53,12 @@ fn one_update(sets: &[&str], kind: BackendKind, dev: &Device) -> Update {
     all.extend_from_slice(sets);
     all.push(knob(kind));
     let cfg = smoke(&all);
-    let mut l = train::build_learner(cfg.clone(), dev.clone()).expect("learner");
+    let mut l = Learner::for_training(cfg.clone(), dev.clone()).expect("learner");
     for gi in 0..cfg.groups.len() {
         assert_eq!(l.backend_kind(gi), Some(kind), "{sets:?}: group {gi}");
     }
     l.reset_envs(cfg.raw.seed).expect("reset");
-    let mut stats = EpisodeStats {
-        agent_return_sum: vec![0.0; cfg.spec.num_agents()],
-        ..Default::default()
-    };
+    let mut stats = EpisodeStats::of_agents(cfg.spec.num_agents());
     l.collect(&mut stats).expect("collect");
     l.advantages();
     let st = l.update(0.01).expect("update");
