@@ -57,7 +57,7 @@ fn one_update(sets: &[&str], kind: BackendKind, dev: &Device) -> Update {
     for gi in 0..cfg.groups.len() {
         assert_eq!(l.backend_kind(gi), Some(kind), "{sets:?}: group {gi}");
     }
-    l.reset_envs(cfg.raw.seed).expect("reset");
+    l.reset_envs(cfg.seed()).expect("reset");
     let mut stats = EpisodeStats::of_agents(cfg.spec.num_agents());
     l.collect(&mut stats).expect("collect");
     l.advantages();

@@ -219,7 +219,7 @@ fn run_one(
     let mut raw = method.raw.clone();
     raw.seed = seed;
     let cfg = TrainConfig::resolve(raw)?;
-    let wanted = config::to_toml(&cfg.raw)?;
+    let wanted = cfg.to_toml()?;
     let record = RunRecord::read(dir);
     let existing = std::fs::read_to_string(dir.join("config.toml")).ok();
     if let Some(text) = &existing {
