@@ -1,4 +1,4 @@
-//! `marl sweep` and what it stands on, one test binary: [`local`] on this machine, [`slurm`]
+//! `marl sweep` and what it stands on: [`local`] on this machine, [`slurm`]
 //! against a real single-node Slurm cluster started by `scripts/slurm-cluster.sh` (skipped with
 //! a message only where that is impossible: not root, no apt-get). The dashboard files are
 //! read back with TensorBoard's and marl-eval's own Python readers where

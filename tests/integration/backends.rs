@@ -5,7 +5,7 @@
 //! finite differences; acting and the minibatch pass see the same numbers; state and
 //! checkpoint names round-trip bit for bit; bf16 passes agree with f32 to bf16's rounding.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

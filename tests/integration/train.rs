@@ -3,7 +3,7 @@
 //! clear errors. The training tests are written once per device (`common::per_device!`: the
 //! CPU, and CUDA in the `cuda` build).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
