@@ -11,5 +11,5 @@ python3 -m venv .venv
 echo "reference environments installed in .venv"
 # An environment nobody on the team wrote, through the bridge: mpe2's simple_world_comm trains,
 # its groups named by role (leadadversary, adversary, agent). cargo test skips it without mpe2.
-MARL_REFERENCE_PYTHON=.venv/bin/python cargo test --release -q --test python_bridge \
-  mpe2_world_comm_groups_are_named_by_role -- --nocapture
+MARL_REFERENCE_PYTHON=.venv/bin/python cargo test --release -q --test integration \
+  python_bridge::mpe2_world_comm_groups_are_named_by_role -- --nocapture

@@ -143,6 +143,60 @@ pub struct TrainConfig {
     pub num_updates: u64,
 }
 
+/// The typed sections each module is handed: a module reads the section it needs, never the
+/// file as written (`raw`, kept for writing the run's config.toml and for `config` itself).
+impl TrainConfig {
+    /// `seed`: the master seed every generator of the run derives from.
+    pub fn seed(&self) -> u64 {
+        self.raw.seed
+    }
+
+    /// `device`: where the networks train (`cpu`, `cuda`, `cuda:N`).
+    pub fn device(&self) -> &str {
+        &self.raw.device
+    }
+
+    /// `num_workers`: threads stepping the environments.
+    pub fn num_workers(&self) -> usize {
+        self.raw.num_workers
+    }
+
+    /// `out_dir`: where new run directories go.
+    pub fn out_dir(&self) -> &str {
+        &self.raw.out_dir
+    }
+
+    /// `[env]`.
+    pub fn env(&self) -> &EnvConfig {
+        &self.raw.env
+    }
+
+    /// `[algo]`.
+    pub fn algo(&self) -> &AlgoConfig {
+        &self.raw.algo
+    }
+
+    /// `[ppo]`.
+    pub fn ppo(&self) -> &PpoConfig {
+        &self.raw.ppo
+    }
+
+    /// `[network]`.
+    pub fn network(&self) -> &NetworkConfig {
+        &self.raw.network
+    }
+
+    /// `[logging]`.
+    pub fn logging(&self) -> &LoggingConfig {
+        &self.raw.logging
+    }
+
+    /// The config as a run directory keeps it (config.toml): as written, defaults filled in.
+    pub fn to_toml(&self) -> Result<String> {
+        to_toml(&self.raw)
+    }
+}
+
 impl TrainConfig {
     /// Validates `raw` against the environment it names and derives every size.
     pub fn resolve(raw: RawConfig) -> Result<Self> {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::algo::scalars::Scalars;
 use crate::run::dir::{Metrics, RunDir};
 use crate::run::tensorboard::ScalarLog;
 
@@ -129,6 +130,148 @@ impl MetricsSink {
                 crate::run::fsio::failed("writing metrics", &path, e)
             })?;
         self.events.write(&self.columns, values)
+    }
+}
+
+/// The suffix of a stochastic policy's evaluation columns (`eval/return_stochastic`); the
+/// greedy policy's carry none.
+pub const STOCHASTIC_SUFFIX: &str = "_stochastic";
+
+/// The column of an evaluation figure, given the greedy policy's name for it.
+pub fn eval_column(greedy_column: &str, stochastic: bool) -> String {
+    if stochastic {
+        format!("{greedy_column}{STOCHASTIC_SUFFIX}")
+    } else {
+        greedy_column.to_string()
+    }
+}
+
+/// The training episodes that finished during one update (NaN: none finished).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeFigures {
+    /// Mean per-agent return.
+    pub per_agent: f64,
+    /// Mean team return (sum over agents).
+    pub team: f64,
+    /// Mean episode length.
+    pub length: f64,
+    /// Each agent's mean return.
+    pub agent_means: Vec<f64>,
+}
+
+/// One group's part of a row.
+pub struct GroupColumns<'a> {
+    /// The group's name (the columns' prefix).
+    pub name: &'a str,
+    /// Its agents' indices.
+    pub agents: &'a [usize],
+    /// Its loss terms and diagnostics by name.
+    pub terms: &'a Scalars,
+    /// Each member's policy loss (filled when agents are logged).
+    pub agent_policy_loss: &'a [f64],
+}
+
+/// One evaluation policy's part of a row.
+pub struct EvalColumns<'a> {
+    /// Whether the policy samples its actions (its columns carry [`STOCHASTIC_SUFFIX`]).
+    pub stochastic: bool,
+    /// Per-agent return, team return and each group's return, where it evaluated this update.
+    pub figures: Option<(f64, f64, &'a [f64])>,
+}
+
+/// Everything one update reports, by name. [`UpdateMetrics::row`] is the one place that lays
+/// it out in columns, so the columns of metrics.csv, metrics.jsonl and TensorBoard are defined
+/// here and nowhere else.
+pub struct UpdateMetrics<'a> {
+    /// Updates done.
+    pub update: u64,
+    /// Environment steps done.
+    pub global_step: u64,
+    /// Episodes finished.
+    pub episodes: u64,
+    /// The training episodes of this update.
+    pub training: &'a EpisodeFigures,
+    /// Environment steps per second over this invocation.
+    pub sps: f64,
+    /// The actor's learning rate.
+    pub learning_rate: f64,
+    /// The entropy coefficient.
+    pub entropy_coef: f64,
+    /// Wall time of the collect stage.
+    pub rollout_s: f64,
+    /// Wall time of the update stage.
+    pub update_s: f64,
+    /// Per group, in the config's order.
+    pub groups: Vec<GroupColumns<'a>>,
+    /// Per evaluation policy, in `logging.eval_mode`'s order.
+    pub evaluations: Vec<EvalColumns<'a>>,
+    /// Whether per-agent columns are logged (`logging.log_agent_metrics`).
+    pub log_agents: bool,
+}
+
+impl UpdateMetrics<'_> {
+    /// The row: counters, training episodes, schedules, each loss term as the mean over
+    /// groups, timings, evaluations; then per group its return, evaluations and terms; then,
+    /// when asked, per agent.
+    pub fn row(&self) -> Row {
+        let mut row = Row::default();
+        row.set("update", self.update as f64);
+        row.set("global_step", self.global_step as f64);
+        row.set("episodes", self.episodes as f64);
+        row.set("charts/episodic_return", self.training.per_agent);
+        row.set("charts/team_return", self.training.team);
+        row.set("charts/episode_length", self.training.length);
+        row.set("charts/sps", self.sps);
+        row.set("charts/learning_rate", self.learning_rate);
+        row.set("charts/entropy_coef", self.entropy_coef);
+        if let Some(first) = self.groups.first() {
+            for (name, _) in first.terms.iter() {
+                let mean = self
+                    .groups
+                    .iter()
+                    .map(|g| g.terms.get(name).unwrap_or(f64::NAN))
+                    .sum::<f64>()
+                    / self.groups.len() as f64;
+                row.set(format!("losses/{name}"), mean);
+            }
+        }
+        row.set("time/rollout_s", self.rollout_s);
+        row.set("time/update_s", self.update_s);
+        for e in &self.evaluations {
+            let (per_agent, team) = e.figures.map_or((f64::NAN, f64::NAN), |f| (f.0, f.1));
+            row.set(eval_column(EVAL_RETURN, e.stochastic), per_agent);
+            row.set(eval_column("eval/team_return", e.stochastic), team);
+        }
+        let means = &self.training.agent_means;
+        for (gi, g) in self.groups.iter().enumerate() {
+            let group_return =
+                g.agents.iter().map(|&a| means[a]).sum::<f64>() / g.agents.len() as f64;
+            row.set(format!("{}/return", g.name), group_return);
+            for e in &self.evaluations {
+                let value = e.figures.map_or(f64::NAN, |f| f.2[gi]);
+                let column = eval_column(&format!("{}/eval_return", g.name), e.stochastic);
+                row.set(column, value);
+            }
+            for (name, v) in g.terms.iter() {
+                row.set(format!("{}/{name}", g.name), v);
+            }
+        }
+        if self.log_agents {
+            // In the environment's agent order, whatever the groups.
+            for (a, &mean) in means.iter().enumerate() {
+                let policy_loss = self
+                    .groups
+                    .iter()
+                    .find_map(|g| {
+                        let k = g.agents.iter().position(|&x| x == a)?;
+                        Some(g.agent_policy_loss[k])
+                    })
+                    .unwrap_or(f64::NAN);
+                row.set(format!("agent_{a}/return"), mean);
+                row.set(format!("agent_{a}/policy_loss"), policy_loss);
+            }
+        }
+        row
     }
 }
 

@@ -221,7 +221,7 @@ fn run_one(
     let mut raw = method.raw.clone();
     raw.seed = seed;
     let cfg = TrainConfig::resolve(raw)?;
-    let wanted = config::to_toml(&cfg.raw)?;
+    let wanted = cfg.to_toml()?;
     let run = RunDir::new(dir);
     let record = RunRecord::read(&run);
     let existing = run.config_text();

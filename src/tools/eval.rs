@@ -2,10 +2,9 @@
 //! defaults), run episodes, and report returns, lengths and the task's own figures with their
 //! spread; or play one episode and draw it.
 //!
-//! Episode `k` of an evaluation is the first episode of environment `k mod n` in round
-//! `k / n` (n = min(episodes, 128) environments), seeded from `(seed, round, k mod n)`, so the
-//! numbers depend on the checkpoint, the seed and the episode count only: not on the number of
-//! worker threads.
+//! Episodes are played by the one evaluation loop ([`crate::train::evaluation`], which says how
+//! they are seeded) on n = min(episodes, 128) environments, so the numbers depend on the
+//! checkpoint, the seed and the episode count only: not on the number of worker threads.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -19,8 +18,8 @@ use serde::Serialize;
 use crate::config::TrainConfig;
 use crate::run::{checkpoint, RunDir};
 pub use crate::tools::stats::Spread;
-use crate::train;
-use crate::train::learner::{Episode, Learner};
+use crate::train::evaluation::{self, EvalEpisode};
+use crate::train::learner::Learner;
 use crate::train::rollout::EnvPool;
 
 /// What to evaluate and how.
@@ -143,13 +142,13 @@ fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
     // The policy acts on the CPU whatever it trained on: evaluation batches are small.
     let dev = crate::backend::device::parse("cpu")?;
     // No training environments: the caller builds the pool it evaluates on.
-    let mut learner = train::build_learner_with(cfg.clone(), dev, None)?;
+    let mut learner = Learner::for_evaluation(cfg.clone(), dev)?;
     learner.restore(&ck, false).with_context(|| {
         format!(
             "{}: the checkpoint does not fit `{}` with parameters {}",
             ck_dir.display(),
             cfg.spec.id,
-            toml::Value::Table(cfg.raw.env.params.clone())
+            toml::Value::Table(cfg.env().params.clone())
         )
     })?;
     Ok(Loaded {
@@ -173,28 +172,19 @@ pub fn evaluate(path: &Path, opts: &EvalOptions) -> Result<EvalReport> {
         random,
         global_step,
     } = load(path, opts, opts.episodes.min(128))?;
-    learner.reseed(derive_seed(opts.seed, 7));
-    let mut pool = EnvPool::new(
-        &cfg.raw.env.id,
-        &cfg.raw.env.params,
-        cfg.raw.env.n_envs,
-        cfg.raw.num_workers,
+    let env = cfg.env();
+    let mut pool = EnvPool::new(&env.id, &env.params, env.n_envs, cfg.num_workers())?;
+    let episodes = evaluation::run_episodes(
+        &mut learner,
+        &mut pool,
+        opts.seed,
+        opts.episodes,
+        opts.greedy,
+        &random,
     )?;
-    let mut episodes: Vec<Episode> = Vec::new();
-    let mut round = 0;
-    while episodes.len() < opts.episodes {
-        episodes.extend(learner.evaluate(
-            &mut pool,
-            derive_seed(opts.seed, round),
-            opts.greedy,
-            &random,
-        )?);
-        round += 1;
-    }
-    episodes.truncate(opts.episodes);
     let na = cfg.spec.num_agents();
     let column =
-        |f: &dyn Fn(&Episode) -> f64| Spread::of(&episodes.iter().map(f).collect::<Vec<_>>());
+        |f: &dyn Fn(&EvalEpisode) -> f64| Spread::of(&episodes.iter().map(f).collect::<Vec<_>>());
     let groups = cfg
         .groups
         .iter()
@@ -218,7 +208,7 @@ pub fn evaluate(path: &Path, opts: &EvalOptions) -> Result<EvalReport> {
         checkpoint: ck_dir.display().to_string(),
         global_step,
         env: cfg.spec.id.clone(),
-        env_params: cfg.raw.env.params.clone(),
+        env_params: cfg.env().params.clone(),
         episodes: episodes.len(),
         greedy: opts.greedy,
         seed: opts.seed,
@@ -273,12 +263,12 @@ pub fn render(path: &Path, opts: &EvalOptions, target: &RenderTarget) -> Result<
         },
         1,
     )?;
-    learner.reseed(derive_seed(opts.seed, 7));
-    let mut env = registry::make(&cfg.raw.env.id, &cfg.raw.env.params)?;
+    learner.swap_sampler(evaluation::sampler(opts.seed));
+    let mut env = registry::make(&cfg.env().id, &cfg.env().params)?;
     let spec = env.spec().clone();
     let mut joint = vec![0.0; spec.action_len()];
     // What EnvPool::reset(derive_seed(seed, 0)) gives environment 0.
-    let round_seed = derive_seed(opts.seed, 0);
+    let round_seed = evaluation::round_seed(opts.seed, 0);
     let mut rng = ChaCha8Rng::seed_from_u64(round_seed);
     let mut ep = marl_envs::Episode::start(env.as_mut(), Some(derive_seed(round_seed, 0)));
     let draw = |env: &dyn marl_envs::MultiAgentEnv| -> Result<String> {

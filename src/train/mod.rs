@@ -1,5 +1,17 @@
-//! THE training loop, top to bottom: collect -> advantages -> update -> log / evaluate /
-//! checkpoint. Everything else is behind calls; the order of operations is here.
+//! The training run: the object that owns a run's data (its directory and lock, the learner,
+//! the evaluation pool, the metrics sink, the counters) and does each stage of an iteration as
+//! a method, and [`train`], the loop that calls them. One iteration, top to bottom:
+//!
+//! | stage | method | what happens |
+//! |---|---|---|
+//! | set up or resume | [`TrainingRun::start`] | run directory and lock, config.toml, the learner; from the latest checkpoint on `--resume` |
+//! | collect | [`TrainingRun::iterate`] | `Learner::collect`: one rollout of every environment, acting batched over environments and agents |
+//! | advantages | [`TrainingRun::iterate`] | `Learner::advantages`: GAE per group |
+//! | update | [`TrainingRun::iterate`] | `Learner::update`: PPO epochs over the batch, loss terms by name |
+//! | evaluate | [`TrainingRun::evaluate`] | greedy and/or stochastic episodes when `logging.eval_interval` is crossed, and at the end |
+//! | log | [`TrainingRun::log`] | one row of metrics.csv, metrics.jsonl and TensorBoard |
+//! | checkpoint | [`TrainingRun::checkpoint`] | when `logging.checkpoint_interval` is crossed, at the end, or on a stop request |
+//! | finish | [`TrainingRun::finish`] | summary.json, and what the caller is told |
 
 pub mod buffer;
 pub mod evaluation;
@@ -12,19 +24,39 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use candle_core::Device;
-use marl_envs::derive_seed;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
-use crate::config::{self, TrainConfig};
-use crate::run::checkpoint;
-use crate::run::metrics::{MetricsSink, Row};
+use crate::backend::device;
+use crate::config::TrainConfig;
+use crate::run::checkpoint::{self, Checkpoint};
+use crate::run::lock::RunLock;
+use crate::run::metrics::{EvalColumns, GroupColumns, MetricsSink, UpdateMetrics};
 use crate::run::summary::RunRecord;
 use crate::run::RunDir;
-use crate::train::evaluation::EvalPolicy;
-use crate::train::learner::{EpisodeStats, Learner};
+use crate::train::evaluation::{EvalFigures, EvalPolicy};
+use crate::train::learner::{EpisodeStats, GroupStats, Learner};
 use crate::train::rollout::EnvPool;
+
+/// Trains `cfg` (or resumes the run in `opts.resume`) and returns where it wrote.
+pub fn train(
+    cfg: TrainConfig,
+    opts: &RunOptions,
+    reporter: &mut dyn Reporter,
+    stop: Arc<AtomicBool>,
+) -> Result<RunSummary> {
+    let mut run = TrainingRun::start(cfg, opts, reporter)?;
+    while !run.is_complete() {
+        let iteration = run.iterate()?;
+        let evaluations = run.evaluate(reporter)?;
+        run.log(&iteration, &evaluations, reporter)?;
+        let stop_requested = stop.load(Ordering::SeqCst);
+        run.checkpoint(stop_requested, reporter)?;
+        if stop_requested && !run.is_complete() {
+            reporter.note("stopped on request; resume with --resume");
+            return run.finish(true);
+        }
+    }
+    run.finish(false)
+}
 
 /// Progress as the loop reports it after every update.
 #[derive(Debug, Clone)]
@@ -107,36 +139,356 @@ pub struct Evaluation {
     pub groups: Vec<(String, f64)>,
 }
 
-/// Seeds of the learner's generators, derived from the master seed.
-fn init_rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(derive_seed(seed, 0x1_0000_0001))
+/// Where a run is: updates, environment steps and episodes done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Updates done.
+    pub update: u64,
+    /// Environment steps done.
+    pub global_step: u64,
+    /// Episodes finished.
+    pub episodes: u64,
 }
 
-fn sample_rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(derive_seed(seed, 0x1_0000_0002))
+/// What one iteration's collect, advantages and update stages produced.
+pub struct Iteration {
+    /// The actor's learning rate of this update.
+    pub learning_rate: f64,
+    /// The entropy coefficient of this update.
+    pub entropy_coef: f64,
+    /// The training episodes that finished during the rollout.
+    pub episodes: EpisodeStats,
+    /// Each group's loss terms and diagnostics.
+    pub groups: Vec<GroupStats>,
+    /// Wall time of the collect stage.
+    pub rollout_s: f64,
+    /// Wall time of the update stage.
+    pub update_s: f64,
 }
 
-/// The seed of the evaluation environments: fixed for the run, so curves compare like with
-/// like.
-pub fn eval_seed(seed: u64) -> u64 {
-    derive_seed(seed, 0x1_0000_0003)
+/// A training run in progress: everything its stages share.
+pub struct TrainingRun {
+    cfg: TrainConfig,
+    run_dir: RunDir,
+    /// One writer per run directory, for the run's lifetime.
+    _lock: RunLock,
+    learner: Learner,
+    /// The environments of periodic evaluations (`logging.eval_interval > 0`).
+    eval_pool: Option<EnvPool>,
+    /// The policies every evaluation runs (`logging.eval_mode`).
+    policies: &'static [EvalPolicy],
+    /// Each policy's latest evaluation.
+    last_eval: Vec<Evaluation>,
+    /// Opened with the first row: its columns are the names that row carries.
+    sink: Option<MetricsSink>,
+    /// The update the run resumed at (its metrics files are cut there).
+    resumed_at: Option<u64>,
+    at: Counters,
+    started: Instant,
+    start_step: u64,
 }
 
-/// Builds the learner for a config (networks initialized from the seed) with its training
-/// environments.
-pub fn build_learner(cfg: TrainConfig, dev: Device) -> Result<Learner> {
-    let e = &cfg.raw.env;
-    let pool = EnvPool::new(&e.id, &e.params, e.n_envs, cfg.raw.num_workers)?;
-    build_learner_with(cfg, dev, Some(pool))
-}
+impl TrainingRun {
+    /// Sets the run up: a new run directory with its config.toml and the initial checkpoint,
+    /// or, with `opts.resume`, the learner, generators and environments of the latest
+    /// checkpoint.
+    pub fn start(cfg: TrainConfig, opts: &RunOptions, reporter: &mut dyn Reporter) -> Result<Self> {
+        let dev = device::parse(cfg.device())?;
+        let run_dir = RunDir::new(match &opts.resume {
+            Some(dir) => checkpoint::resolve(dir).map(|_| dir.clone())?,
+            None => make_run_dir(&cfg, opts)?,
+        });
+        let lock = run_dir.lock()?;
+        let resumed: Option<Checkpoint> = match &opts.resume {
+            Some(dir) => Some(checkpoint::load_latest_good(dir)?.checkpoint),
+            None => None,
+        };
+        if resumed.is_none() {
+            run_dir.write_config(&cfg.to_toml()?).with_context(|| {
+                format!("output directory {} is not writable", run_dir.display())
+            })?;
+        }
+        let mut learner = Learner::for_training(cfg.clone(), dev)?;
+        learner.reset_envs(cfg.seed())?;
+        let mut at = Counters::default();
+        if let Some(ck) = &resumed {
+            learner.restore(ck, true)?;
+            at = Counters {
+                update: ck.state.update,
+                global_step: ck.state.global_step,
+                episodes: ck.state.episodes,
+            };
+            reporter.note(&format!(
+                "resumed {} at update {}, step {}",
+                run_dir.display(),
+                at.update,
+                at.global_step
+            ));
+        }
+        let logging = cfg.logging();
+        let env = cfg.env();
+        let eval_pool = if logging.eval_interval > 0 {
+            Some(EnvPool::new(&env.id, &env.params, env.n_envs, 0)?)
+        } else {
+            None
+        };
+        let policies = EvalPolicy::of_mode(logging.eval_mode);
+        let last_eval = policies
+            .iter()
+            .map(|&policy| Evaluation {
+                policy,
+                return_per_agent: f64::NAN,
+                groups: Vec::new(),
+            })
+            .collect();
+        let mut run = Self {
+            run_dir,
+            _lock: lock,
+            learner,
+            eval_pool,
+            policies,
+            last_eval,
+            sink: None,
+            resumed_at: resumed.as_ref().map(|ck| ck.state.update),
+            start_step: at.global_step,
+            at,
+            started: Instant::now(),
+            cfg,
+        };
+        if resumed.is_none() {
+            // The initial policy: a baseline for evaluation, and something to keep if the very
+            // first update goes wrong.
+            run.save_checkpoint()?;
+        }
+        Ok(run)
+    }
 
-/// Builds the learner for a config acting in `pool`; `None` for a learner that only evaluates
-/// on the pools it is given (`marl eval`), so that no environment of its own is started (for a
-/// Python environment: no idle worker process). Such a learner cannot collect or checkpoint.
-pub fn build_learner_with(cfg: TrainConfig, dev: Device, pool: Option<EnvPool>) -> Result<Learner> {
-    let pool = pool.unwrap_or_else(|| EnvPool::detached(&cfg.spec));
-    let seed = cfg.raw.seed;
-    Learner::new(cfg, dev, pool, &mut init_rng(seed), sample_rng(seed))
+    /// Whether every update of the run is done.
+    pub fn is_complete(&self) -> bool {
+        self.at.update == self.cfg.num_updates
+    }
+
+    /// Collect, advantages, update: one rollout of every environment, GAE, and the PPO epochs
+    /// over it, at this update's learning rate and entropy coefficient.
+    pub fn iterate(&mut self) -> Result<Iteration> {
+        let progress = self.at.update as f64 / self.cfg.num_updates as f64;
+        let learning_rate = self.learner.set_learning_rate(progress);
+        let ppo = self.cfg.ppo();
+        let entropy_coef = Learner::scheduled(
+            ppo.entropy_schedule,
+            ppo.entropy_coef,
+            ppo.entropy_coef_final,
+            progress,
+        );
+
+        let collect_started = Instant::now();
+        let mut episodes = EpisodeStats::of_agents(self.cfg.spec.num_agents());
+        self.learner.collect(&mut episodes)?;
+        let rollout_s = collect_started.elapsed().as_secs_f64();
+
+        self.learner.advantages();
+
+        let update_started = Instant::now();
+        let groups = self.learner.update(entropy_coef)?;
+        let update_s = update_started.elapsed().as_secs_f64();
+
+        self.at.update += 1;
+        self.at.global_step += self.cfg.batch_size as u64;
+        self.at.episodes += episodes.episodes;
+        Ok(Iteration {
+            learning_rate,
+            entropy_coef,
+            episodes,
+            groups,
+            rollout_s,
+            update_s,
+        })
+    }
+
+    /// Evaluates every policy of `logging.eval_mode` when this update crossed
+    /// `logging.eval_interval` (or was the last); per policy, its figures or `None`.
+    pub fn evaluate(&mut self, reporter: &mut dyn Reporter) -> Result<Vec<Option<EvalFigures>>> {
+        let mut figures = vec![None; self.policies.len()];
+        let due = self.crossed(self.cfg.logging().eval_interval) || self.is_complete();
+        let Some(pool) = self.eval_pool.as_mut().filter(|_| due) else {
+            return Ok(figures);
+        };
+        let seed = evaluation::training_eval_seed(self.cfg.seed());
+        let episodes = self.cfg.logging().eval_episodes;
+        for (k, policy) in self.policies.iter().enumerate() {
+            let played = evaluation::run_episodes(
+                &mut self.learner,
+                pool,
+                seed,
+                episodes,
+                policy.greedy(),
+                &[],
+            )?;
+            let f = EvalFigures::of(&played, &self.cfg.groups, self.cfg.spec.num_agents());
+            let by_group: Vec<(String, f64)> = self
+                .cfg
+                .groups
+                .iter()
+                .map(|g| g.name.clone())
+                .zip(f.groups.iter().copied())
+                .collect();
+            reporter.note(&format!(
+                "step {}: {} evaluation return {:.3} per agent ({})",
+                self.at.global_step,
+                policy.name(),
+                f.per_agent,
+                by_group
+                    .iter()
+                    .map(|(g, r)| format!("{g} {r:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            self.last_eval[k].return_per_agent = f.per_agent;
+            self.last_eval[k].groups = by_group;
+            figures[k] = Some(f);
+        }
+        Ok(figures)
+    }
+
+    /// Writes this update's row of metrics and reports progress.
+    pub fn log(
+        &mut self,
+        it: &Iteration,
+        evaluations: &[Option<EvalFigures>],
+        reporter: &mut dyn Reporter,
+    ) -> Result<()> {
+        let training = it.episodes.figures();
+        let sps = (self.at.global_step - self.start_step) as f64
+            / self.started.elapsed().as_secs_f64().max(1e-9);
+        let row = UpdateMetrics {
+            update: self.at.update,
+            global_step: self.at.global_step,
+            episodes: self.at.episodes,
+            training: &training,
+            sps,
+            learning_rate: it.learning_rate,
+            entropy_coef: it.entropy_coef,
+            rollout_s: it.rollout_s,
+            update_s: it.update_s,
+            groups: self
+                .cfg
+                .groups
+                .iter()
+                .zip(&it.groups)
+                .map(|(g, stats)| GroupColumns {
+                    name: &g.name,
+                    agents: &g.agents,
+                    terms: &stats.terms,
+                    agent_policy_loss: &stats.agent_policy_loss,
+                })
+                .collect(),
+            evaluations: self
+                .policies
+                .iter()
+                .zip(evaluations)
+                .map(|(policy, f)| EvalColumns {
+                    stochastic: !policy.greedy(),
+                    figures: f
+                        .as_ref()
+                        .map(|f| (f.per_agent, f.team, f.groups.as_slice())),
+                })
+                .collect(),
+            log_agents: self.cfg.logging().log_agent_metrics,
+        }
+        .row();
+        if self.sink.is_none() {
+            let sink = MetricsSink::open(&self.run_dir, row.names(), self.resumed_at)
+                .map_err(|e| self.stopped(e))?;
+            self.sink = Some(sink);
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.write_row(&row)
+                .map_err(|e| checkpoint::with_latest_good(e, &self.run_dir))?;
+        }
+        tracing::debug!(
+            update = self.at.update,
+            global_step = self.at.global_step,
+            per_agent = training.per_agent,
+            rollout_s = it.rollout_s,
+            update_s = it.update_s,
+            "update"
+        );
+        reporter.update(&Progress {
+            update: self.at.update,
+            num_updates: self.cfg.num_updates,
+            global_step: self.at.global_step,
+            episodic_return: training.per_agent,
+            eval_return: self.last_eval[0].return_per_agent,
+            sps,
+        });
+        Ok(())
+    }
+
+    /// Writes a checkpoint when this update crossed `logging.checkpoint_interval`, was the
+    /// last, or a stop was requested.
+    pub fn checkpoint(&mut self, stop_requested: bool, reporter: &mut dyn Reporter) -> Result<()> {
+        let due = self.crossed(self.cfg.logging().checkpoint_interval) || self.is_complete();
+        if due || stop_requested {
+            let dest = self.save_checkpoint()?;
+            reporter.note(&format!("checkpoint {}", dest.display()));
+        }
+        Ok(())
+    }
+
+    /// Writes summary.json (the wall time adds up over resumes) and says how the run ended.
+    pub fn finish(self, interrupted: bool) -> Result<RunSummary> {
+        let wall_s = self.started.elapsed().as_secs_f64();
+        let before = match self.resumed_at {
+            Some(_) => RunRecord::read(&self.run_dir).map_or(0.0, |r| r.wall_s),
+            None => 0.0,
+        };
+        let first = &self.last_eval[0];
+        RunRecord {
+            finished: self.is_complete(),
+            updates: self.at.update,
+            global_step: self.at.global_step,
+            wall_s: before + wall_s,
+            sps: self.at.global_step as f64 / (before + wall_s).max(1e-9),
+            eval_return: Some(first.return_per_agent).filter(|r| r.is_finite()),
+        }
+        .write(&self.run_dir)
+        .map_err(|e| self.stopped(e))?;
+        Ok(RunSummary {
+            updates: self.at.update,
+            global_step: self.at.global_step,
+            eval_return: first.return_per_agent,
+            eval_group_returns: first.groups.clone(),
+            interrupted,
+            steps_this_run: self.at.global_step - self.start_step,
+            wall_s,
+            evaluations: self.last_eval,
+            run_dir: self.run_dir.path().to_path_buf(),
+        })
+    }
+
+    /// The learner's checkpoint at the current counters, saved into the run directory.
+    fn save_checkpoint(&mut self) -> Result<PathBuf> {
+        let Counters {
+            update,
+            global_step,
+            episodes,
+        } = self.at;
+        let ck = self.learner.checkpoint(update, global_step, episodes)?;
+        checkpoint::save(&self.run_dir, &ck, self.cfg.logging().keep_checkpoints)
+            .map_err(|e| self.stopped(e))
+    }
+
+    /// Whether the environment steps of this update crossed a multiple of `interval` (0: never).
+    fn crossed(&self, interval: u64) -> bool {
+        let step = self.at.global_step;
+        let before = step - self.cfg.batch_size as u64;
+        interval > 0 && step / interval > before / interval
+    }
+
+    /// A failed write ends the run on one line that names the latest good checkpoint.
+    fn stopped(&self, err: anyhow::Error) -> anyhow::Error {
+        checkpoint::with_latest_good(err, &self.run_dir)
+    }
 }
 
 fn make_run_dir(cfg: &TrainConfig, opts: &RunOptions) -> Result<PathBuf> {
@@ -145,7 +497,7 @@ fn make_run_dir(cfg: &TrainConfig, opts: &RunOptions) -> Result<PathBuf> {
             .with_context(|| format!("cannot create output directory {}", d.display()))?;
         return Ok(d.clone());
     }
-    let out = Path::new(&cfg.raw.out_dir);
+    let out = Path::new(cfg.out_dir());
     let ts = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -154,352 +506,10 @@ fn make_run_dir(cfg: &TrainConfig, opts: &RunOptions) -> Result<PathBuf> {
         "{}__{}__s{}__{ts}",
         cfg.spec.id.replace('/', "-"),
         opts.config_name,
-        cfg.raw.seed
+        cfg.seed()
     );
     let dir = out.join(name);
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     Ok(dir)
-}
-
-/// Trains `cfg` (or resumes the run in `opts.resume`) and returns where it wrote.
-pub fn train(
-    cfg: TrainConfig,
-    opts: &RunOptions,
-    reporter: &mut dyn Reporter,
-    stop: Arc<AtomicBool>,
-) -> Result<RunSummary> {
-    let dev = crate::backend::device::parse(&cfg.raw.device)?;
-    // ── set-up: run directory, learner, metrics ──
-    let run_dir = RunDir::new(match &opts.resume {
-        Some(dir) => checkpoint::resolve(dir).map(|_| dir.clone())?,
-        None => make_run_dir(&cfg, opts)?,
-    });
-    // One writer per run directory, until this function returns.
-    let _lock = run_dir.lock()?;
-    let resume_ck = match &opts.resume {
-        Some(dir) => Some(checkpoint::load_latest_good(dir)?.checkpoint),
-        None => None,
-    };
-    if resume_ck.is_none() {
-        run_dir
-            .write_config(&config::to_toml(&cfg.raw)?)
-            .with_context(|| format!("output directory {} is not writable", run_dir.display()))?;
-    }
-    let mut l = build_learner(cfg.clone(), dev)?;
-    l.reset_envs(cfg.raw.seed)?;
-    let (mut update, mut global_step, mut episodes) = (0u64, 0u64, 0u64);
-    if let Some(ck) = &resume_ck {
-        l.restore(ck, true)?;
-        (update, global_step, episodes) =
-            (ck.state.update, ck.state.global_step, ck.state.episodes);
-        reporter.note(&format!(
-            "resumed {} at update {update}, step {global_step}",
-            run_dir.display()
-        ));
-    }
-    // Opened with the first row: its columns are the names the row carries.
-    let mut sink: Option<MetricsSink> = None;
-    let mut eval_pool = if cfg.raw.logging.eval_interval > 0 {
-        Some(EnvPool::new(
-            &cfg.raw.env.id,
-            &cfg.raw.env.params,
-            cfg.raw.env.n_envs,
-            0,
-        )?)
-    } else {
-        None
-    };
-    let p = cfg.raw.ppo.clone();
-    let lg = cfg.raw.logging.clone();
-    let batch = cfg.batch_size as u64;
-    let na = cfg.spec.num_agents();
-    let start = Instant::now();
-    let start_step = global_step;
-    let policies = EvalPolicy::of_mode(lg.eval_mode);
-    let mut last_eval: Vec<Evaluation> = policies
-        .iter()
-        .map(|&policy| Evaluation {
-            policy,
-            return_per_agent: f64::NAN,
-            groups: Vec::new(),
-        })
-        .collect();
-    let mut interrupted = false;
-    // A failed write ends the run on one line that names the latest good checkpoint.
-    let stopped = |e: anyhow::Error| checkpoint::with_latest_good(e, &run_dir);
-    if resume_ck.is_none() {
-        // The initial policy: a baseline for evaluation, and something to keep if the very
-        // first update goes wrong.
-        let ck = l.checkpoint(0, 0, 0)?;
-        checkpoint::save(&run_dir, &ck, lg.keep_checkpoints).map_err(stopped)?;
-    }
-
-    while update < cfg.num_updates {
-        let progress = update as f64 / cfg.num_updates as f64;
-        let lr = l.set_learning_rate(progress);
-        let ent_coef = Learner::scheduled(
-            p.entropy_schedule,
-            p.entropy_coef,
-            p.entropy_coef_final,
-            progress,
-        );
-
-        // ── collect ──
-        let t0 = Instant::now();
-        let mut stats = EpisodeStats {
-            agent_return_sum: vec![0.0; na],
-            ..Default::default()
-        };
-        l.collect(&mut stats)?;
-        let rollout_s = t0.elapsed().as_secs_f64();
-
-        // ── advantages ──
-        l.advantages();
-
-        // ── update ──
-        let t1 = Instant::now();
-        let gstats = l.update(ent_coef)?;
-        let update_s = t1.elapsed().as_secs_f64();
-        update += 1;
-        global_step += batch;
-        episodes += stats.episodes;
-
-        // ── evaluate ──
-        let crossed = |interval: u64| {
-            interval > 0 && (global_step / interval) > ((global_step - batch) / interval)
-        };
-        let last = update == cfg.num_updates;
-        // Per policy: per-agent, team and per-group returns (NaN: no evaluation this update).
-        let mut eval_rows =
-            vec![(f64::NAN, f64::NAN, vec![f64::NAN; cfg.groups.len()]); policies.len()];
-        if let Some(pool) = &mut eval_pool {
-            if crossed(lg.eval_interval) || last {
-                for (k, policy) in policies.iter().enumerate() {
-                    let returns = evaluate_episodes(
-                        &mut l,
-                        pool,
-                        cfg.raw.seed,
-                        lg.eval_episodes,
-                        policy.greedy(),
-                    )?;
-                    let (per_agent, team, groups) = summarize(&returns, &cfg);
-                    let by_group: Vec<(String, f64)> = cfg
-                        .groups
-                        .iter()
-                        .map(|g| g.name.clone())
-                        .zip(groups.iter().copied())
-                        .collect();
-                    reporter.note(&format!(
-                        "step {global_step}: {} evaluation return {per_agent:.3} per agent ({})",
-                        policy.name(),
-                        by_group
-                            .iter()
-                            .map(|(g, r)| format!("{g} {r:.3}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                    eval_rows[k] = (per_agent, team, groups);
-                    last_eval[k].return_per_agent = per_agent;
-                    last_eval[k].groups = by_group;
-                }
-            }
-        }
-
-        // ── log ──
-        let means = stats.agent_means();
-        let team: f64 = if stats.episodes == 0 {
-            f64::NAN
-        } else {
-            means.iter().sum()
-        };
-        let per_agent = if stats.episodes == 0 {
-            f64::NAN
-        } else {
-            team / na as f64
-        };
-        let sps = (global_step - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-        let mut row = Row::default();
-        row.set("update", update as f64);
-        row.set("global_step", global_step as f64);
-        row.set("episodes", episodes as f64);
-        row.set("charts/episodic_return", per_agent);
-        row.set("charts/team_return", team);
-        row.set(
-            "charts/episode_length",
-            if stats.episodes == 0 {
-                f64::NAN
-            } else {
-                stats.length_sum as f64 / stats.episodes as f64
-            },
-        );
-        row.set("charts/sps", sps);
-        row.set("charts/learning_rate", lr);
-        row.set("charts/entropy_coef", ent_coef);
-        // Each loss term and diagnostic by its name: the mean over groups, then per group.
-        for (name, _) in gstats[0].terms.iter() {
-            let mean = gstats
-                .iter()
-                .map(|g| g.terms.get(name).unwrap_or(f64::NAN))
-                .sum::<f64>()
-                / gstats.len() as f64;
-            row.set(format!("losses/{name}"), mean);
-        }
-        row.set("time/rollout_s", rollout_s);
-        row.set("time/update_s", update_s);
-        for (policy, (per_agent, team, _)) in policies.iter().zip(&eval_rows) {
-            row.set(policy.column("eval/return"), *per_agent);
-            row.set(policy.column("eval/team_return"), *team);
-        }
-        for (gi, g) in cfg.groups.iter().enumerate() {
-            let gr = if stats.episodes == 0 {
-                f64::NAN
-            } else {
-                g.agents.iter().map(|&a| means[a]).sum::<f64>() / g.agents.len() as f64
-            };
-            row.set(format!("{}/return", g.name), gr);
-            for (policy, (_, _, groups)) in policies.iter().zip(&eval_rows) {
-                row.set(
-                    policy.column(&format!("{}/eval_return", g.name)),
-                    groups[gi],
-                );
-            }
-            for (name, v) in gstats[gi].terms.iter() {
-                row.set(format!("{}/{name}", g.name), v);
-            }
-        }
-        if lg.log_agent_metrics {
-            for a in 0..na {
-                let (gi, k) = cfg
-                    .groups
-                    .iter()
-                    .enumerate()
-                    .find_map(|(gi, g)| g.agents.iter().position(|&x| x == a).map(|k| (gi, k)))
-                    .expect("every agent is in a group");
-                row.set(format!("agent_{a}/return"), means[a]);
-                row.set(
-                    format!("agent_{a}/policy_loss"),
-                    gstats[gi].agent_policy_loss[k],
-                );
-            }
-        }
-        let sink = match &mut sink {
-            Some(s) => s,
-            None => sink.insert(
-                MetricsSink::open(
-                    &run_dir,
-                    row.names(),
-                    resume_ck.as_ref().map(|c| c.state.update),
-                )
-                .map_err(stopped)?,
-            ),
-        };
-        sink.write_row(&row).map_err(stopped)?;
-        tracing::debug!(
-            update,
-            global_step,
-            per_agent,
-            rollout_s,
-            update_s,
-            "update"
-        );
-        reporter.update(&Progress {
-            update,
-            num_updates: cfg.num_updates,
-            global_step,
-            episodic_return: per_agent,
-            eval_return: last_eval[0].return_per_agent,
-            sps,
-        });
-
-        // ── checkpoint ──
-        let stop_now = stop.load(Ordering::SeqCst);
-        if crossed(lg.checkpoint_interval) || last || stop_now {
-            let ck = l.checkpoint(update, global_step, episodes)?;
-            let dest = checkpoint::save(&run_dir, &ck, lg.keep_checkpoints).map_err(stopped)?;
-            reporter.note(&format!("checkpoint {}", dest.display()));
-        }
-        if stop_now && !last {
-            reporter.note("stopped on request; resume with --resume");
-            interrupted = true;
-            break;
-        }
-    }
-    let wall_s = start.elapsed().as_secs_f64();
-    let before = if resume_ck.is_some() {
-        RunRecord::read(&run_dir).map_or(0.0, |r| r.wall_s)
-    } else {
-        0.0
-    };
-    RunRecord {
-        finished: update == cfg.num_updates,
-        updates: update,
-        global_step,
-        wall_s: before + wall_s,
-        sps: global_step as f64 / (before + wall_s).max(1e-9),
-        eval_return: Some(last_eval[0].return_per_agent).filter(|r| r.is_finite()),
-    }
-    .write(&run_dir)
-    .map_err(stopped)?;
-    Ok(RunSummary {
-        run_dir: run_dir.path().to_path_buf(),
-        updates: update,
-        global_step,
-        eval_return: last_eval[0].return_per_agent,
-        eval_group_returns: last_eval[0].groups.clone(),
-        evaluations: last_eval,
-        interrupted,
-        steps_this_run: global_step - start_step,
-        wall_s,
-    })
-}
-
-/// Runs greedy (or, with `greedy = false`, stochastic) episodes on the evaluation pool until
-/// `episodes` have finished; returns each episode's per-agent returns.
-pub fn evaluate_episodes(
-    l: &mut Learner,
-    pool: &mut EnvPool,
-    seed: u64,
-    episodes: usize,
-    greedy: bool,
-) -> Result<Vec<Vec<f64>>> {
-    // Sampled evaluation actions come from a generator of their own, so that training's
-    // numbers do not depend on whether (or how) it evaluates.
-    let sampler = ChaCha8Rng::seed_from_u64(derive_seed(eval_seed(seed), 7));
-    let training = l.swap_sampler(sampler);
-    let mut out = Vec::new();
-    let mut round = 0u64;
-    let result = loop {
-        if out.len() >= episodes {
-            break Ok(());
-        }
-        match l.evaluate(pool, derive_seed(eval_seed(seed), round), greedy, &[]) {
-            Ok(r) => out.extend(r.into_iter().map(|e| e.returns)),
-            Err(e) => break Err(e),
-        }
-        round += 1;
-    };
-    l.swap_sampler(training);
-    result?;
-    out.truncate(episodes);
-    Ok(out)
-}
-
-/// Mean per-agent return, mean team return, and each group's mean per-agent return.
-pub fn summarize(returns: &[Vec<f64>], cfg: &TrainConfig) -> (f64, f64, Vec<f64>) {
-    let n = returns.len().max(1) as f64;
-    let na = cfg.spec.num_agents() as f64;
-    let team = returns.iter().map(|r| r.iter().sum::<f64>()).sum::<f64>() / n;
-    let groups = cfg
-        .groups
-        .iter()
-        .map(|g| {
-            returns
-                .iter()
-                .map(|r| g.agents.iter().map(|&a| r[a]).sum::<f64>() / g.agents.len() as f64)
-                .sum::<f64>()
-                / n
-        })
-        .collect();
-    (team / na, team, groups)
 }

@@ -129,7 +129,7 @@ pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
     for e in &finished {
         if !configs.iter().any(|c| c.0 == e.label) {
             let cfg = Manifest::run_config(dir, e)?;
-            configs.push((e.label.clone(), cfg.raw.algo.centralized_training));
+            configs.push((e.label.clone(), cfg.algo().centralized_training));
         }
     }
     let tables = tables(&configs, &runs, opts.threshold)?;

@@ -186,7 +186,7 @@ fn train_or_skip(
 ) -> Result<Outcome> {
     let entry = manifest.entry(index)?;
     let cfg = Manifest::run_config(dir, entry)?;
-    let wanted = crate::config::to_toml(&cfg.raw)?;
+    let wanted = cfg.to_toml()?;
     let run_dir = dir.run_dir(&entry.run_id);
     let waited = Instant::now();
     loop {

@@ -1,6 +1,6 @@
 //! The pieces the training loop calls: acting (one batched forward per group for all
 //! environments and agents), collecting a rollout, advantages, the PPO update, evaluation, and
-//! the learner's own checkpoint. `trainer.rs` strings them together top to bottom.
+//! the learner's own checkpoint. The training run (`train/mod.rs`) calls them stage by stage.
 //!
 //! Each group's networks live in a [`Backend`] (the device picks which); the minibatch schedule
 //! every backend runs under is [`update`]; the group's buffers, value normalizer and step
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
-use marl_envs::{ActionSpace, EnvSpec};
+use marl_envs::{derive_seed, ActionSpace, EnvSpec};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -23,6 +23,7 @@ use crate::backend::layout::SavedOptimizer;
 use crate::backend::{self, GroupShape};
 use crate::config::{RewardSharing, Schedule, TrainConfig};
 use crate::run::checkpoint::{Checkpoint, GeneratorState, TrainerState};
+use crate::run::metrics::EpisodeFigures;
 use crate::train::rollout::EnvPool;
 
 pub use group::GroupLearner;
@@ -40,6 +41,14 @@ pub struct EpisodeStats {
 }
 
 impl EpisodeStats {
+    /// No episode yet, for `n_agents` agents.
+    pub fn of_agents(n_agents: usize) -> Self {
+        Self {
+            agent_return_sum: vec![0.0; n_agents],
+            ..Self::default()
+        }
+    }
+
     /// Mean return of each agent (NaN without episodes).
     pub fn agent_means(&self) -> Vec<f64> {
         self.agent_return_sum
@@ -53,17 +62,31 @@ impl EpisodeStats {
             })
             .collect()
     }
-}
 
-/// One finished evaluation episode.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Episode {
-    /// Per-agent return (raw rewards, summed).
-    pub returns: Vec<f64>,
-    /// Steps.
-    pub length: u64,
-    /// The env's task figures (`EnvPool::metric_names`).
-    pub metrics: Vec<f64>,
+    /// The figures a metrics row reports of these episodes (NaN without episodes).
+    pub fn figures(&self) -> EpisodeFigures {
+        let agent_means = self.agent_means();
+        let none = self.episodes == 0;
+        let team: f64 = if none {
+            f64::NAN
+        } else {
+            agent_means.iter().sum()
+        };
+        EpisodeFigures {
+            per_agent: if none {
+                f64::NAN
+            } else {
+                team / agent_means.len() as f64
+            },
+            team,
+            length: if none {
+                f64::NAN
+            } else {
+                self.length_sum as f64 / self.episodes as f64
+            },
+            agent_means,
+        }
+    }
 }
 
 /// Everything the learner owns: environments, groups (networks, buffers), generator.
@@ -82,7 +105,34 @@ pub struct Learner {
     all_masks: Vec<bool>,
 }
 
+/// The streams of the run's seed that initialize the networks and drive sampling and shuffling.
+const INIT_STREAM: u64 = 0x1_0000_0001;
+const SAMPLE_STREAM: u64 = 0x1_0000_0002;
+
 impl Learner {
+    /// The learner of `cfg` with its training environments, networks initialized from the
+    /// config's seed.
+    pub fn for_training(cfg: TrainConfig, dev: Device) -> Result<Self> {
+        let env = cfg.env();
+        let pool = EnvPool::new(&env.id, &env.params, env.n_envs, cfg.num_workers())?;
+        Self::seeded(cfg, dev, pool)
+    }
+
+    /// A learner that only evaluates on the pools it is given (`marl eval`), so that no
+    /// environment of its own is started (for a Python environment: no idle worker process).
+    /// It cannot collect or checkpoint.
+    pub fn for_evaluation(cfg: TrainConfig, dev: Device) -> Result<Self> {
+        let pool = EnvPool::detached(&cfg.spec);
+        Self::seeded(cfg, dev, pool)
+    }
+
+    fn seeded(cfg: TrainConfig, dev: Device, pool: EnvPool) -> Result<Self> {
+        let seed = cfg.seed();
+        let mut init_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, INIT_STREAM));
+        let sample_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, SAMPLE_STREAM));
+        Self::new(cfg, dev, pool, &mut init_rng, sample_rng)
+    }
+
     /// Builds the groups' networks (initialized from `init_rng`) on `dev`, acting in `pool`.
     pub fn new(
         cfg: TrainConfig,
@@ -105,7 +155,7 @@ impl Learner {
                 Ok(GroupLearner::new(&cfg, g, shape, b))
             })
             .collect::<Result<Vec<_>>>()?;
-        let n = cfg.raw.env.n_envs;
+        let n = cfg.env().n_envs;
         let spec = &cfg.spec;
         Ok(Self {
             joint: vec![0.0; n * spec.action_len()],
@@ -135,11 +185,6 @@ impl Learner {
         self.pool.reset(seed)
     }
 
-    /// Re-seeds the sampling generator (evaluation fixes its own).
-    pub fn reseed(&mut self, seed: u64) {
-        self.rng = ChaCha8Rng::seed_from_u64(seed);
-    }
-
     /// Puts `rng` in place of the sampling and shuffling generator; returns the one it was.
     pub fn swap_sampler(&mut self, rng: ChaCha8Rng) -> ChaCha8Rng {
         std::mem::replace(&mut self.rng, rng)
@@ -147,8 +192,8 @@ impl Learner {
 
     /// Collects one rollout of `rollout_length` steps into the groups' buffers.
     pub fn collect(&mut self, stats: &mut EpisodeStats) -> Result<()> {
-        let t_len = self.cfg.raw.env.rollout_length;
-        let other_actions = self.cfg.raw.algo.critic_other_actions;
+        let t_len = self.cfg.env().rollout_length;
+        let other_actions = self.cfg.algo().critic_other_actions;
         let spec = &self.cfg.spec;
         for t in 0..t_len {
             // ── act ──
@@ -174,7 +219,7 @@ impl Learner {
             self.pool.step(&self.joint)?;
             let d = &self.pool.data;
             let na = spec.num_agents();
-            let any_truncated_end = self.cfg.raw.ppo.bootstrap_truncation
+            let any_truncated_end = self.cfg.ppo().bootstrap_truncation
                 && (0..d.done.len())
                     .any(|e| d.done[e] && (0..na).any(|a| !d.terminated[e * na + a]));
             if any_truncated_end {
@@ -197,8 +242,8 @@ impl Learner {
                 }
             }
             let sharing = (
-                self.cfg.raw.algo.reward_sharing,
-                self.cfg.raw.algo.reward_sharing_weight as f32,
+                self.cfg.algo().reward_sharing,
+                self.cfg.algo().reward_sharing_weight as f32,
             );
             for g in &mut self.groups {
                 g.record_outcome(t, d, sharing, any_truncated_end);
@@ -235,7 +280,7 @@ impl Learner {
 
     /// GAE in the environment's reward scale (values denormalized first).
     pub fn advantages(&mut self) {
-        let p = &self.cfg.raw.ppo;
+        let p = self.cfg.ppo();
         for g in &mut self.groups {
             g.advantages(p);
         }
@@ -254,7 +299,7 @@ impl Learner {
 
     /// Sets the learning rates for training progress `progress` in [0, 1]; returns the actor's.
     pub fn set_learning_rate(&mut self, progress: f64) -> f64 {
-        let p = &self.cfg.raw.ppo;
+        let p = self.cfg.ppo();
         let lr = Self::scheduled(p.lr_schedule, p.learning_rate, 0.0, progress);
         let clr = Self::scheduled(p.lr_schedule, p.critic_learning_rate, 0.0, progress);
         for g in &mut self.groups {
@@ -265,8 +310,8 @@ impl Learner {
 
     /// PPO epochs over the collected batch, every group; returns per-group statistics.
     pub fn update(&mut self, entropy_coef: f64) -> Result<Vec<GroupStats>> {
-        let p = &self.cfg.raw.ppo;
-        let log_agents = self.cfg.raw.logging.log_agent_metrics;
+        let p = self.cfg.ppo();
+        let log_agents = self.cfg.logging().log_agent_metrics;
         self.groups
             .iter_mut()
             .map(|g| g.update(p, entropy_coef, log_agents, &mut self.rng))
@@ -298,52 +343,6 @@ impl Learner {
             }
         }
         Ok(())
-    }
-
-    /// Greedy (or stochastic) evaluation: one episode per environment of `pool`; returns each
-    /// finished episode.
-    pub fn evaluate(
-        &mut self,
-        pool: &mut EnvPool,
-        seed: u64,
-        greedy: bool,
-        random_groups: &[bool],
-    ) -> Result<Vec<Episode>> {
-        let n = pool.len();
-        anyhow::ensure!(
-            n == self.cfg.raw.env.n_envs,
-            "evaluation pool must have n_envs environments"
-        );
-        let na = self.cfg.spec.num_agents();
-        pool.reset(seed)?;
-        let nm = pool.metric_names().len();
-        let mut results: Vec<Option<Episode>> = vec![None; n];
-        let mut joint = vec![0.0f32; n * self.cfg.spec.action_len()];
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut first = vec![true; n];
-        while results.iter().any(Option::is_none) {
-            self.policy_actions(
-                &pool.data.obs,
-                &pool.data.masks,
-                &first,
-                greedy,
-                random_groups,
-                &mut rng,
-                &mut joint,
-            )?;
-            pool.step(&joint)?;
-            first.copy_from_slice(&pool.data.done);
-            for e in 0..n {
-                if pool.data.done[e] && results[e].is_none() {
-                    results[e] = Some(Episode {
-                        returns: pool.data.final_return[e * na..(e + 1) * na].to_vec(),
-                        length: pool.data.final_len[e],
-                        metrics: pool.data.final_metrics[e * nm..(e + 1) * nm].to_vec(),
-                    });
-                }
-            }
-        }
-        Ok(results.into_iter().flatten().collect())
     }
 
     /// Everything a checkpoint holds: networks and optimizer state in the frozen layout, the

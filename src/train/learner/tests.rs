@@ -8,22 +8,18 @@ use candle_core::Device;
 
 use super::{EpisodeStats, Learner};
 use crate::config::{self, TrainConfig};
-use crate::train;
 
 fn learner(sets: &[&str]) -> Learner {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/smoke.toml");
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let cfg = TrainConfig::resolve(config::load(&path, &sets).expect("config")).expect("resolve");
-    let mut l = train::build_learner(cfg.clone(), Device::Cpu).expect("learner");
-    l.reset_envs(cfg.raw.seed).expect("reset");
+    let mut l = Learner::for_training(cfg.clone(), Device::Cpu).expect("learner");
+    l.reset_envs(cfg.seed()).expect("reset");
     l
 }
 
 fn collect(l: &mut Learner) {
-    let mut stats = EpisodeStats {
-        agent_return_sum: vec![0.0; l.cfg.spec.num_agents()],
-        ..Default::default()
-    };
+    let mut stats = EpisodeStats::of_agents(l.cfg.spec.num_agents());
     l.collect(&mut stats).expect("collect");
 }
 

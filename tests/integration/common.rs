@@ -5,7 +5,15 @@
 // Each test crate uses what it needs of this module.
 #![allow(dead_code, unused_macros, unused_imports)]
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use candle_core::Device;
+use marl::config::{self, TrainConfig};
+use marl::run::metrics::{read_csv, TIMING_COLUMNS};
+use marl::train::{Progress, Reporter};
 
 /// The variable that turns a skipped CUDA test into a failure: set it on GPU machines, where
 /// the CUDA variants must run.
@@ -72,3 +80,54 @@ macro_rules! cpu_only {
 }
 
 pub(crate) use {cpu_only, per_device};
+
+/// A path in the repository.
+pub fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+/// configs/smoke.toml with `overrides` (`key=value`), resolved.
+pub fn smoke(overrides: &[&str]) -> TrainConfig {
+    let sets: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    TrainConfig::resolve(config::load(&repo("configs/smoke.toml"), &sets).expect("smoke config"))
+        .expect("resolve")
+}
+
+/// metrics.csv without the timing columns.
+pub fn numbers(run: &Path) -> Vec<Vec<String>> {
+    let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !TIMING_COLUMNS.contains(&header[i].as_str()))
+        .collect();
+    rows.iter()
+        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
+        .collect()
+}
+
+/// The binary run with `args`: its exit code, and stdout followed by stderr.
+pub fn marl_output(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_marl"))
+        .args(args)
+        .output()
+        .expect("run marl");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Stops the run after update `.0`, as a signal (Ctrl-C, SIGTERM) does: sets the stop flag.
+pub struct StopAt(pub u64, pub Arc<AtomicBool>);
+
+impl Reporter for StopAt {
+    fn update(&mut self, p: &Progress) {
+        if p.update == self.0 {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+    fn note(&mut self, _: &str) {}
+}

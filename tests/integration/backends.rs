@@ -5,10 +5,6 @@
 //! finite differences; acting and the minibatch pass see the same numbers; state and
 //! checkpoint names round-trip bit for bit; bf16 passes agree with f32 to bf16's rounding.
 
-mod common;
-
-use std::path::{Path, PathBuf};
-
 use candle_core::{Device, Tensor};
 use marl::algo::ppo::LossConfig;
 use marl::backend::candle::CandleBackend;
@@ -18,23 +14,14 @@ use marl::backend::{
     NetShape, OptimShape, Precision, Recurrence, RowOutputs, SeqBatch, SharedStates, SideShape,
     StepInputs,
 };
-use marl::config::{self, OptimizerKind, TrainConfig, ValueLoss};
+use marl::config::{OptimizerKind, ValueLoss};
 use marl::nn::dist::MASKED_LOGIT;
-use marl::train;
-use marl::train::learner::{EpisodeStats, GroupStats};
+use marl::train::learner::{EpisodeStats, GroupStats, Learner};
 use marl_envs::ActionSpace;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
-
-fn smoke(overrides: &[&str]) -> TrainConfig {
-    let sets: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    TrainConfig::resolve(config::load(&repo("configs/smoke.toml"), &sets).expect("smoke config"))
-        .expect("resolve")
-}
+use crate::common::{self, smoke};
 
 /// The config knob that selects a backend on the CPU.
 fn knob(kind: BackendKind) -> &'static str {
@@ -54,15 +41,12 @@ fn one_update(sets: &[&str], kind: BackendKind, dev: &Device) -> Update {
     all.extend_from_slice(sets);
     all.push(knob(kind));
     let cfg = smoke(&all);
-    let mut l = train::build_learner(cfg.clone(), dev.clone()).expect("learner");
+    let mut l = Learner::for_training(cfg.clone(), dev.clone()).expect("learner");
     for gi in 0..cfg.groups.len() {
         assert_eq!(l.backend_kind(gi), Some(kind), "{sets:?}: group {gi}");
     }
-    l.reset_envs(cfg.raw.seed).expect("reset");
-    let mut stats = EpisodeStats {
-        agent_return_sum: vec![0.0; cfg.spec.num_agents()],
-        ..Default::default()
-    };
+    l.reset_envs(cfg.seed()).expect("reset");
+    let mut stats = EpisodeStats::of_agents(cfg.spec.num_agents());
     l.collect(&mut stats).expect("collect");
     l.advantages();
     let st = l.update(0.01).expect("update");

@@ -85,18 +85,6 @@ fn marl_train_stopped_by_sigterm_checkpoints_refuses_a_second_writer_and_resumes
     );
 }
 
-/// Stops the run after a given update, as a signal does.
-struct StopAt(u64, Arc<AtomicBool>);
-
-impl Reporter for StopAt {
-    fn update(&mut self, p: &Progress) {
-        if p.update == self.0 {
-            self.1.store(true, Ordering::SeqCst);
-        }
-    }
-    fn note(&mut self, _: &str) {}
-}
-
 /// `(step, tag, value)` of every non-empty metrics.csv cell but the axis columns.
 fn csv_scalars(run: &Path) -> Vec<(u64, String, f32)> {
     let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");

@@ -3,27 +3,16 @@
 //! clear errors. The training tests are written once per device (`common::per_device!`: the
 //! CPU, and CUDA in the `cuda` build).
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use candle_core::Device;
 use marl::config::{self, TrainConfig};
-use marl::run::metrics::{read_csv, TIMING_COLUMNS};
-use marl::train::{self, Progress, Quiet, Reporter, RunOptions};
+use marl::run::metrics::read_csv;
+use marl::train::{self, Quiet, RunOptions};
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
-
-fn smoke(overrides: &[&str]) -> TrainConfig {
-    let sets: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    TrainConfig::resolve(config::load(&repo("configs/smoke.toml"), &sets).expect("smoke config"))
-        .expect("resolve")
-}
+use crate::common::{self, marl_output, numbers, repo, smoke, StopAt};
 
 fn run(cfg: TrainConfig, dir: &Path) -> PathBuf {
     let opts = RunOptions {
@@ -34,17 +23,6 @@ fn run(cfg: TrainConfig, dir: &Path) -> PathBuf {
     train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
         .expect("train")
         .run_dir
-}
-
-/// metrics.csv without the timing columns.
-fn numbers(run: &Path) -> Vec<Vec<String>> {
-    let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");
-    let keep: Vec<usize> = (0..header.len())
-        .filter(|&i| !TIMING_COLUMNS.contains(&header[i].as_str()))
-        .collect();
-    rows.iter()
-        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
-        .collect()
 }
 
 /// The config override that trains on `dev`.
@@ -191,18 +169,6 @@ fn same_numbers_for_any_workers(dev: &Device) {
     }
 }
 
-/// Stops the run after a given update, as Ctrl-C does.
-struct StopAt(u64, Arc<AtomicBool>);
-
-impl Reporter for StopAt {
-    fn update(&mut self, p: &Progress) {
-        if p.update == self.0 {
-            self.1.store(true, Ordering::SeqCst);
-        }
-    }
-    fn note(&mut self, _: &str) {}
-}
-
 fn resume_is_exact(dev: &Device) {
     let tmp = tempfile::tempdir().expect("tmp");
     for (k, path) in paths(dev).iter().enumerate() {
@@ -272,21 +238,6 @@ fn non_finite_losses_stop(dev: &Device) {
     }
 }
 
-fn marl(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_marl"))
-        .args(args)
-        .output()
-        .expect("run marl");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[test]
 fn bad_input_is_a_clear_error() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -296,7 +247,7 @@ fn bad_input_is_a_clear_error() {
         p.display().to_string()
     };
     let typo = write("typo.toml", "[ppo]\nlerning_rate = 1e-3\n");
-    let (code, msg) = marl(&["train", &typo]);
+    let (code, msg) = marl_output(&["train", &typo]);
     assert_eq!(code, 2);
     assert!(
         msg.contains("typo.toml")
@@ -306,7 +257,7 @@ fn bad_input_is_a_clear_error() {
     );
 
     let wrong = write("wrong.toml", "[env]\nn_envs = \"many\"\n");
-    let (code, msg) = marl(&["train", &wrong]);
+    let (code, msg) = marl_output(&["train", &wrong]);
     assert_eq!(code, 2);
     assert!(
         msg.contains("wrong.toml") && msg.contains("n_envs") && msg.contains("line 2"),
@@ -314,7 +265,7 @@ fn bad_input_is_a_clear_error() {
     );
 
     let env = write("env.toml", "[env]\nid = \"mpe/simple_sprad_v3\"\n");
-    let (_, msg) = marl(&["train", &env]);
+    let (_, msg) = marl_output(&["train", &env]);
     assert!(
         msg.contains("unknown environment") && msg.contains("simple_spread_v3"),
         "{msg}"
@@ -323,13 +274,13 @@ fn bad_input_is_a_clear_error() {
     let smoke = repo("configs/smoke.toml").display().to_string();
     if marl::backend::device::parse("cuda").is_err() {
         // No GPU here (or no CUDA in this build): one line that names the device.
-        let (code, msg) = marl(&["train", &smoke, "--device", "cuda", "--no-progress"]);
+        let (code, msg) = marl_output(&["train", &smoke, "--device", "cuda", "--no-progress"]);
         assert_eq!(code, 2);
         assert_eq!(msg.lines().count(), 1, "{msg}");
         assert!(msg.starts_with("error: device `cuda`: "), "{msg}");
     }
 
-    let (code, msg) = marl(&["train", &smoke, "--set", "ppo.use_mixed_precision=true"]);
+    let (code, msg) = marl_output(&["train", &smoke, "--set", "ppo.use_mixed_precision=true"]);
     assert_eq!(code, 2);
     assert!(
         msg.contains("use_mixed_precision") && msg.contains("CUDA only"),
@@ -337,15 +288,15 @@ fn bad_input_is_a_clear_error() {
     );
 
     let file = write("not_a_dir", "x");
-    let (code, msg) = marl(&["train", &smoke, "--out", &file, "--no-progress"]);
+    let (code, msg) = marl_output(&["train", &smoke, "--out", &file, "--no-progress"]);
     assert_eq!(code, 2);
     assert!(msg.contains("cannot create output directory"), "{msg}");
 
-    let (code, msg) = marl(&["train", &smoke, "--set", "algo.enable_communication=true"]);
+    let (code, msg) = marl_output(&["train", &smoke, "--set", "algo.enable_communication=true"]);
     assert_eq!(code, 2);
     assert!(msg.contains("enable_communication"), "{msg}");
 
-    let (code, msg) = marl(&["eval", &tmp.path().join("nothing").display().to_string()]);
+    let (code, msg) = marl_output(&["eval", &tmp.path().join("nothing").display().to_string()]);
     assert_eq!(code, 2);
     assert!(msg.contains("no such file"), "{msg}");
 }
@@ -357,13 +308,13 @@ fn eval_of_the_run(dev: &Device) {
     let dir = run(smoke(&[on(dev)]), &tmp.path().join("run"))
         .display()
         .to_string();
-    let (code, a) = marl(&["eval", &dir, "--episodes", "12", "--seed", "3", "--json"]);
+    let (code, a) = marl_output(&["eval", &dir, "--episodes", "12", "--seed", "3", "--json"]);
     assert_eq!(code, 0, "{a}");
-    let (_, b) = marl(&["eval", &dir, "--episodes", "12", "--seed", "3", "--json"]);
+    let (_, b) = marl_output(&["eval", &dir, "--episodes", "12", "--seed", "3", "--json"]);
     assert_eq!(a, b, "same checkpoint and seed, same numbers");
     let v: serde_json::Value = serde_json::from_str(&a).expect("json");
     assert_eq!(v["episodes"], 12);
-    let (code, text) = marl(&[
+    let (code, text) = marl_output(&[
         "eval",
         &dir,
         "--episodes",
@@ -374,7 +325,7 @@ fn eval_of_the_run(dev: &Device) {
     ]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("return per agent"), "{text}");
-    let (code, text) = marl(&["eval", &dir, "--policy", "prey=random"]);
+    let (code, text) = marl_output(&["eval", &dir, "--policy", "prey=random"]);
     assert_eq!(code, 2);
     assert!(text.contains("no group `prey`"), "{text}");
 }
@@ -476,7 +427,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// `marl ARGS`: exit status, stdout, stderr.
 fn marl_split(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_marl"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_marl"))
         .args(args)
         .output()
         .expect("run marl");

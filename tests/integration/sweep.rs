@@ -1,4 +1,4 @@
-//! `marl sweep` and what it stands on, one test binary: [`local`] on this machine, [`slurm`]
+//! `marl sweep` and what it stands on: [`local`] on this machine, [`slurm`]
 //! against a real single-node Slurm cluster started by `scripts/slurm-cluster.sh` (skipped with
 //! a message only where that is impossible: not root, no apt-get). The dashboard files are
 //! read back with TensorBoard's and marl-eval's own Python readers where
@@ -9,17 +9,15 @@ mod slurm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use marl::config::{self, TrainConfig};
-use marl::run::metrics::{read_csv, TIMING_COLUMNS};
-use marl::train::{self, Progress, Quiet, Reporter, RunOptions};
+use marl::run::metrics::read_csv;
+use marl::train::{self, Quiet, RunOptions};
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
+use crate::common::{numbers, repo, smoke, StopAt};
 
 fn marl() -> Command {
     Command::new(env!("CARGO_BIN_EXE_marl"))
@@ -34,12 +32,6 @@ fn output(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-fn smoke(sets: &[&str]) -> TrainConfig {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    TrainConfig::resolve(config::load(&repo("configs/smoke.toml"), &sets).expect("config"))
-        .expect("resolve")
-}
-
 fn train(cfg: TrainConfig, dir: &Path) {
     let opts = RunOptions {
         config_name: "smoke".into(),
@@ -47,17 +39,6 @@ fn train(cfg: TrainConfig, dir: &Path) {
         run_dir: Some(dir.to_path_buf()),
     };
     train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("train");
-}
-
-/// metrics.csv without the timing columns.
-fn numbers(run: &Path) -> Vec<Vec<String>> {
-    let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");
-    let keep: Vec<usize> = (0..header.len())
-        .filter(|&i| !TIMING_COLUMNS.contains(&header[i].as_str()))
-        .collect();
-    rows.iter()
-        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
-        .collect()
 }
 
 fn rows(run: &Path) -> usize {

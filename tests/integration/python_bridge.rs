@@ -4,6 +4,7 @@
 //! dies, a worker that hangs); PettingZoo agents are grouped by role, and `marl eval` starts
 //! only the environments it evaluates on. Needs `python3` on PATH (standard library only).
 
+use crate::common::repo;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -13,10 +14,6 @@ use marl::config::{self, TrainConfig};
 use marl::tools::eval::{self, EvalOptions};
 use marl::train::{self, Quiet, RunOptions};
 use marl_envs::{registry, StepOut};
-
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
 
 #[test]
 fn training_on_the_python_example_beats_random_play() {

@@ -3,7 +3,6 @@
 //! `marl eval` reports, figures that are real PNG/SVG/GIF files, and clear errors.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -13,9 +12,7 @@ use marl::tools::compare::{self, CompareOptions};
 use marl::tools::eval::{self, EvalOptions, RenderTarget};
 use marl::train::{self, Quiet, RunOptions};
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
+use crate::common::{marl_output, repo};
 
 fn train(config: &str, sets: &[&str], dir: &Path) -> PathBuf {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -29,21 +26,6 @@ fn train(config: &str, sets: &[&str], dir: &Path) -> PathBuf {
     train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false)))
         .expect("train")
         .run_dir
-}
-
-fn marl(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_marl"))
-        .args(args)
-        .output()
-        .expect("run marl");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 fn opts(episodes: usize, greedy: bool, seed: u64) -> EvalOptions {
@@ -168,7 +150,7 @@ fn bad_checkpoints_and_parameters_are_clear_errors() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = train("configs/smoke.toml", &[], &tmp.path().join("run"));
     let d = dir.display().to_string();
-    let (code, msg) = marl(&["eval", &tmp.path().join("missing").display().to_string()]);
+    let (code, msg) = marl_output(&["eval", &tmp.path().join("missing").display().to_string()]);
     assert_eq!(code, 2);
     assert!(
         msg.contains("missing") && msg.contains("no such file"),
@@ -176,17 +158,17 @@ fn bad_checkpoints_and_parameters_are_clear_errors() {
     );
 
     // An environment with another observation size than the policy's.
-    let (code, msg) = marl(&["eval", &d, "--env-set", "N=4"]);
+    let (code, msg) = marl_output(&["eval", &d, "--env-set", "N=4"]);
     assert_eq!(code, 2);
     assert!(
         msg.contains("does not fit") && msg.contains("N = 4"),
         "{msg}"
     );
-    let (code, msg) = marl(&["eval", &d, "--env-set", "speed=2"]);
+    let (code, msg) = marl_output(&["eval", &d, "--env-set", "speed=2"]);
     assert_eq!(code, 2);
     assert!(msg.contains("speed"), "{msg}");
     // A changed parameter that keeps the shapes is fine, and changes the numbers.
-    let (code, msg) = marl(&["eval", &d, "--env-set", "max_cycles=5", "--episodes", "3"]);
+    let (code, msg) = marl_output(&["eval", &d, "--env-set", "max_cycles=5", "--episodes", "3"]);
     assert_eq!(code, 0, "{msg}");
     assert!(
         msg.contains("episode length") && msg.contains("  5.000 ± 0.000"),
@@ -201,7 +183,7 @@ fn bad_checkpoints_and_parameters_are_clear_errors() {
         .join(ck.trim())
         .join("model.safetensors");
     std::fs::write(&model, b"not a safetensors file").expect("corrupt");
-    let (code, msg) = marl(&["eval", &d]);
+    let (code, msg) = marl_output(&["eval", &d]);
     assert_eq!(code, 0, "{msg}");
     assert!(
         msg.contains(&model.display().to_string())
@@ -215,22 +197,22 @@ fn bad_checkpoints_and_parameters_are_clear_errors() {
             std::fs::write(&p, b"not a safetensors file").expect("corrupt");
         }
     }
-    let (code, msg) = marl(&["eval", &d]);
+    let (code, msg) = marl_output(&["eval", &d]);
     assert_eq!(code, 2);
     assert!(
         msg.contains(&model.display().to_string()) && msg.contains("damaged"),
         "{msg}"
     );
 
-    let (code, msg) = marl(&["eval", &d, "--render", "out.bmp"]);
+    let (code, msg) = marl_output(&["eval", &d, "--render", "out.bmp"]);
     assert_eq!(code, 2);
     assert!(msg.contains(".gif, .svg or .png"), "{msg}");
 
     let smoke = repo("configs/smoke.toml").display().to_string();
-    let (code, msg) = marl(&["compare", &smoke, "--baseline", "qmix"]);
+    let (code, msg) = marl_output(&["compare", &smoke, "--baseline", "qmix"]);
     assert_eq!(code, 2);
     assert!(msg.contains("`qmix`") && msg.contains("ippo"), "{msg}");
-    let (code, msg) = marl(&["compare", &smoke, "--baseline", "mappo"]);
+    let (code, msg) = marl_output(&["compare", &smoke, "--baseline", "mappo"]);
     assert_eq!(code, 2);
     assert!(msg.contains("already trains MAPPO"), "{msg}");
 }
@@ -262,7 +244,7 @@ fn renders_gif_png_svg_and_ascii() {
         &["env.id=\"lbf/Foraging-5x5-2p-1f-coop-v3\""],
         &tmp.path().join("lbf"),
     );
-    let (code, text) = marl(&["eval", &lbf.display().to_string(), "--render", "ascii"]);
+    let (code, text) = marl_output(&["eval", &lbf.display().to_string(), "--render", "ascii"]);
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("frame 0/") && text.contains("episode return"),
@@ -347,7 +329,7 @@ fn compare_reports_what_eval_reports_and_reuses_finished_runs() {
 
     // marl plot draws the same runs.
     let figs = tmp.path().join("figs");
-    let (code, text) = marl(&[
+    let (code, text) = marl_output(&[
         "plot",
         &out.join("smoke/s7").display().to_string(),
         &out.join("smoke/s8").display().to_string(),
@@ -460,7 +442,7 @@ fn lbf_logs_greedy_and_stochastic_curves_and_plot_draws_both() {
 
     let run_arg = run.display().to_string();
     let plots = tmp.path().join("plots").display().to_string();
-    let (code, text) = marl(&["plot", &run_arg, "--out", &plots, "--name", "both"]);
+    let (code, text) = marl_output(&["plot", &run_arg, "--out", &plots, "--name", "both"]);
     assert_eq!(code, 0, "{text}");
     let csv = std::fs::read_to_string(tmp.path().join("plots/both.csv")).expect("csv");
     assert!(
@@ -469,7 +451,7 @@ fn lbf_logs_greedy_and_stochastic_curves_and_plot_draws_both() {
     );
     let svg = std::fs::read_to_string(tmp.path().join("plots/both.svg")).expect("svg");
     assert!(svg.contains("greedy and stochastic return per agent"));
-    let (code, text) = marl(&[
+    let (code, text) = marl_output(&[
         "plot",
         &run_arg,
         "--out",
@@ -484,13 +466,13 @@ fn lbf_logs_greedy_and_stochastic_curves_and_plot_draws_both() {
     assert!(svg.contains("stochastic return per agent") && !svg.contains("greedy"));
 
     // marl eval says which policy it ran.
-    let (code, text) = marl(&["eval", &run_arg, "--episodes", "4"]);
+    let (code, text) = marl_output(&["eval", &run_arg, "--episodes", "4"]);
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("stochastic policy (sampled actions"),
         "{text}"
     );
-    let (_, text) = marl(&["eval", &run_arg, "--episodes", "4", "--greedy"]);
+    let (_, text) = marl_output(&["eval", &run_arg, "--episodes", "4", "--greedy"]);
     assert!(
         text.contains("greedy policy (the most likely actions)"),
         "{text}"
