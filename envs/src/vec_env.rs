@@ -37,22 +37,19 @@ impl VecEnv {
     /// Groups environments that share one spec; `first_index` is the global index of the
     /// first one (used for seeding).
     pub fn new(envs: Vec<Box<dyn MultiAgentEnv>>, first_index: u64) -> Result<Self, EnvError> {
-        let spec =
-            envs.first()
-                .map(|e| e.spec().clone())
-                .ok_or_else(|| EnvError::InvalidParams {
-                    env: "VecEnv".into(),
-                    message: "needs at least one environment".into(),
-                })?;
+        let spec = envs
+            .first()
+            .map(|e| e.spec().clone())
+            .ok_or_else(|| EnvError::invalid_params("VecEnv", "needs at least one environment"))?;
         if let Some(other) = envs.iter().find(|e| e.spec() != &spec) {
-            return Err(EnvError::InvalidParams {
-                env: "VecEnv".into(),
-                message: format!(
+            return Err(EnvError::invalid_params(
+                "VecEnv",
+                format!(
                     "environments differ: `{}` and `{}`",
                     spec.id,
                     other.spec().id
                 ),
-            });
+            ));
         }
         let n = envs.len();
         let a = spec.num_agents();
