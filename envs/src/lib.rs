@@ -32,7 +32,9 @@ pub mod testing;
 pub mod vec_env;
 
 pub use api::{derive_seed, ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
-pub use episode::Episode;
+pub use episode::LiveEpisode;
+/// The former name of [`LiveEpisode`], kept while marl's `cli` and `tools::eval` still use it.
+pub use episode::LiveEpisode as Episode;
 pub use error::EnvError;
 pub use registry::{make, REGISTRY};
 pub use vec_env::VecEnv;

@@ -13,9 +13,10 @@ use crate::api::{ActionSpace, EnvSpec, MultiAgentEnv, StepOut};
 use crate::registry::EnvEntry;
 use crate::vec_env::VecEnv;
 
-/// Everything one episode produced, for comparisons.
+/// Every step of one finished episode, for comparisons (two runs that should be the same
+/// episode must give equal logs).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Episode {
+pub struct EpisodeLog {
     /// Observations after reset and after every step.
     pub obs: Vec<Vec<f32>>,
     /// Rewards of every step.
@@ -48,14 +49,14 @@ pub fn random_actions(env: &dyn MultiAgentEnv, rng: &mut ChaCha8Rng, out: &mut [
 
 /// Runs one episode (at most `max_steps` steps) with random actions from `action_seed`,
 /// starting with `reset(seed)`.
-pub fn run_episode(env: &mut dyn MultiAgentEnv, seed: Option<u64>, action_seed: u64) -> Episode {
+pub fn run_episode(env: &mut dyn MultiAgentEnv, seed: Option<u64>, action_seed: u64) -> EpisodeLog {
     let spec = env.spec().clone();
     let mut rng = ChaCha8Rng::seed_from_u64(action_seed);
     let mut obs = vec![0.0; spec.obs_len()];
     let mut state = vec![0.0; spec.state_dim];
     env.reset(seed, &mut obs);
     env.state(&mut state);
-    let mut ep = Episode {
+    let mut ep = EpisodeLog {
         obs: vec![obs.clone()],
         rewards: vec![],
         states: vec![state.clone()],
@@ -91,7 +92,7 @@ pub fn play_episode<E: MultiAgentEnv + ?Sized>(
     mut on_step: impl FnMut(&[f64]),
 ) -> Vec<f64> {
     let mut actions = vec![0.0; env.spec().action_len()];
-    let mut ep = crate::episode::Episode::start(env, seed);
+    let mut ep = crate::episode::LiveEpisode::start(env, seed);
     loop {
         act(env, &mut actions);
         let ended = ep.step(env, &actions).expect("a valid action must step");
