@@ -10,6 +10,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use marl_envs::particle::{self, spread::SpreadParams};
+use marl_envs::vec_env::VecStep;
 use marl_envs::{MultiAgentEnv, StepOut, VecEnv};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -60,14 +61,20 @@ fn vec_env(c: &mut Criterion) {
             Ok(Box::new(particle::spread(&SpreadParams::default())?) as Box<dyn MultiAgentEnv>)
         })
         .expect("VecEnv");
-        venv.reset(0);
+        // Only what the environments produce: empty states and masks are not written.
+        let mut out = VecStep {
+            states: Vec::new(),
+            masks: Vec::new(),
+            ..venv.new_step()
+        };
+        venv.reset(0, &mut out, 0);
         let acts = actions(n_envs * 3 * iters, 2);
         group.bench_function(format!("{n_envs}_envs"), |b| {
             b.iter(|| {
                 for a in acts.chunks_exact(n_envs * 3) {
-                    venv.step(black_box(a)).expect("step");
+                    venv.step(black_box(a), &mut out, 0).expect("step");
                 }
-                black_box(venv.obs());
+                black_box(&out.obs);
             })
         });
     }

@@ -260,22 +260,19 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
     let n = 3;
     let mut venv = VecEnv::from_fn(n, 10, || Ok(make())).expect("VecEnv");
     let spec = venv.spec().clone();
+    let mut vout = venv.new_step();
     let (obs_len, na, act_len) = (spec.obs_len(), spec.num_agents(), spec.action_len());
     // Reference: the same environments stepped by hand, reset with the VecEnv's seeds.
     let mut singles: Vec<_> = (0..n).map(|_| make()).collect();
     let mut single_obs = vec![vec![0.0; obs_len]; n];
-    venv.reset(77);
+    venv.reset(77, &mut vout, 0);
     for (i, e) in singles.iter_mut().enumerate() {
         e.reset(
             Some(crate::api::derive_seed(77, 10 + i as u64)),
             &mut single_obs[i],
         );
     }
-    assert_eq!(
-        venv.obs(),
-        single_obs.concat().as_slice(),
-        "{id}: VecEnv reset differs"
-    );
+    assert_eq!(vout.obs, single_obs.concat(), "{id}: VecEnv reset differs");
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut actions = vec![0.0; n * act_len];
     let (mut r, mut te, mut tr) = buffers(&spec);
@@ -288,7 +285,7 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
                 &mut actions[i * act_len..(i + 1) * act_len],
             );
         }
-        venv.step(&actions).expect("VecEnv step");
+        venv.step(&actions, &mut vout, 0).expect("VecEnv step");
         for (i, e) in singles.iter_mut().enumerate() {
             let out = StepOut {
                 obs: &mut single_obs[i],
@@ -299,16 +296,16 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
             e.step(&actions[i * act_len..(i + 1) * act_len], out)
                 .expect("step");
             assert_eq!(
-                &venv.rewards()[i * na..(i + 1) * na],
+                &vout.rewards[i * na..(i + 1) * na],
                 r.as_slice(),
                 "{id}: VecEnv rewards"
             );
             let done = te.iter().zip(&tr).all(|(&x, &y)| x || y);
-            assert_eq!(venv.done()[i], done, "{id}: VecEnv done flag");
+            assert_eq!(vout.done[i], done, "{id}: VecEnv done flag");
             if done {
                 finished += 1;
                 assert_eq!(
-                    &venv.final_obs()[i * obs_len..(i + 1) * obs_len],
+                    &vout.final_obs[i * obs_len..(i + 1) * obs_len],
                     single_obs[i].as_slice(),
                     "{id}: VecEnv lost the final observation"
                 );
@@ -316,14 +313,14 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
                 e.state(&mut st);
                 let d = spec.state_dim;
                 assert_eq!(
-                    &venv.final_state()[i * d..(i + 1) * d],
+                    &vout.final_states[i * d..(i + 1) * d],
                     st.as_slice(),
                     "{id}: final state"
                 );
                 e.reset(None, &mut single_obs[i]);
             }
             assert_eq!(
-                &venv.obs()[i * obs_len..(i + 1) * obs_len],
+                &vout.obs[i * obs_len..(i + 1) * obs_len],
                 single_obs[i].as_slice(),
                 "{id}: VecEnv observation differs (state leaked across an auto-reset?)"
             );
@@ -334,9 +331,12 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
     // VecEnv snapshot round trip.
     let snap = venv.snapshot();
     let mut other = VecEnv::from_fn(n, 10, || Ok(make())).expect("VecEnv");
-    other.reset(999);
-    other.restore(&snap).expect("VecEnv restore");
-    assert_eq!(venv.obs(), other.obs(), "{id}: VecEnv restore");
+    let mut other_out = other.new_step();
+    other.reset(999, &mut other_out, 0);
+    other
+        .restore(&snap, &mut other_out, 0)
+        .expect("VecEnv restore");
+    assert_eq!(vout.obs, other_out.obs, "{id}: VecEnv restore");
     for _ in 0..spec.max_steps {
         for i in 0..n {
             random_actions(
@@ -345,18 +345,17 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
                 &mut actions[i * act_len..(i + 1) * act_len],
             );
         }
-        venv.step(&actions).expect("step");
-        other.step(&actions).expect("step");
+        venv.step(&actions, &mut vout, 0).expect("step");
+        other.step(&actions, &mut other_out, 0).expect("step");
         assert_eq!(
-            venv.obs(),
-            other.obs(),
+            vout.obs, other_out.obs,
             "{id}: restored VecEnv continues differently"
         );
-        assert_eq!(venv.done(), other.done(), "{id}: done flags after restore");
-        for i in (0..n).filter(|&i| venv.done()[i]) {
+        assert_eq!(vout.done, other_out.done, "{id}: done flags after restore");
+        for i in (0..n).filter(|&i| vout.done[i]) {
             let (a, b) = (
-                &venv.final_return()[i * na..(i + 1) * na],
-                &other.final_return()[i * na..(i + 1) * na],
+                &vout.final_return[i * na..(i + 1) * na],
+                &other_out.final_return[i * na..(i + 1) * na],
             );
             assert_eq!(a, b, "{id}: episode returns after restore");
         }
