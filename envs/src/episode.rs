@@ -2,7 +2,7 @@
 //! and whether it has ended, so that every loop that plays single episodes (rendering, timing,
 //! evaluation pictures, tests) is the same few lines.
 
-use crate::api::{EnvSpec, MultiAgentEnv, StepOut};
+use crate::api::{all_ended, EnvSpec, MultiAgentEnv, StepOut};
 use crate::error::EnvError;
 
 /// An episode in progress: the buffers of its last step, its returns so far and its length.
@@ -86,9 +86,6 @@ impl LiveEpisode {
 
     /// Whether every agent's episode has ended (terminated or truncated).
     pub fn ended(&self) -> bool {
-        self.terminated
-            .iter()
-            .zip(&self.truncated)
-            .all(|(&a, &b)| a || b)
+        all_ended(&self.terminated, &self.truncated)
     }
 }

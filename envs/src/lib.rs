@@ -31,7 +31,10 @@ pub mod snapshot;
 pub mod testing;
 pub mod vec_env;
 
-pub use api::{derive_seed, ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
+pub use api::{
+    all_ended, derive_seed, ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepBuffers, StepOut,
+    WorldState,
+};
 pub use episode::LiveEpisode;
 /// The former name of [`LiveEpisode`], kept while marl's `cli` and `tools::eval` still use it.
 pub use episode::LiveEpisode as Episode;

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::api::{EnvSpec, MultiAgentEnv, StepOut, WorldState};
+use crate::api::{EnvSpec, MultiAgentEnv, StepBuffers, WorldState};
 use crate::registry;
 
 pub mod rware;
@@ -272,49 +272,14 @@ fn json_to_toml(
         .collect()
 }
 
-/// The buffers of one step of an environment being replayed.
-struct Outputs {
-    obs: Vec<f32>,
-    rewards: Vec<f64>,
-    terminated: Vec<bool>,
-    truncated: Vec<bool>,
-}
-
-impl Outputs {
-    fn new(spec: &EnvSpec) -> Self {
-        let n = spec.num_agents();
-        Self {
-            obs: vec![0.0; spec.obs_len()],
-            rewards: vec![0.0; n],
-            terminated: vec![false; n],
-            truncated: vec![false; n],
-        }
-    }
-
-    /// Steps `env` with the joint action `actions` into these buffers.
-    fn step<E: MultiAgentEnv + ?Sized>(
-        &mut self,
-        env: &mut E,
-        actions: &[f32],
-    ) -> Result<(), crate::error::EnvError> {
-        let out = StepOut {
-            obs: &mut self.obs,
-            rewards: &mut self.rewards,
-            terminated: &mut self.terminated,
-            truncated: &mut self.truncated,
-        };
-        env.step(actions, out)
-    }
-
-    /// Each agent's `terminated || truncated`: what references that report one episode flag
-    /// (lbforaging's `terminated`, rware's `done`) are compared with.
-    fn ended(&self) -> Vec<bool> {
-        self.terminated
-            .iter()
-            .zip(&self.truncated)
-            .map(|(&a, &b)| a || b)
-            .collect()
-    }
+/// Each agent's `terminated || truncated`: what references that report one episode flag
+/// (lbforaging's `terminated`, rware's `done`) are compared with.
+fn ended_each(out: &StepBuffers) -> Vec<bool> {
+    out.terminated
+        .iter()
+        .zip(&out.truncated)
+        .map(|(&a, &b)| a || b)
+        .collect()
 }
 
 /// The replay loop of every format: step `k` of `steps` must be numbered `k + 1` (`t_of`),
@@ -329,9 +294,9 @@ fn replay_steps<E: MultiAgentEnv + ?Sized, S>(
     report: &mut ParityReport,
     t_of: impl Fn(&S) -> usize,
     mut encode: impl FnMut(&S, &mut [f32]) -> Result<(), String>,
-    mut compare: impl FnMut(usize, &S, &E, &Outputs) -> Result<Option<Mismatch>, String>,
+    mut compare: impl FnMut(usize, &S, &E, &StepBuffers) -> Result<Option<Mismatch>, String>,
 ) -> Result<(), String> {
-    let mut out = Outputs::new(env.spec());
+    let mut out = StepBuffers::new(env.spec());
     let mut actions = vec![0.0f32; env.spec().action_len()];
     for (k, step) in steps.iter().enumerate() {
         let t = t_of(step);
@@ -428,6 +393,18 @@ pub fn check_bridge_file(path: &Path, python: &str) -> Result<ParityReport, Trac
     }
     replay_mpe_steps(env.as_mut(), &trace, &mut report, false).map_err(fail)?;
     Ok(report)
+}
+
+/// Writes a joint action recorded as one action index per agent (lbforaging, rware); `who`
+/// names the agents in the error for a wrong count.
+fn encode_indices(recorded: &[i64], n: usize, who: &str, out: &mut [f32]) -> Result<(), String> {
+    if recorded.len() != n {
+        return Err(format!("{} actions for {n} {who}", recorded.len()));
+    }
+    for (d, &a) in out.iter_mut().zip(recorded) {
+        *d = a as f32;
+    }
+    Ok(())
 }
 
 /// Writes one recorded joint action (an integer per discrete agent, a list per box agent).
@@ -655,15 +632,7 @@ fn replay_lbf(trace: &LbfTrace, file: &str) -> Result<ParityReport, String> {
         &trace.steps,
         &mut report,
         |s| s.t,
-        |s, actions| {
-            if s.actions.len() != n {
-                return Err(format!("{} actions for {n} agents", s.actions.len()));
-            }
-            for (dst, &a) in actions.iter_mut().zip(&s.actions) {
-                *dst = a as f32;
-            }
-            Ok(())
-        },
+        |s, actions| encode_indices(&s.actions, n, "agents", actions),
         |t, step, env, out| {
             Ok(compare_obs(t, &spec, &out.obs, &step.obs)?
                 .or_else(|| compare_each(t, "reward", &step.rewards, &out.rewards, &agent))
@@ -672,7 +641,7 @@ fn replay_lbf(trace: &LbfTrace, file: &str) -> Result<ParityReport, String> {
                         t,
                         "terminated",
                         &vec![step.terminated; n],
-                        &out.ended(),
+                        &ended_each(out),
                         &agent,
                     )
                 })

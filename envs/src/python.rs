@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::api::{ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
+use crate::api::{all_ended, ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
 use crate::error::EnvError;
 
 /// The registry id of Python environments.
@@ -573,11 +573,7 @@ impl MultiAgentEnv for PythonEnv {
         }
         self.read_block(&reply[10 * n..])?;
         out.obs.copy_from_slice(&self.obs);
-        self.done = out
-            .terminated
-            .iter()
-            .zip(out.truncated.iter())
-            .all(|(&a, &b)| a || b);
+        self.done = all_ended(out.terminated, out.truncated);
         Ok(())
     }
 

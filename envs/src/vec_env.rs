@@ -14,7 +14,7 @@
 //! `derive_seed(seed, first + i)`, so a run gives the same numbers however its environments are
 //! split among worker threads.
 
-use crate::api::{derive_seed, EnvSpec, MultiAgentEnv, StepOut};
+use crate::api::{all_ended, derive_seed, EnvSpec, MultiAgentEnv, StepOut};
 use crate::error::EnvError;
 use crate::snapshot::{SnapshotReader, SnapshotWriter};
 
@@ -234,10 +234,10 @@ impl VecEnv {
                 *acc += r;
             }
             self.ep_len[i] += 1;
-            let done = out.terminated[agents.clone()]
-                .iter()
-                .zip(&out.truncated[agents.clone()])
-                .all(|(&te, &tr)| te || tr);
+            let done = all_ended(
+                &out.terminated[agents.clone()],
+                &out.truncated[agents.clone()],
+            );
             out.done[row] = done;
             if done {
                 out.final_obs[obs.clone()].copy_from_slice(&out.obs[obs.clone()]);

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    agent_of, compare_each, compare_obs, json_to_toml, replay_steps, Mismatch, Outputs,
-    ParityReport,
+    agent_of, compare_each, compare_obs, encode_indices, ended_each, json_to_toml, replay_steps,
+    Mismatch, ParityReport,
 };
-use crate::api::{MultiAgentEnv, WorldState};
+use crate::api::{MultiAgentEnv, StepBuffers, WorldState};
 use crate::grid::warehouse::{task_params, WarehouseEnv, WarehouseParams, RWARE_ID};
 use crate::numpy_random::NumpyRngState;
 use crate::params::parse_params;
@@ -84,16 +84,6 @@ fn params(trace: &Trace) -> Result<WarehouseParams, String> {
         }
     }
     Ok(p)
-}
-
-fn encode(actions: &[i64], n: usize, out: &mut [f32]) -> Result<(), String> {
-    if actions.len() != n {
-        return Err(format!("{} actions for {n} robots", actions.len()));
-    }
-    for (d, &a) in out.iter_mut().zip(actions) {
-        *d = a as f32;
-    }
-    Ok(())
 }
 
 /// The recorded state as marl's world-state fields.
@@ -207,14 +197,15 @@ pub(super) fn replay(trace: &Trace, file: &str) -> Result<ParityReport, String> 
         None => RWARE_ID.to_string(),
     };
     let mut report = ParityReport::new(file, env_id);
-    let mut out = Outputs::new(&spec);
+    let mut out = StepBuffers::new(&spec);
 
     match trace.seed {
         Some(seed) => {
             env.reset(Some(seed), &mut out.obs);
             let mut actions = vec![0.0f32; spec.action_len()];
             for (k, a) in trace.warmup_actions.iter().enumerate() {
-                encode(a, n, &mut actions).map_err(|e| format!("warmup_actions[{k}]: {e}"))?;
+                encode_indices(a, n, "robots", &mut actions)
+                    .map_err(|e| format!("warmup_actions[{k}]: {e}"))?;
                 out.step(&mut env, &actions)
                     .map_err(|e| format!("warmup_actions[{k}]: {e}"))?;
             }
@@ -258,11 +249,11 @@ pub(super) fn replay(trace: &Trace, file: &str) -> Result<ParityReport, String> 
         &trace.steps,
         &mut report,
         |s| s.t,
-        |s, actions| encode(&s.actions, n, actions),
+        |s, actions| encode_indices(&s.actions, n, "robots", actions),
         |t, step, env, out| {
             Ok(compare_obs(t, &spec, &out.obs, &step.obs)?
                 .or_else(|| compare_each(t, "reward", &step.rewards, &out.rewards, &agent))
-                .or_else(|| compare_each(t, "done", &vec![step.done; n], &out.ended(), &agent))
+                .or_else(|| compare_each(t, "done", &vec![step.done; n], &ended_each(out), &agent))
                 // `or`, not `or_else`: a recorded state that cannot describe this floor is an
                 // error even where an earlier field already differs.
                 .or(compare_state(t, env, &step.state, false)?))
