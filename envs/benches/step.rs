@@ -8,45 +8,56 @@
 //!
 //! `cargo bench -p marl-envs --bench step`
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    black_box, criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput,
+};
 use marl_envs::particle::{self, spread::SpreadParams};
-use marl_envs::{MultiAgentEnv, StepOut, VecEnv};
+use marl_envs::{MultiAgentEnv, StepBuffers, VecEnv, VecStep};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const STEPS: usize = 1000;
 
-fn actions(n: usize, seed: u64) -> Vec<f32> {
+/// `n` uniform action indices `0..choices`, drawn from `seed`.
+fn actions(n: usize, choices: u32, seed: u64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| rng.random_range(0..5) as f32).collect()
+    (0..n)
+        .map(|_| rng.random_range(0..choices) as f32)
+        .collect()
+}
+
+/// Times `STEPS` steps of `env` under `name`, with uniform actions `0..choices` drawn up front
+/// from `seed` and a reset whenever an episode ends: every single-environment benchmark.
+fn bench_steps<E: MultiAgentEnv>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    mut env: E,
+    choices: u32,
+    seed: u64,
+) {
+    let n = env.spec().num_agents();
+    let acts = actions(STEPS * n, choices, seed);
+    let mut out = StepBuffers::new(env.spec());
+    env.reset(Some(0), &mut out.obs);
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            for a in acts.chunks_exact(n) {
+                out.step(&mut env, black_box(a)).expect("step");
+                if out.ended() {
+                    env.reset(None, &mut out.obs);
+                }
+            }
+            black_box(&out.obs);
+        })
+    });
 }
 
 fn single_env(c: &mut Criterion) {
     let mut group = c.benchmark_group("spread_n3");
     group.throughput(Throughput::Elements(STEPS as u64));
-    let mut env = particle::spread(&SpreadParams::default()).expect("spread");
-    let spec = env.spec().clone();
-    let acts = actions(STEPS * 3, 1);
-    let mut obs = vec![0.0; spec.obs_len()];
-    let (mut r, mut te, mut tr) = (vec![0.0; 3], vec![false; 3], vec![false; 3]);
-    env.reset(Some(0), &mut obs);
-    group.bench_function("single_env_step", |b| {
-        b.iter(|| {
-            for a in acts.chunks_exact(3) {
-                let out = StepOut {
-                    obs: &mut obs,
-                    rewards: &mut r,
-                    terminated: &mut te,
-                    truncated: &mut tr,
-                };
-                env.step(black_box(a), out).expect("step");
-                if tr[0] {
-                    env.reset(None, &mut obs);
-                }
-            }
-            black_box(&obs);
-        })
-    });
+    let env = particle::spread(&SpreadParams::default()).expect("spread");
+    bench_steps(&mut group, "single_env_step", env, 5, 1);
     group.finish();
 }
 
@@ -60,14 +71,20 @@ fn vec_env(c: &mut Criterion) {
             Ok(Box::new(particle::spread(&SpreadParams::default())?) as Box<dyn MultiAgentEnv>)
         })
         .expect("VecEnv");
-        venv.reset(0);
-        let acts = actions(n_envs * 3 * iters, 2);
+        // Only what the environments produce: empty states and masks are not written.
+        let mut out = VecStep {
+            states: Vec::new(),
+            masks: Vec::new(),
+            ..venv.new_step()
+        };
+        venv.reset(0, &mut out, 0);
+        let acts = actions(n_envs * 3 * iters, 5, 2);
         group.bench_function(format!("{n_envs}_envs"), |b| {
             b.iter(|| {
                 for a in acts.chunks_exact(n_envs * 3) {
-                    venv.step(black_box(a)).expect("step");
+                    venv.step(black_box(a), &mut out, 0).expect("step");
                 }
-                black_box(venv.obs());
+                black_box(&out.obs);
             })
         });
     }
@@ -78,32 +95,8 @@ fn foraging(c: &mut Criterion) {
     let mut group = c.benchmark_group("foraging");
     group.throughput(Throughput::Elements(STEPS as u64));
     for id in ["Foraging-8x8-2p-2f-coop-v3", "Foraging-15x15-4p-5f-v3"] {
-        let mut env = marl_envs::grid::make_task(id, &toml::Table::new()).expect("task");
-        let n = env.spec().num_agents();
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let acts: Vec<f32> = (0..STEPS * n)
-            .map(|_| rng.random_range(0..6) as f32)
-            .collect();
-        let mut obs = vec![0.0; env.spec().obs_len()];
-        let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
-        env.reset(Some(0), &mut obs);
-        group.bench_function(id, |b| {
-            b.iter(|| {
-                for a in acts.chunks_exact(n) {
-                    let out = StepOut {
-                        obs: &mut obs,
-                        rewards: &mut r,
-                        terminated: &mut te,
-                        truncated: &mut tr,
-                    };
-                    env.step(black_box(a), out).expect("step");
-                    if te[0] || tr[0] {
-                        env.reset(None, &mut obs);
-                    }
-                }
-                black_box(&obs);
-            })
-        });
+        let env = marl_envs::grid::make_task(id, &toml::Table::new()).expect("task");
+        bench_steps(&mut group, id, env, 6, 3);
     }
     group.finish();
 }
@@ -116,32 +109,8 @@ fn warehouse(c: &mut Criterion) {
         "rware-small-4ag-v2",
         "rware-tiny-8ag-v2",
     ] {
-        let mut env = marl_envs::grid::warehouse::make_task(id, &toml::Table::new()).expect("task");
-        let n = env.spec().num_agents();
-        let mut rng = ChaCha8Rng::seed_from_u64(4);
-        let acts: Vec<f32> = (0..STEPS * n)
-            .map(|_| rng.random_range(0..5) as f32)
-            .collect();
-        let mut obs = vec![0.0; env.spec().obs_len()];
-        let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
-        env.reset(Some(0), &mut obs);
-        group.bench_function(id, |b| {
-            b.iter(|| {
-                for a in acts.chunks_exact(n) {
-                    let out = StepOut {
-                        obs: &mut obs,
-                        rewards: &mut r,
-                        terminated: &mut te,
-                        truncated: &mut tr,
-                    };
-                    env.step(black_box(a), out).expect("step");
-                    if tr[0] {
-                        env.reset(None, &mut obs);
-                    }
-                }
-                black_box(&obs);
-            })
-        });
+        let env = marl_envs::grid::warehouse::make_task(id, &toml::Table::new()).expect("task");
+        bench_steps(&mut group, id, env, 5, 4);
     }
     group.finish();
 }

@@ -192,6 +192,59 @@ pub struct StepOut<'a> {
     pub truncated: &'a mut [bool],
 }
 
+/// Whether the episode is over: every agent terminated or truncated (`terminated` and
+/// `truncated` of the agents of one environment).
+pub fn all_ended(terminated: &[bool], truncated: &[bool]) -> bool {
+    terminated.iter().zip(truncated).all(|(&te, &tr)| te || tr)
+}
+
+/// Owned buffers for the steps of one environment, for callers that step a single environment
+/// by hand (tests, trace replays, benchmarks): what [`StepOut`] borrows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepBuffers {
+    /// Observations after the last step, `[obs_len]`.
+    pub obs: Vec<f32>,
+    /// Rewards of the last step, `[num_agents]`.
+    pub rewards: Vec<f64>,
+    /// Terminations of the last step, `[num_agents]`.
+    pub terminated: Vec<bool>,
+    /// Truncations of the last step, `[num_agents]`.
+    pub truncated: Vec<bool>,
+}
+
+impl StepBuffers {
+    /// Buffers for an environment of `spec`.
+    pub fn new(spec: &EnvSpec) -> Self {
+        let n = spec.num_agents();
+        Self {
+            obs: vec![0.0; spec.obs_len()],
+            rewards: vec![0.0; n],
+            terminated: vec![false; n],
+            truncated: vec![false; n],
+        }
+    }
+
+    /// Steps `env` with the joint action `actions` into these buffers.
+    pub fn step<E: MultiAgentEnv + ?Sized>(
+        &mut self,
+        env: &mut E,
+        actions: &[f32],
+    ) -> Result<(), EnvError> {
+        let out = StepOut {
+            obs: &mut self.obs,
+            rewards: &mut self.rewards,
+            terminated: &mut self.terminated,
+            truncated: &mut self.truncated,
+        };
+        env.step(actions, out)
+    }
+
+    /// Whether the last step ended the episode (see [`all_ended`]).
+    pub fn ended(&self) -> bool {
+        all_ended(&self.terminated, &self.truncated)
+    }
+}
+
 /// A named, documented set of `f64` arrays that fully describes a world's physical state.
 ///
 /// Each environment documents its keys (for the particle worlds: `agent_pos`, `agent_vel`,

@@ -2,12 +2,14 @@
 //! and whether it has ended, so that every loop that plays single episodes (rendering, timing,
 //! evaluation pictures, tests) is the same few lines.
 
-use crate::api::{EnvSpec, MultiAgentEnv, StepOut};
+use crate::api::{all_ended, EnvSpec, MultiAgentEnv, StepOut};
 use crate::error::EnvError;
 
-/// The state of an episode being played.
+/// An episode in progress: the buffers of its last step, its returns so far and its length.
+/// (Not a record of a finished episode: [`crate::testing::EpisodeLog`] keeps every step of one
+/// for comparisons.)
 #[derive(Debug, Clone)]
-pub struct Episode {
+pub struct LiveEpisode {
     /// Observations after the last reset or step (`[obs_len]`).
     pub obs: Vec<f32>,
     /// Available actions for the next step (`[mask_len]`; all true where the environment has
@@ -25,7 +27,7 @@ pub struct Episode {
     pub steps: usize,
 }
 
-impl Episode {
+impl LiveEpisode {
     /// Resets `env` (`seed`: None continues its generator) and starts an episode.
     pub fn start<E: MultiAgentEnv + ?Sized>(env: &mut E, seed: Option<u64>) -> Self {
         let spec: &EnvSpec = env.spec();
@@ -84,9 +86,6 @@ impl Episode {
 
     /// Whether every agent's episode has ended (terminated or truncated).
     pub fn ended(&self) -> bool {
-        self.terminated
-            .iter()
-            .zip(&self.truncated)
-            .all(|(&a, &b)| a || b)
+        all_ended(&self.terminated, &self.truncated)
     }
 }

@@ -49,3 +49,14 @@ pub enum EnvError {
         message: String,
     },
 }
+
+impl EnvError {
+    /// [`EnvError::InvalidParams`] for the environment `env`: the one constructor for a
+    /// rejected parameter, so every environment words the error the same way.
+    pub fn invalid_params(env: &str, message: impl Into<String>) -> Self {
+        Self::InvalidParams {
+            env: env.to_string(),
+            message: message.into(),
+        }
+    }
+}

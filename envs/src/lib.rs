@@ -4,7 +4,7 @@
 //!   terminated and truncated apart, global state, action masks, world state and snapshots).
 //! - [`registry`]: every built-in environment by versioned id, with parameters that reject
 //!   unknown keys.
-//! - [`vec_env`]: N environments over flat buffers with auto-reset.
+//! - [`vec_env`]: N environments with auto-reset, writing into caller-owned flat buffers.
 //! - [`episode`]: one environment's episode stepped by the caller.
 //! - [`particle`]: the Multi-Agent Particle Environments, bit-exact ports of mpe2 1.1.1.
 //! - [`grid`]: Level-Based Foraging (lbforaging 2.0.0) and the multi-robot warehouse
@@ -31,8 +31,13 @@ pub mod snapshot;
 pub mod testing;
 pub mod vec_env;
 
-pub use api::{derive_seed, ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
-pub use episode::Episode;
+pub use api::{
+    all_ended, derive_seed, ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepBuffers, StepOut,
+    WorldState,
+};
+pub use episode::LiveEpisode;
+/// The former name of [`LiveEpisode`], kept while marl's `cli` and `tools::eval` still use it.
+pub use episode::LiveEpisode as Episode;
 pub use error::EnvError;
 pub use registry::{make, REGISTRY};
-pub use vec_env::VecEnv;
+pub use vec_env::{VecEnv, VecStep};

@@ -11,10 +11,8 @@ use crate::error::EnvError;
 /// Parses an environment's parameters, naming the environment in the error. Parameter structs
 /// deny unknown fields, so a misspelled key is an error that lists the valid ones.
 pub fn parse_params<P: DeserializeOwned>(id: &str, params: &toml::Table) -> Result<P, EnvError> {
-    P::deserialize(toml::Value::Table(params.clone())).map_err(|e| EnvError::InvalidParams {
-        env: id.to_string(),
-        message: e.to_string().trim().to_string(),
-    })
+    P::deserialize(toml::Value::Table(params.clone()))
+        .map_err(|e| EnvError::invalid_params(id, e.to_string().trim()))
 }
 
 /// The parameters a task id stands for (`base`) with `overrides` on top, parsed as
@@ -25,10 +23,8 @@ pub fn task_params_with<P: Serialize + DeserializeOwned>(
     base: &P,
     overrides: &toml::Table,
 ) -> Result<(P, String), EnvError> {
-    let mut table = toml::Table::try_from(base).map_err(|e| EnvError::InvalidParams {
-        env: id.to_string(),
-        message: e.to_string(),
-    })?;
+    let mut table =
+        toml::Table::try_from(base).map_err(|e| EnvError::invalid_params(id, e.to_string()))?;
     for (k, v) in overrides {
         table.insert(k.clone(), v.clone());
     }

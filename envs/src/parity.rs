@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::api::{MultiAgentEnv, StepOut, WorldState};
+use crate::api::{EnvSpec, MultiAgentEnv, StepBuffers, WorldState};
 use crate::registry;
 
 pub mod rware;
@@ -84,6 +84,16 @@ pub struct ParityReport {
 }
 
 impl ParityReport {
+    /// A report of no steps yet on `env_id` for the trace `file`.
+    fn new(file: &str, env_id: String) -> Self {
+        Self {
+            file: file.to_string(),
+            env_id,
+            steps: 0,
+            mismatch: None,
+        }
+    }
+
     /// Whether the replay matched the recording exactly.
     pub fn passed(&self) -> bool {
         self.mismatch.is_none()
@@ -213,7 +223,7 @@ fn world_state(trace: &MpeTrace) -> Result<WorldState, String> {
 
 fn replay_mpe(trace: &MpeTrace, file: &str) -> Result<ParityReport, String> {
     let env_id = format!("mpe/{}", trace.scenario);
-    let kwargs = trace_kwargs(trace)?;
+    let kwargs = json_to_toml(&trace.env_kwargs, &[])?;
     let mut env = registry::make(&env_id, &kwargs).map_err(|e| e.to_string())?;
     let spec = env.spec().clone();
     let names: Vec<&str> = spec.agents.iter().map(|a| a.name.as_str()).collect();
@@ -231,12 +241,7 @@ fn replay_mpe(trace: &MpeTrace, file: &str) -> Result<ParityReport, String> {
         ));
     }
 
-    let mut report = ParityReport {
-        file: file.to_string(),
-        env_id,
-        steps: 0,
-        mismatch: None,
-    };
+    let mut report = ParityReport::new(file, env_id);
     let mut obs = vec![0.0f32; spec.obs_len()];
     env.reset(Some(0), &mut obs);
     env.set_state(&world_state(trace)?)
@@ -247,16 +252,18 @@ fn replay_mpe(trace: &MpeTrace, file: &str) -> Result<ParityReport, String> {
         return Ok(report);
     }
 
-    replay_steps(env.as_mut(), trace, &mut report, true)?;
+    replay_mpe_steps(env.as_mut(), trace, &mut report, true)?;
     Ok(report)
 }
 
-/// The trace's environment parameters as a params table.
-fn trace_kwargs(trace: &MpeTrace) -> Result<toml::Table, String> {
-    trace
-        .env_kwargs
-        .iter()
-        .filter(|(_, v)| !v.is_null())
+/// A trace's keyword arguments as a params table: nulls (the reference's "default") and the
+/// keys in `skip` (arguments marl has no parameter for) left out.
+fn json_to_toml(
+    map: &serde_json::Map<String, Value>,
+    skip: &[&str],
+) -> Result<toml::Table, String> {
+    map.iter()
+        .filter(|(k, v)| !v.is_null() && !skip.contains(&k.as_str()))
         .map(|(k, v)| {
             toml::Value::deserialize(v.clone())
                 .map(|tv| (k.clone(), tv))
@@ -265,54 +272,84 @@ fn trace_kwargs(trace: &MpeTrace) -> Result<toml::Table, String> {
         .collect()
 }
 
-/// Steps `env` with the trace's actions, comparing observations, rewards, terminations,
-/// truncations and (with `physics`) the post-step physical state; the first mismatch goes
-/// into the report.
-fn replay_steps(
+/// Each agent's `terminated || truncated`: what references that report one episode flag
+/// (lbforaging's `terminated`, rware's `done`) are compared with.
+fn ended_each(out: &StepBuffers) -> Vec<bool> {
+    out.terminated
+        .iter()
+        .zip(&out.truncated)
+        .map(|(&a, &b)| a || b)
+        .collect()
+}
+
+/// The replay loop of every format: step `k` of `steps` must be numbered `k + 1` (`t_of`),
+/// `encode` writes its joint action, `env` is stepped with it and `compare` (given the step's
+/// number, the recorded step, the env and its outputs) finds the first difference, which goes
+/// into `report` and ends the replay. What differs between the formats (how actions are
+/// recorded, what is compared) is in the two closures; the numbering, the stepping and the
+/// `steps[k]: ` in front of their errors are here.
+fn replay_steps<E: MultiAgentEnv + ?Sized, S>(
+    env: &mut E,
+    steps: &[S],
+    report: &mut ParityReport,
+    t_of: impl Fn(&S) -> usize,
+    mut encode: impl FnMut(&S, &mut [f32]) -> Result<(), String>,
+    mut compare: impl FnMut(usize, &S, &E, &StepBuffers) -> Result<Option<Mismatch>, String>,
+) -> Result<(), String> {
+    let mut out = StepBuffers::new(env.spec());
+    let mut actions = vec![0.0f32; env.spec().action_len()];
+    for (k, step) in steps.iter().enumerate() {
+        let t = t_of(step);
+        if t != k + 1 {
+            return Err(format!("steps[{k}].t is {t}, expected {}", k + 1));
+        }
+        encode(step, &mut actions).map_err(|e| format!("steps[{k}]: {e}"))?;
+        out.step(env, &actions)
+            .map_err(|e| format!("steps[{k}]: {e}"))?;
+        report.steps = t;
+        if let Some(m) = compare(t, step, &*env, &out)? {
+            report.mismatch = Some(m);
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Replays the steps of an MPE trace, comparing observations, rewards, terminations,
+/// truncations and (with `physics`) the post-step physical state.
+fn replay_mpe_steps(
     env: &mut dyn MultiAgentEnv,
     trace: &MpeTrace,
     report: &mut ParityReport,
     physics: bool,
 ) -> Result<(), String> {
     let spec = env.spec().clone();
-    let n = spec.num_agents();
-    let agent = |i: usize| Some((i, spec.agents[i].name.clone()));
-    let mut obs = vec![0.0f32; spec.obs_len()];
-    let mut actions = vec![0.0f32; spec.action_len()];
-    let mut rewards = vec![0.0f64; n];
-    let mut terminated = vec![false; n];
-    let mut truncated = vec![false; n];
-    for (k, step) in trace.steps.iter().enumerate() {
-        let t = step.t;
-        if t != k + 1 {
-            return Err(format!("steps[{k}].t is {t}, expected {}", k + 1));
-        }
-        encode_actions(&spec, &step.actions, &mut actions)
-            .map_err(|e| format!("steps[{k}]: {e}"))?;
-        let out = StepOut {
-            obs: &mut obs,
-            rewards: &mut rewards,
-            terminated: &mut terminated,
-            truncated: &mut truncated,
-        };
-        env.step(&actions, out)
-            .map_err(|e| format!("steps[{k}]: {e}"))?;
-        report.steps = t;
-        let first = compare_obs(t, &spec, &obs, &step.obs)?
-            .or_else(|| compare_each(t, "reward", &step.rewards, &rewards, &agent))
-            .or_else(|| compare_each(t, "terminated", &step.terminations, &terminated, &agent))
-            .or_else(|| compare_each(t, "truncated", &step.truncations, &truncated, &agent))
-            .or_else(|| {
-                physics
-                    .then(|| compare_physics(t, &*env, &step.state, &agent))
-                    .flatten()
-            });
-        if let Some(m) = first {
-            report.mismatch = Some(m);
-            return Ok(());
-        }
-    }
-    Ok(())
+    let agent = agent_of(&spec);
+    replay_steps(
+        env,
+        &trace.steps,
+        report,
+        |s| s.t,
+        |s, actions| encode_actions(&spec, &s.actions, actions),
+        |t, step, env, out| {
+            Ok(compare_obs(t, &spec, &out.obs, &step.obs)?
+                .or_else(|| compare_each(t, "reward", &step.rewards, &out.rewards, &agent))
+                .or_else(|| {
+                    compare_each(t, "terminated", &step.terminations, &out.terminated, &agent)
+                })
+                .or_else(|| compare_each(t, "truncated", &step.truncations, &out.truncated, &agent))
+                .or_else(|| {
+                    physics
+                        .then(|| compare_physics(t, env, &step.state, &agent))
+                        .flatten()
+                }))
+        },
+    )
+}
+
+/// Names agent `i` in a [`Mismatch`].
+fn agent_of(spec: &EnvSpec) -> impl Fn(usize) -> Option<(usize, String)> + '_ {
+    |i| Some((i, spec.agents[i].name.clone()))
 }
 
 /// Replays a marl-parity-v1 (MPE) trace through the Python bridge: the reference env itself
@@ -329,7 +366,7 @@ pub fn check_bridge_file(path: &Path, python: &str) -> Result<ParityReport, Trac
     let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     let trace: MpeTrace = serde_json::from_str(&text)
         .map_err(|e| fail(format!("not a marl-parity-v1 (MPE) trace: {e}")))?;
-    let kwargs = trace_kwargs(&trace).map_err(&fail)?;
+    let kwargs = json_to_toml(&trace.env_kwargs, &[]).map_err(&fail)?;
     let mut params = toml::Table::new();
     params.insert(
         "factory".into(),
@@ -347,28 +384,31 @@ pub fn check_bridge_file(path: &Path, python: &str) -> Result<ParityReport, Trac
             trace.agents
         )));
     }
-    let mut report = ParityReport {
-        file: file.clone(),
-        env_id: format!("python: mpe2.{}", trace.scenario),
-        steps: 0,
-        mismatch: None,
-    };
+    let mut report = ParityReport::new(&file, format!("python: mpe2.{}", trace.scenario));
     let mut obs = vec![0.0f32; spec.obs_len()];
     env.reset(Some(trace.seed), &mut obs);
     if let Some(m) = compare_obs(0, &spec, &obs, &trace.initial_obs).map_err(&fail)? {
         report.mismatch = Some(m);
         return Ok(report);
     }
-    replay_steps(env.as_mut(), &trace, &mut report, false).map_err(fail)?;
+    replay_mpe_steps(env.as_mut(), &trace, &mut report, false).map_err(fail)?;
     Ok(report)
 }
 
+/// Writes a joint action recorded as one action index per agent (lbforaging, rware); `who`
+/// names the agents in the error for a wrong count.
+fn encode_indices(recorded: &[i64], n: usize, who: &str, out: &mut [f32]) -> Result<(), String> {
+    if recorded.len() != n {
+        return Err(format!("{} actions for {n} {who}", recorded.len()));
+    }
+    for (d, &a) in out.iter_mut().zip(recorded) {
+        *d = a as f32;
+    }
+    Ok(())
+}
+
 /// Writes one recorded joint action (an integer per discrete agent, a list per box agent).
-fn encode_actions(
-    spec: &crate::api::EnvSpec,
-    recorded: &[Value],
-    out: &mut [f32],
-) -> Result<(), String> {
+fn encode_actions(spec: &EnvSpec, recorded: &[Value], out: &mut [f32]) -> Result<(), String> {
     if recorded.len() != spec.num_agents() {
         return Err(format!(
             "{} actions for {} agents",
@@ -400,7 +440,7 @@ fn encode_actions(
 
 fn compare_obs(
     t: usize,
-    spec: &crate::api::EnvSpec,
+    spec: &EnvSpec,
     got: &[f32],
     expected: &[Vec<f64>],
 ) -> Result<Option<Mismatch>, String> {
@@ -537,31 +577,16 @@ struct LbfStep {
     state: LbfState,
 }
 
-fn json_to_toml(map: &serde_json::Map<String, Value>) -> Result<toml::Table, String> {
-    map.iter()
-        .filter(|(k, v)| !v.is_null() && k.as_str() != "render_mode")
-        .map(|(k, v)| {
-            toml::Value::deserialize(v.clone())
-                .map(|tv| (k.clone(), tv))
-                .map_err(|e| format!("env_kwargs.{k}: {e}"))
-        })
-        .collect()
-}
-
 fn replay_lbf(trace: &LbfTrace, file: &str) -> Result<ParityReport, String> {
-    let mut kwargs = json_to_toml(&trace.defaults_not_in_kwargs)?;
-    kwargs.extend(json_to_toml(&trace.env_kwargs)?);
+    // lbforaging's `render_mode` only chooses a window: marl has no such parameter.
+    let mut kwargs = json_to_toml(&trace.defaults_not_in_kwargs, &["render_mode"])?;
+    kwargs.extend(json_to_toml(&trace.env_kwargs, &["render_mode"])?);
     let id = crate::grid::foraging::FORAGING_ID;
     let mut env = registry::make(id, &kwargs).map_err(|e| e.to_string())?;
     let spec = env.spec().clone();
     let n = spec.num_agents();
     let env_id = format!("{id} as {}", trace.env_id);
-    let mut report = ParityReport {
-        file: file.to_string(),
-        env_id,
-        steps: 0,
-        mismatch: None,
-    };
+    let mut report = ParityReport::new(file, env_id);
 
     let init = &trace.initial_state;
     if init.players.len() != n {
@@ -594,7 +619,7 @@ fn replay_lbf(trace: &LbfTrace, file: &str) -> Result<ParityReport, String> {
     env.set_state(&ws)
         .map_err(|e| format!("initial_state: {e}"))?;
     env.observe(&mut obs);
-    let agent = |i: usize| Some((i, spec.agents[i].name.clone()));
+    let agent = agent_of(&spec);
     let first = compare_obs(0, &spec, &obs, &trace.initial_obs)?
         .or_else(|| compare_lbf_state(0, &*env, &init.players, &init.valid_actions, &agent));
     if first.is_some() {
@@ -602,62 +627,35 @@ fn replay_lbf(trace: &LbfTrace, file: &str) -> Result<ParityReport, String> {
         return Ok(report);
     }
 
-    let mut actions = vec![0.0f32; spec.action_len()];
-    let mut rewards = vec![0.0f64; n];
-    let mut terminated = vec![false; n];
-    let mut truncated = vec![false; n];
-    for (k, step) in trace.steps.iter().enumerate() {
-        if step.t != k + 1 {
-            return Err(format!("steps[{k}].t is {}, expected {}", step.t, k + 1));
-        }
-        if step.actions.len() != n {
-            return Err(format!(
-                "steps[{k}]: {} actions for {n} agents",
-                step.actions.len()
-            ));
-        }
-        for (dst, &a) in actions.iter_mut().zip(&step.actions) {
-            *dst = a as f32;
-        }
-        let out = StepOut {
-            obs: &mut obs,
-            rewards: &mut rewards,
-            terminated: &mut terminated,
-            truncated: &mut truncated,
-        };
-        env.step(&actions, out)
-            .map_err(|e| format!("steps[{k}]: {e}"))?;
-        report.steps = step.t;
-        let ended: Vec<bool> = terminated
-            .iter()
-            .zip(&truncated)
-            .map(|(&a, &b)| a || b)
-            .collect();
-        let first = compare_obs(step.t, &spec, &obs, &step.obs)?
-            .or_else(|| compare_each(step.t, "reward", &step.rewards, &rewards, &agent))
-            .or_else(|| {
-                compare_each(
-                    step.t,
-                    "terminated",
-                    &vec![step.terminated; n],
-                    &ended,
-                    &agent,
-                )
-            })
-            .or_else(|| {
-                compare_lbf_state(
-                    step.t,
-                    &*env,
-                    &step.state.players,
-                    &step.state.valid_actions,
-                    &agent,
-                )
-            });
-        if first.is_some() {
-            report.mismatch = first;
-            return Ok(report);
-        }
-    }
+    replay_steps(
+        env.as_mut(),
+        &trace.steps,
+        &mut report,
+        |s| s.t,
+        |s, actions| encode_indices(&s.actions, n, "agents", actions),
+        |t, step, env, out| {
+            Ok(compare_obs(t, &spec, &out.obs, &step.obs)?
+                .or_else(|| compare_each(t, "reward", &step.rewards, &out.rewards, &agent))
+                .or_else(|| {
+                    compare_each(
+                        t,
+                        "terminated",
+                        &vec![step.terminated; n],
+                        &ended_each(out),
+                        &agent,
+                    )
+                })
+                .or_else(|| {
+                    compare_lbf_state(
+                        t,
+                        env,
+                        &step.state.players,
+                        &step.state.valid_actions,
+                        &agent,
+                    )
+                }))
+        },
+    )?;
     Ok(report)
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::api::{ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
+use crate::api::{all_ended, ActionSpace, AgentSpec, EnvSpec, MultiAgentEnv, StepOut, WorldState};
 use crate::error::EnvError;
 
 /// The registry id of Python environments.
@@ -80,38 +80,31 @@ fn default_timeout() -> f64 {
     60.0
 }
 
-fn invalid(message: impl Into<String>) -> EnvError {
-    EnvError::InvalidParams {
-        env: "python".into(),
-        message: message.into(),
-    }
-}
-
 /// Reads the params table.
 pub fn parse_params(params: &toml::Table) -> Result<PythonParams, EnvError> {
     let p: PythonParams = toml::Value::Table(params.clone())
         .try_into()
-        .map_err(|e: toml::de::Error| invalid(e.message().to_string()))?;
+        .map_err(|e: toml::de::Error| EnvError::invalid_params(ID, e.message().to_string()))?;
     if !matches!(p.api.as_str(), "marl" | "pettingzoo") {
-        return Err(invalid(format!(
-            "api = `{}`: expected `marl` or `pettingzoo`",
-            p.api
-        )));
+        return Err(EnvError::invalid_params(
+            ID,
+            format!("api = `{}`: expected `marl` or `pettingzoo`", p.api),
+        ));
     }
     if !matches!(p.state.as_str(), "auto" | "obs" | "none") {
-        return Err(invalid(format!(
-            "state = `{}`: expected `auto`, `obs` or `none`",
-            p.state
-        )));
+        return Err(EnvError::invalid_params(
+            ID,
+            format!("state = `{}`: expected `auto`, `obs` or `none`", p.state),
+        ));
     }
     if !p.factory.contains(':') {
-        return Err(invalid(format!(
-            "factory = `{}`: expected `module:function`",
-            p.factory
-        )));
+        return Err(EnvError::invalid_params(
+            ID,
+            format!("factory = `{}`: expected `module:function`", p.factory),
+        ));
     }
     if !p.timeout_s.is_finite() || p.timeout_s <= 0.0 {
-        return Err(invalid("timeout_s must be positive"));
+        return Err(EnvError::invalid_params(ID, "timeout_s must be positive"));
     }
     Ok(p)
 }
@@ -135,8 +128,8 @@ fn tail(text: &str, lines: usize) -> String {
 
 impl Process {
     fn start(p: &PythonParams, n: usize) -> Result<Self, EnvError> {
-        let kwargs =
-            serde_json::to_string(&p.kwargs).map_err(|e| invalid(format!("kwargs: {e}")))?;
+        let kwargs = serde_json::to_string(&p.kwargs)
+            .map_err(|e| EnvError::invalid_params(ID, format!("kwargs: {e}")))?;
         let mut cmd = Command::new(&p.python);
         cmd.arg("-u")
             .arg("-c")
@@ -164,10 +157,21 @@ impl Process {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| invalid(format!("cannot start `{}`: {e}", p.python)))?;
-        let stdin = child.stdin.take().ok_or_else(|| invalid("no stdin"))?;
-        let mut stdout = child.stdout.take().ok_or_else(|| invalid("no stdout"))?;
-        let mut err_pipe = child.stderr.take().ok_or_else(|| invalid("no stderr"))?;
+            .map_err(|e| {
+                EnvError::invalid_params(ID, format!("cannot start `{}`: {e}", p.python))
+            })?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| EnvError::invalid_params(ID, "no stdin"))?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| EnvError::invalid_params(ID, "no stdout"))?;
+        let mut err_pipe = child
+            .stderr
+            .take()
+            .ok_or_else(|| EnvError::invalid_params(ID, "no stderr"))?;
         let (tx, rx) = sync_channel(1);
         std::thread::Builder::new()
             .name("python-env-reader".into())
@@ -182,7 +186,9 @@ impl Process {
                     return;
                 }
             })
-            .map_err(|e| invalid(format!("cannot start a reader thread: {e}")))?;
+            .map_err(|e| {
+                EnvError::invalid_params(ID, format!("cannot start a reader thread: {e}"))
+            })?;
         // The env's prints and Python's own messages, kept for error reports.
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
@@ -203,7 +209,9 @@ impl Process {
                     }
                 }
             })
-            .map_err(|e| invalid(format!("cannot start a reader thread: {e}")))?;
+            .map_err(|e| {
+                EnvError::invalid_params(ID, format!("cannot start a reader thread: {e}"))
+            })?;
         Ok(Self {
             child,
             stdin,
@@ -223,15 +231,18 @@ impl Process {
             _ => "stopped answering".to_string(),
         };
         let err = self.stderr.lock().map(|s| tail(&s, 8)).unwrap_or_default();
-        invalid(format!(
-            "the Python worker of `{}` {status} ({what}){}",
-            self.factory,
-            if err.is_empty() {
-                String::new()
-            } else {
-                format!("; its stderr ends:\n{err}")
-            }
-        ))
+        EnvError::invalid_params(
+            ID,
+            format!(
+                "the Python worker of `{}` {status} ({what}){}",
+                self.factory,
+                if err.is_empty() {
+                    String::new()
+                } else {
+                    format!("; its stderr ends:\n{err}")
+                }
+            ),
+        )
     }
 
     /// Sends one request and waits for its reply's payload.
@@ -257,7 +268,7 @@ impl Process {
             }
             Err(RecvTimeoutError::Timeout) => {
                 let _ = self.child.kill();
-                return Err(invalid(format!(
+                return Err(EnvError::invalid_params(ID, format!(
                     "the Python worker of `{}` did not answer within {:.0} s (timeout_s); stopped it",
                     self.factory,
                     self.timeout.as_secs_f64()
@@ -266,11 +277,14 @@ impl Process {
         };
         match frame.split_first() {
             Some((0, rest)) => Ok(rest.to_vec()),
-            Some((_, rest)) => Err(invalid(format!(
-                "`{}` raised: {}",
-                self.factory,
-                tail(&String::from_utf8_lossy(rest), 12)
-            ))),
+            Some((_, rest)) => Err(EnvError::invalid_params(
+                ID,
+                format!(
+                    "`{}` raised: {}",
+                    self.factory,
+                    tail(&String::from_utf8_lossy(rest), 12)
+                ),
+            )),
             None => Err(self.died("an empty reply")),
         }
     }
@@ -334,9 +348,9 @@ fn f32s(bytes: &[u8], out: &mut [f32]) {
 
 impl PythonEnv {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Process>, EnvError> {
-        self.proc
-            .lock()
-            .map_err(|_| invalid("a Python worker's handle was poisoned by a panic"))
+        self.proc.lock().map_err(|_| {
+            EnvError::invalid_params(ID, "a Python worker's handle was poisoned by a panic")
+        })
     }
 
     /// Reads an OBS_BLOCK.
@@ -349,12 +363,15 @@ impl PythonEnv {
         if bytes.len() != 4 * (o + s) + m {
             let got = bytes.len();
             let factory = self.lock()?.factory.clone();
-            return Err(invalid(format!(
-                "`{factory}` sent {got} bytes of observation, state and masks; expected {} \
+            return Err(EnvError::invalid_params(
+                ID,
+                format!(
+                    "`{factory}` sent {got} bytes of observation, state and masks; expected {} \
                  (observations {o} + state {s} floats, {m} mask bytes): its observation or \
                  state size changed",
-                4 * (o + s) + m
-            )));
+                    4 * (o + s) + m
+                ),
+            ));
         }
         f32s(&bytes[..4 * o], &mut self.obs);
         f32s(&bytes[4 * o..4 * (o + s)], &mut self.state);
@@ -371,12 +388,16 @@ pub fn make_envs(params: &toml::Table, n: usize) -> Result<Vec<PythonEnv>, EnvEr
     let proc = Arc::new(Mutex::new(Process::start(&p, n.max(1))?));
     let spec_bytes = proc
         .lock()
-        .map_err(|_| invalid("poisoned"))?
+        .map_err(|_| EnvError::invalid_params(ID, "poisoned"))?
         .request(OP_SPEC, 0, &[])?;
-    let wire: WireSpec = serde_json::from_slice(&spec_bytes)
-        .map_err(|e| invalid(format!("`{}`: unreadable spec: {e}", p.factory)))?;
+    let wire: WireSpec = serde_json::from_slice(&spec_bytes).map_err(|e| {
+        EnvError::invalid_params(ID, format!("`{}`: unreadable spec: {e}", p.factory))
+    })?;
     if wire.agents.is_empty() {
-        return Err(invalid(format!("`{}` has no agents", p.factory)));
+        return Err(EnvError::invalid_params(
+            ID,
+            format!("`{}` has no agents", p.factory),
+        ));
     }
     let mut agents = Vec::new();
     for a in wire.agents {
@@ -388,10 +409,13 @@ pub fn make_envs(params: &toml::Table, n: usize) -> Result<Vec<PythonEnv>, EnvEr
                 high: a.action_space.high,
             },
             other => {
-                return Err(invalid(format!(
-                    "`{}`: agent `{}` has an empty or unknown action space `{other}`",
-                    p.factory, a.name
-                )))
+                return Err(EnvError::invalid_params(
+                    ID,
+                    format!(
+                        "`{}`: agent `{}` has an empty or unknown action space `{other}`",
+                        p.factory, a.name
+                    ),
+                ))
             }
         };
         agents.push(AgentSpec {
@@ -516,7 +540,7 @@ impl MultiAgentEnv for PythonEnv {
 
     fn step(&mut self, actions: &[f32], out: StepOut<'_>) -> Result<(), EnvError> {
         if let Some(why) = &self.failed {
-            return Err(invalid(why.clone()));
+            return Err(EnvError::invalid_params(ID, why.clone()));
         }
         if self.done {
             return Err(EnvError::EpisodeOver);
@@ -528,11 +552,16 @@ impl MultiAgentEnv for PythonEnv {
         let reply = self
             .proc
             .lock()
-            .map_err(|_| invalid("a Python worker's handle was poisoned by a panic"))?
+            .map_err(|_| {
+                EnvError::invalid_params(ID, "a Python worker's handle was poisoned by a panic")
+            })?
             .request(OP_STEP, self.index, &self.actions)?;
         let n = self.spec.num_agents();
         if reply.len() < 10 * n {
-            return Err(invalid("a step reply too short for the agents"));
+            return Err(EnvError::invalid_params(
+                ID,
+                "a step reply too short for the agents",
+            ));
         }
         for (k, r) in out.rewards.iter_mut().enumerate() {
             let c = &reply[8 * k..8 * k + 8];
@@ -544,11 +573,7 @@ impl MultiAgentEnv for PythonEnv {
         }
         self.read_block(&reply[10 * n..])?;
         out.obs.copy_from_slice(&self.obs);
-        self.done = out
-            .terminated
-            .iter()
-            .zip(out.truncated.iter())
-            .all(|(&a, &b)| a || b);
+        self.done = all_ended(out.terminated, out.truncated);
         Ok(())
     }
 

@@ -9,13 +9,14 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::api::{ActionSpace, EnvSpec, MultiAgentEnv, StepOut};
+use crate::api::{ActionSpace, MultiAgentEnv, StepBuffers};
 use crate::registry::EnvEntry;
 use crate::vec_env::VecEnv;
 
-/// Everything one episode produced, for comparisons.
+/// Every step of one finished episode, for comparisons (two runs that should be the same
+/// episode must give equal logs).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Episode {
+pub struct EpisodeLog {
     /// Observations after reset and after every step.
     pub obs: Vec<Vec<f32>>,
     /// Rewards of every step.
@@ -48,34 +49,27 @@ pub fn random_actions(env: &dyn MultiAgentEnv, rng: &mut ChaCha8Rng, out: &mut [
 
 /// Runs one episode (at most `max_steps` steps) with random actions from `action_seed`,
 /// starting with `reset(seed)`.
-pub fn run_episode(env: &mut dyn MultiAgentEnv, seed: Option<u64>, action_seed: u64) -> Episode {
+pub fn run_episode(env: &mut dyn MultiAgentEnv, seed: Option<u64>, action_seed: u64) -> EpisodeLog {
     let spec = env.spec().clone();
     let mut rng = ChaCha8Rng::seed_from_u64(action_seed);
-    let mut obs = vec![0.0; spec.obs_len()];
+    let mut out = StepBuffers::new(&spec);
     let mut state = vec![0.0; spec.state_dim];
-    env.reset(seed, &mut obs);
+    env.reset(seed, &mut out.obs);
     env.state(&mut state);
-    let mut ep = Episode {
-        obs: vec![obs.clone()],
+    let mut ep = EpisodeLog {
+        obs: vec![out.obs.clone()],
         rewards: vec![],
         states: vec![state.clone()],
     };
     let mut actions = vec![0.0; spec.action_len()];
-    let (mut r, mut te, mut tr) = buffers(&spec);
     for _ in 0..spec.max_steps {
         random_actions(env, &mut rng, &mut actions);
-        let out = StepOut {
-            obs: &mut obs,
-            rewards: &mut r,
-            terminated: &mut te,
-            truncated: &mut tr,
-        };
-        env.step(&actions, out).expect("a valid action must step");
+        out.step(env, &actions).expect("a valid action must step");
         env.state(&mut state);
-        ep.obs.push(obs.clone());
-        ep.rewards.push(r.clone());
+        ep.obs.push(out.obs.clone());
+        ep.rewards.push(out.rewards.clone());
         ep.states.push(state.clone());
-        if te.iter().zip(&tr).all(|(&a, &b)| a || b) {
+        if out.ended() {
             break;
         }
     }
@@ -91,7 +85,7 @@ pub fn play_episode<E: MultiAgentEnv + ?Sized>(
     mut on_step: impl FnMut(&[f64]),
 ) -> Vec<f64> {
     let mut actions = vec![0.0; env.spec().action_len()];
-    let mut ep = crate::episode::Episode::start(env, seed);
+    let mut ep = crate::episode::LiveEpisode::start(env, seed);
     loop {
         act(env, &mut actions);
         let ended = ep.step(env, &actions).expect("a valid action must step");
@@ -100,11 +94,6 @@ pub fn play_episode<E: MultiAgentEnv + ?Sized>(
             return ep.returns;
         }
     }
-}
-
-fn buffers(spec: &EnvSpec) -> (Vec<f64>, Vec<bool>, Vec<bool>) {
-    let n = spec.num_agents();
-    (vec![0.0; n], vec![false; n], vec![false; n])
 }
 
 /// Runs the whole suite on one registry entry with its default parameters; panics with a
@@ -142,25 +131,18 @@ pub fn check_env(entry: &EnvEntry) {
     }
 
     // Stepping a finished episode is refused.
-    let mut obs = vec![0.0; spec.obs_len()];
-    let actions_len = spec.action_len();
     let ep = run_episode(env.as_mut(), Some(7), 7);
     if ep.rewards.len() == spec.max_steps {
-        let (mut r, mut te, mut tr) = buffers(&spec);
-        let out = StepOut {
-            obs: &mut obs,
-            rewards: &mut r,
-            terminated: &mut te,
-            truncated: &mut tr,
-        };
-        let mut actions = vec![0.0; actions_len];
+        let mut actions = vec![0.0; spec.action_len()];
         random_actions(
             env.as_ref(),
             &mut ChaCha8Rng::seed_from_u64(0),
             &mut actions,
         );
         assert!(
-            env.step(&actions, out).is_err(),
+            StepBuffers::new(&spec)
+                .step(env.as_mut(), &actions)
+                .is_err(),
             "{id}: stepped past the end of an episode"
         );
     }
@@ -189,21 +171,14 @@ fn check_snapshot(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
     let mut a = make();
     let spec = a.spec().clone();
     let mut rng = ChaCha8Rng::seed_from_u64(9);
-    let mut obs = vec![0.0; spec.obs_len()];
-    a.reset(Some(3), &mut obs);
+    let mut out = StepBuffers::new(&spec);
+    a.reset(Some(3), &mut out.obs);
     let mut actions = vec![0.0; spec.action_len()];
-    let (mut r, mut te, mut tr) = buffers(&spec);
     let half = spec.max_steps / 2;
     for _ in 0..half {
         random_actions(a.as_ref(), &mut rng, &mut actions);
-        let out = StepOut {
-            obs: &mut obs,
-            rewards: &mut r,
-            terminated: &mut te,
-            truncated: &mut tr,
-        };
-        a.step(&actions, out).expect("step");
-        if te.iter().zip(&tr).all(|(&x, &y)| x || y) {
+        out.step(a.as_mut(), &actions).expect("step");
+        if out.ended() {
             return;
         }
     }
@@ -213,7 +188,7 @@ fn check_snapshot(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
     b.reset(Some(12345), &mut obs_b);
     b.restore(&snap).expect("restore of own snapshot");
     b.observe(&mut obs_b);
-    assert_eq!(obs, obs_b, "{id}: restored observation differs");
+    assert_eq!(out.obs, obs_b, "{id}: restored observation differs");
     // Continue both for the rest of the episode and one more (which exercises the restored RNG).
     let mut rng_b = rng.clone();
     let ea = continue_episodes(a.as_mut(), &mut rng, 2);
@@ -230,26 +205,19 @@ fn continue_episodes(
     extra: usize,
 ) -> Vec<Vec<f32>> {
     let spec = env.spec().clone();
-    let mut obs = vec![0.0; spec.obs_len()];
+    let mut out = StepBuffers::new(&spec);
     let mut actions = vec![0.0; spec.action_len()];
-    let (mut r, mut te, mut tr) = buffers(&spec);
     let mut out_log = Vec::new();
     let mut episodes = 0;
     while episodes <= extra {
         random_actions(env, rng, &mut actions);
-        let out = StepOut {
-            obs: &mut obs,
-            rewards: &mut r,
-            terminated: &mut te,
-            truncated: &mut tr,
-        };
-        env.step(&actions, out).expect("step");
-        out_log.push(obs.clone());
-        out_log.push(r.iter().map(|&x| x as f32).collect());
-        if te.iter().zip(&tr).all(|(&x, &y)| x || y) {
+        out.step(env, &actions).expect("step");
+        out_log.push(out.obs.clone());
+        out_log.push(out.rewards.iter().map(|&x| x as f32).collect());
+        if out.ended() {
             episodes += 1;
-            env.reset(None, &mut obs);
-            out_log.push(obs.clone());
+            env.reset(None, &mut out.obs);
+            out_log.push(out.obs.clone());
         }
     }
     out_log
@@ -259,25 +227,22 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
     let n = 3;
     let mut venv = VecEnv::from_fn(n, 10, || Ok(make())).expect("VecEnv");
     let spec = venv.spec().clone();
+    let mut vout = venv.new_step();
     let (obs_len, na, act_len) = (spec.obs_len(), spec.num_agents(), spec.action_len());
     // Reference: the same environments stepped by hand, reset with the VecEnv's seeds.
     let mut singles: Vec<_> = (0..n).map(|_| make()).collect();
-    let mut single_obs = vec![vec![0.0; obs_len]; n];
-    venv.reset(77);
+    let mut single_out: Vec<_> = (0..n).map(|_| StepBuffers::new(&spec)).collect();
+    venv.reset(77, &mut vout, 0);
     for (i, e) in singles.iter_mut().enumerate() {
         e.reset(
             Some(crate::api::derive_seed(77, 10 + i as u64)),
-            &mut single_obs[i],
+            &mut single_out[i].obs,
         );
     }
-    assert_eq!(
-        venv.obs(),
-        single_obs.concat().as_slice(),
-        "{id}: VecEnv reset differs"
-    );
+    let single_obs: Vec<f32> = single_out.iter().flat_map(|o| o.obs.clone()).collect();
+    assert_eq!(vout.obs, single_obs, "{id}: VecEnv reset differs");
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut actions = vec![0.0; n * act_len];
-    let (mut r, mut te, mut tr) = buffers(&spec);
     let mut finished = 0;
     for _ in 0..(2 * spec.max_steps + 3) {
         for i in 0..n {
@@ -287,43 +252,38 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
                 &mut actions[i * act_len..(i + 1) * act_len],
             );
         }
-        venv.step(&actions).expect("VecEnv step");
+        venv.step(&actions, &mut vout, 0).expect("VecEnv step");
         for (i, e) in singles.iter_mut().enumerate() {
-            let out = StepOut {
-                obs: &mut single_obs[i],
-                rewards: &mut r,
-                terminated: &mut te,
-                truncated: &mut tr,
-            };
-            e.step(&actions[i * act_len..(i + 1) * act_len], out)
+            let out = &mut single_out[i];
+            out.step(e.as_mut(), &actions[i * act_len..(i + 1) * act_len])
                 .expect("step");
             assert_eq!(
-                &venv.rewards()[i * na..(i + 1) * na],
-                r.as_slice(),
+                &vout.rewards[i * na..(i + 1) * na],
+                out.rewards.as_slice(),
                 "{id}: VecEnv rewards"
             );
-            let done = te.iter().zip(&tr).all(|(&x, &y)| x || y);
-            assert_eq!(venv.done()[i], done, "{id}: VecEnv done flag");
+            let done = out.ended();
+            assert_eq!(vout.done[i], done, "{id}: VecEnv done flag");
             if done {
                 finished += 1;
                 assert_eq!(
-                    &venv.final_obs()[i * obs_len..(i + 1) * obs_len],
-                    single_obs[i].as_slice(),
+                    &vout.final_obs[i * obs_len..(i + 1) * obs_len],
+                    out.obs.as_slice(),
                     "{id}: VecEnv lost the final observation"
                 );
                 let mut st = vec![0.0; spec.state_dim];
                 e.state(&mut st);
                 let d = spec.state_dim;
                 assert_eq!(
-                    &venv.final_state()[i * d..(i + 1) * d],
+                    &vout.final_states[i * d..(i + 1) * d],
                     st.as_slice(),
                     "{id}: final state"
                 );
-                e.reset(None, &mut single_obs[i]);
+                e.reset(None, &mut out.obs);
             }
             assert_eq!(
-                &venv.obs()[i * obs_len..(i + 1) * obs_len],
-                single_obs[i].as_slice(),
+                &vout.obs[i * obs_len..(i + 1) * obs_len],
+                out.obs.as_slice(),
                 "{id}: VecEnv observation differs (state leaked across an auto-reset?)"
             );
         }
@@ -333,9 +293,12 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
     // VecEnv snapshot round trip.
     let snap = venv.snapshot();
     let mut other = VecEnv::from_fn(n, 10, || Ok(make())).expect("VecEnv");
-    other.reset(999);
-    other.restore(&snap).expect("VecEnv restore");
-    assert_eq!(venv.obs(), other.obs(), "{id}: VecEnv restore");
+    let mut other_out = other.new_step();
+    other.reset(999, &mut other_out, 0);
+    other
+        .restore(&snap, &mut other_out, 0)
+        .expect("VecEnv restore");
+    assert_eq!(vout.obs, other_out.obs, "{id}: VecEnv restore");
     for _ in 0..spec.max_steps {
         for i in 0..n {
             random_actions(
@@ -344,18 +307,17 @@ fn check_vec_env(id: &str, make: &dyn Fn() -> Box<dyn MultiAgentEnv>) {
                 &mut actions[i * act_len..(i + 1) * act_len],
             );
         }
-        venv.step(&actions).expect("step");
-        other.step(&actions).expect("step");
+        venv.step(&actions, &mut vout, 0).expect("step");
+        other.step(&actions, &mut other_out, 0).expect("step");
         assert_eq!(
-            venv.obs(),
-            other.obs(),
+            vout.obs, other_out.obs,
             "{id}: restored VecEnv continues differently"
         );
-        assert_eq!(venv.done(), other.done(), "{id}: done flags after restore");
-        for i in (0..n).filter(|&i| venv.done()[i]) {
+        assert_eq!(vout.done, other_out.done, "{id}: done flags after restore");
+        for i in (0..n).filter(|&i| vout.done[i]) {
             let (a, b) = (
-                &venv.final_return()[i * na..(i + 1) * na],
-                &other.final_return()[i * na..(i + 1) * na],
+                &vout.final_return[i * na..(i + 1) * na],
+                &other_out.final_return[i * na..(i + 1) * na],
             );
             assert_eq!(a, b, "{id}: episode returns after restore");
         }

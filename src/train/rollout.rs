@@ -5,6 +5,11 @@
 //! of workers. Per step the trainer hands each worker its slice of the actions and gets back
 //! its slice of the results through two bounded channels; the buffers travel back and forth,
 //! so nothing is allocated per step. `num_workers = 0` steps the shards on the calling thread.
+//!
+//! The results are the envs crate's `VecStep` (here [`StepData`]), which a `VecEnv` writes at
+//! the rows its caller names: an inline shard writes its rows of the pool's data directly; a
+//! worker writes its own buffer (the pool's cannot be lent to another thread), which
+//! [`StepData::copy_rows_from`] puts in place, the one copy per step.
 
 use std::thread::JoinHandle;
 
@@ -12,109 +17,9 @@ use anyhow::{anyhow, Context, Result};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use marl_envs::{registry, EnvSpec, VecEnv};
 
-/// Everything one step of the pool produced, `[n_envs, ...]` flat.
-#[derive(Debug, Clone, Default)]
-pub struct StepData {
-    /// Observations to act on next.
-    pub obs: Vec<f32>,
-    /// Global states to act on next (when tracked).
-    pub states: Vec<f32>,
-    /// Action masks for the next step (when the env has them).
-    pub masks: Vec<bool>,
-    /// Rewards of the step.
-    pub rewards: Vec<f64>,
-    /// Per-agent terminations of the step.
-    pub terminated: Vec<bool>,
-    /// Per-agent truncations of the step.
-    pub truncated: Vec<bool>,
-    /// Environments whose episode ended at this step (and were reset).
-    pub done: Vec<bool>,
-    /// Final observations where `done`.
-    pub final_obs: Vec<f32>,
-    /// Final global states where `done`.
-    pub final_states: Vec<f32>,
-    /// Episode returns (raw rewards, per agent) where `done`.
-    pub final_return: Vec<f64>,
-    /// Episode lengths where `done`.
-    pub final_len: Vec<u64>,
-    /// The task figures of the episodes that ended (`[n_envs, metric_names.len()]`, see
-    /// `MultiAgentEnv::metric_names`) where `done`.
-    pub final_metrics: Vec<f64>,
-}
-
-impl StepData {
-    fn new(n: usize, spec: &EnvSpec, n_metrics: usize) -> Self {
-        let a = spec.num_agents();
-        Self {
-            obs: vec![0.0; n * spec.obs_len()],
-            states: vec![0.0; n * spec.state_dim],
-            masks: vec![true; n * spec.mask_len()],
-            rewards: vec![0.0; n * a],
-            terminated: vec![false; n * a],
-            truncated: vec![false; n * a],
-            done: vec![false; n],
-            final_obs: vec![0.0; n * spec.obs_len()],
-            final_states: vec![0.0; n * spec.state_dim],
-            final_return: vec![0.0; n * a],
-            final_len: vec![0; n],
-            final_metrics: vec![0.0; n * n_metrics],
-        }
-    }
-
-    /// Copies what `venv` holds after a reset (observations, states, masks) into the rows of
-    /// environments `first..first + venv.len()`.
-    fn read_reset(&mut self, venv: &VecEnv, first: usize) {
-        let spec = venv.spec();
-        let n = venv.len();
-        let (o, sd, m) = (spec.obs_len(), spec.state_dim, spec.mask_len());
-        self.obs[first * o..(first + n) * o].copy_from_slice(venv.obs());
-        venv.states(&mut self.states[first * sd..(first + n) * sd]);
-        venv.avail_actions(&mut self.masks[first * m..(first + n) * m]);
-        self.done[first..first + n].fill(false);
-    }
-
-    /// Copies what `venv` holds after a step into the rows of its environments.
-    fn read_step(&mut self, venv: &VecEnv, first: usize) {
-        self.read_reset(venv, first);
-        let spec = venv.spec();
-        let n = venv.len();
-        let (o, sd, a) = (spec.obs_len(), spec.state_dim, spec.num_agents());
-        let agents = first * a..(first + n) * a;
-        self.rewards[agents.clone()].copy_from_slice(venv.rewards());
-        self.terminated[agents.clone()].copy_from_slice(venv.terminated());
-        self.truncated[agents.clone()].copy_from_slice(venv.truncated());
-        self.final_return[agents].copy_from_slice(venv.final_return());
-        self.done[first..first + n].copy_from_slice(venv.done());
-        self.final_obs[first * o..(first + n) * o].copy_from_slice(venv.final_obs());
-        self.final_states[first * sd..(first + n) * sd].copy_from_slice(venv.final_state());
-        self.final_len[first..first + n].copy_from_slice(venv.final_len());
-        let nm = venv.metric_names().len();
-        self.final_metrics[first * nm..(first + n) * nm].copy_from_slice(venv.final_metrics());
-    }
-
-    /// Writes shard `k`'s data (environments `first..first + n`) into the whole.
-    fn write_into(&self, all: &mut StepData, first: usize, spec: &EnvSpec) {
-        let n = self.done.len();
-        let copy = |dst: &mut [f32], src: &[f32], w: usize| {
-            dst[first * w..(first + n) * w].copy_from_slice(src)
-        };
-        copy(&mut all.obs, &self.obs, spec.obs_len());
-        copy(&mut all.states, &self.states, spec.state_dim);
-        copy(&mut all.final_obs, &self.final_obs, spec.obs_len());
-        copy(&mut all.final_states, &self.final_states, spec.state_dim);
-        let a = spec.num_agents();
-        let m = spec.mask_len();
-        all.masks[first * m..(first + n) * m].copy_from_slice(&self.masks);
-        all.rewards[first * a..(first + n) * a].copy_from_slice(&self.rewards);
-        all.terminated[first * a..(first + n) * a].copy_from_slice(&self.terminated);
-        all.truncated[first * a..(first + n) * a].copy_from_slice(&self.truncated);
-        all.final_return[first * a..(first + n) * a].copy_from_slice(&self.final_return);
-        all.done[first..first + n].copy_from_slice(&self.done);
-        all.final_len[first..first + n].copy_from_slice(&self.final_len);
-        let nm = self.final_metrics.len() / n.max(1);
-        all.final_metrics[first * nm..(first + n) * nm].copy_from_slice(&self.final_metrics);
-    }
-}
+/// Everything one step of the pool produced, `[n_envs, ...]` flat: the envs crate's `VecStep`,
+/// under the name the learner reads it by.
+pub use marl_envs::VecStep as StepData;
 
 enum Command {
     Reset(u64, Box<StepData>),
@@ -258,12 +163,10 @@ impl EnvPool {
 
     /// Resets every environment from the master seed.
     pub fn reset(&mut self, seed: u64) -> Result<()> {
-        let spec = self.spec.clone();
         match &mut self.shards {
             Shards::Inline(v) => {
                 for (first, venv) in v.iter_mut() {
-                    venv.reset(seed);
-                    self.data.read_reset(venv, *first);
+                    venv.reset(seed, &mut self.data, *first);
                 }
             }
             Shards::Threads(ws) => {
@@ -272,7 +175,7 @@ impl EnvPool {
                     w.tx.send(Command::Reset(seed, d))
                         .map_err(|_| anyhow!("environment worker stopped"))?;
                 }
-                Self::collect(ws, &mut self.data, &spec)?;
+                Self::collect(ws, &mut self.data)?;
             }
         }
         Ok(())
@@ -280,13 +183,12 @@ impl EnvPool {
 
     /// Steps every environment with `actions` (`[n_envs, action_len]`).
     pub fn step(&mut self, actions: &[f32]) -> Result<()> {
-        let spec = self.spec.clone();
-        let w = spec.action_len();
+        let w = self.spec.action_len();
         match &mut self.shards {
             Shards::Inline(v) => {
                 for (first, venv) in v.iter_mut() {
-                    venv.step(&actions[*first * w..(*first + venv.len()) * w])?;
-                    self.data.read_step(venv, *first);
+                    let a = &actions[*first * w..(*first + venv.len()) * w];
+                    venv.step(a, &mut self.data, *first)?;
                 }
             }
             Shards::Threads(ws) => {
@@ -298,18 +200,18 @@ impl EnvPool {
                         .send(Command::Step(a, d))
                         .map_err(|_| anyhow!("environment worker stopped"))?;
                 }
-                Self::collect(ws, &mut self.data, &spec)?;
+                Self::collect(ws, &mut self.data)?;
             }
         }
         Ok(())
     }
 
-    fn collect(ws: &mut [Worker], all: &mut StepData, spec: &EnvSpec) -> Result<()> {
+    fn collect(ws: &mut [Worker], all: &mut StepData) -> Result<()> {
         let mut failure = None;
         for wk in ws.iter_mut() {
             match wk.rx.recv() {
                 Ok(Reply::Data(a, d)) => {
-                    d.write_into(all, wk.first, spec);
+                    all.copy_rows_from(wk.first, &d);
                     // Resets and restores send no action buffer back: keep ours.
                     if !a.is_empty() {
                         wk.actions = a;
@@ -346,7 +248,6 @@ impl EnvPool {
 
     /// Restores [`snapshot`](Self::snapshot) (the same number of environments and workers).
     pub fn restore(&mut self, shards: &[Vec<u8>]) -> Result<()> {
-        let spec = self.spec.clone();
         match &mut self.shards {
             Shards::Inline(v) => {
                 anyhow::ensure!(
@@ -356,8 +257,7 @@ impl EnvPool {
                     v.len()
                 );
                 for ((first, venv), s) in v.iter_mut().zip(shards) {
-                    venv.restore(s)?;
-                    self.data.read_reset(venv, *first);
+                    venv.restore(s, &mut self.data, *first)?;
                 }
             }
             Shards::Threads(ws) => {
@@ -373,7 +273,7 @@ impl EnvPool {
                         .send(Command::Restore(s.clone(), d))
                         .map_err(|_| anyhow!("environment worker stopped"))?;
                 }
-                Self::collect(ws, &mut self.data, &spec)?;
+                Self::collect(ws, &mut self.data)?;
             }
         }
         Ok(())
@@ -384,23 +284,16 @@ fn worker_loop(venv: &mut VecEnv, rx: &Receiver<Command>, tx: &Sender<Reply>) {
     while let Ok(cmd) = rx.recv() {
         let reply = match cmd {
             Command::Reset(seed, mut d) => {
-                venv.reset(seed);
-                d.read_reset(venv, 0);
+                venv.reset(seed, &mut d, 0);
                 Reply::Data(Vec::new(), d)
             }
-            Command::Step(actions, mut d) => match venv.step(&actions) {
-                Ok(()) => {
-                    d.read_step(venv, 0);
-                    Reply::Data(actions, d)
-                }
+            Command::Step(actions, mut d) => match venv.step(&actions, &mut d, 0) {
+                Ok(()) => Reply::Data(actions, d),
                 Err(e) => Reply::Failed(e.to_string()),
             },
             Command::Snapshot => Reply::Snapshot(venv.snapshot()),
-            Command::Restore(s, mut d) => match venv.restore(&s) {
-                Ok(()) => {
-                    d.read_reset(venv, 0);
-                    Reply::Data(Vec::new(), d)
-                }
+            Command::Restore(s, mut d) => match venv.restore(&s, &mut d, 0) {
+                Ok(()) => Reply::Data(Vec::new(), d),
                 Err(e) => Reply::Failed(e.to_string()),
             },
         };

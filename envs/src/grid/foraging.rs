@@ -225,18 +225,11 @@ pub struct ForagingEnv {
     tag: String,
 }
 
-fn invalid(env: &str, message: impl Into<String>) -> EnvError {
-    EnvError::InvalidParams {
-        env: env.to_string(),
-        message: message.into(),
-    }
-}
-
 impl ForagingEnv {
     /// Level-Based Foraging with the given parameters; `id` is the id it was made from.
     pub fn new(id: &str, p: &ForagingParams) -> Result<Self, EnvError> {
         if p.grid_observation {
-            return Err(invalid(id, "`grid_observation = true` is not supported: marl observes \
+            return Err(EnvError::invalid_params(id, "`grid_observation = true` is not supported: marl observes \
                  foods and agents as triples (lbforaging 2.0.0 cannot build grid observations either)"));
         }
         let layout = Layout {
@@ -329,22 +322,25 @@ impl ForagingEnv {
     ) -> Result<Self, EnvError> {
         let (rows, cols) = field_size.dims();
         if rows < 3 || cols < 3 {
-            return Err(invalid(
+            return Err(EnvError::invalid_params(
                 id,
                 format!("`field_size` must be at least 3x3, got {rows}x{cols}"),
             ));
         }
         if players == 0 || players > 64 {
-            return Err(invalid(
+            return Err(EnvError::invalid_params(
                 id,
                 format!("the number of agents must be in 1..=64, got {players}"),
             ));
         }
         if layout.max_num_food == 0 {
-            return Err(invalid(id, "`max_num_food` must be at least 1"));
+            return Err(EnvError::invalid_params(
+                id,
+                "`max_num_food` must be at least 1",
+            ));
         }
         if layout.min_player_level == 0 || layout.min_player_level > layout.max_player_level {
-            return Err(invalid(
+            return Err(EnvError::invalid_params(
                 id,
                 "agent levels need 1 <= `min_player_level` <= `max_player_level`",
             ));
@@ -353,16 +349,19 @@ impl ForagingEnv {
             .max_food_level
             .is_some_and(|m| m < layout.min_food_level.max(1))
         {
-            return Err(invalid(
+            return Err(EnvError::invalid_params(
                 id,
                 "`max_food_level` must be at least `min_food_level` and 1",
             ));
         }
         if p.max_episode_steps == 0 {
-            return Err(invalid(id, "`max_episode_steps` must be at least 1"));
+            return Err(EnvError::invalid_params(
+                id,
+                "`max_episode_steps` must be at least 1",
+            ));
         }
         if !p.penalty.is_finite() {
-            return Err(invalid(id, "`penalty` must be finite"));
+            return Err(EnvError::invalid_params(id, "`penalty` must be finite"));
         }
         let sight = sight.unwrap_or(rows.max(cols));
         let obs_dim = 3 * layout.max_num_food + agent_width * players;

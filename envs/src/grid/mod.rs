@@ -17,9 +17,11 @@ use crate::params::task_params_with;
 /// Makes an lbforaging task by its id (`Foraging-8x8-2p-2f-coop-v3`, with or without the
 /// `lbf/` family), with `overrides` on top of the parameters the id stands for.
 pub fn make_task(id: &str, overrides: &toml::Table) -> Result<ForagingEnv, EnvError> {
-    let base = foraging::task_params(id).ok_or_else(|| EnvError::InvalidParams {
-        env: id.to_string(),
-        message: "not an lbforaging task id `Foraging{-2s}-{S}x{S}-{P}p-{F}f{-coop}-v3`".into(),
+    let base = foraging::task_params(id).ok_or_else(|| {
+        EnvError::invalid_params(
+            id,
+            "not an lbforaging task id `Foraging{-2s}-{S}x{S}-{P}p-{F}f{-coop}-v3`",
+        )
     })?;
     let (params, full): (ForagingParams, _) = task_params_with(id, "lbf", &base, overrides)?;
     ForagingEnv::new(&full, &params)

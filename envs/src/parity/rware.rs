@@ -13,8 +13,11 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{compare_each, compare_obs, Mismatch, ParityReport};
-use crate::api::{MultiAgentEnv, StepOut, WorldState};
+use super::{
+    agent_of, compare_each, compare_obs, encode_indices, ended_each, json_to_toml, replay_steps,
+    Mismatch, ParityReport,
+};
+use crate::api::{MultiAgentEnv, StepBuffers, WorldState};
 use crate::grid::warehouse::{task_params, WarehouseEnv, WarehouseParams, RWARE_ID};
 use crate::numpy_random::NumpyRngState;
 use crate::params::parse_params;
@@ -68,16 +71,7 @@ fn hex128(s: &str) -> Result<u128, String> {
 }
 
 fn params(trace: &Trace) -> Result<WarehouseParams, String> {
-    let table: toml::Table = trace
-        .env_kwargs
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| {
-            toml::Value::deserialize(v.clone())
-                .map(|tv| (k.clone(), tv))
-                .map_err(|e| format!("env_kwargs.{k}: {e}"))
-        })
-        .collect::<Result<_, _>>()?;
+    let table = json_to_toml(&trace.env_kwargs, &[])?;
     let p: WarehouseParams = parse_params(RWARE_ID, &table).map_err(|e| e.to_string())?;
     if let Some(id) = &trace.env_id {
         let from_id = task_params(id)
@@ -90,16 +84,6 @@ fn params(trace: &Trace) -> Result<WarehouseParams, String> {
         }
     }
     Ok(p)
-}
-
-fn encode(actions: &[i64], n: usize, out: &mut [f32]) -> Result<(), String> {
-    if actions.len() != n {
-        return Err(format!("{} actions for {n} robots", actions.len()));
-    }
-    for (d, &a) in out.iter_mut().zip(actions) {
-        *d = a as f32;
-    }
-    Ok(())
 }
 
 /// The recorded state as marl's world-state fields.
@@ -212,34 +196,21 @@ pub(super) fn replay(trace: &Trace, file: &str) -> Result<ParityReport, String> 
         Some(id) => format!("{RWARE_ID} as {id}"),
         None => RWARE_ID.to_string(),
     };
-    let mut report = ParityReport {
-        file: file.to_string(),
-        env_id,
-        steps: 0,
-        mismatch: None,
-    };
-    let mut obs = vec![0.0f32; spec.obs_len()];
-    let mut actions = vec![0.0f32; spec.action_len()];
-    let mut rewards = vec![0.0f64; n];
-    let mut terminated = vec![false; n];
-    let mut truncated = vec![false; n];
+    let mut report = ParityReport::new(file, env_id);
+    let mut out = StepBuffers::new(&spec);
 
     match trace.seed {
         Some(seed) => {
-            env.reset(Some(seed), &mut obs);
+            env.reset(Some(seed), &mut out.obs);
+            let mut actions = vec![0.0f32; spec.action_len()];
             for (k, a) in trace.warmup_actions.iter().enumerate() {
-                encode(a, n, &mut actions).map_err(|e| format!("warmup_actions[{k}]: {e}"))?;
-                let out = StepOut {
-                    obs: &mut obs,
-                    rewards: &mut rewards,
-                    terminated: &mut terminated,
-                    truncated: &mut truncated,
-                };
-                env.step(&actions, out)
+                encode_indices(a, n, "robots", &mut actions)
+                    .map_err(|e| format!("warmup_actions[{k}]: {e}"))?;
+                out.step(&mut env, &actions)
                     .map_err(|e| format!("warmup_actions[{k}]: {e}"))?;
             }
             if !trace.warmup_actions.is_empty() {
-                env.reset(None, &mut obs);
+                env.reset(None, &mut out.obs);
             }
         }
         None => {
@@ -260,46 +231,33 @@ pub(super) fn replay(trace: &Trace, file: &str) -> Result<ParityReport, String> 
                 has_uint32: rng.has_uint32 != 0,
                 uinteger: rng.uinteger,
             });
-            env.observe(&mut obs);
+            env.observe(&mut out.obs);
         }
     }
     let first = match compare_state(0, &env, &trace.initial_state, true)? {
         Some(m) => Some(m),
-        None => compare_obs(0, &spec, &obs, &trace.initial_obs)?,
+        None => compare_obs(0, &spec, &out.obs, &trace.initial_obs)?,
     };
     if first.is_some() {
         report.mismatch = first;
         return Ok(report);
     }
 
-    let agent = |i: usize| Some((i, spec.agents[i].name.clone()));
-    for (k, step) in trace.steps.iter().enumerate() {
-        if step.t != k + 1 {
-            return Err(format!("steps[{k}].t is {}, expected {}", step.t, k + 1));
-        }
-        encode(&step.actions, n, &mut actions).map_err(|e| format!("steps[{k}]: {e}"))?;
-        let out = StepOut {
-            obs: &mut obs,
-            rewards: &mut rewards,
-            terminated: &mut terminated,
-            truncated: &mut truncated,
-        };
-        env.step(&actions, out)
-            .map_err(|e| format!("steps[{k}]: {e}"))?;
-        report.steps = step.t;
-        let ended: Vec<bool> = terminated
-            .iter()
-            .zip(&truncated)
-            .map(|(&a, &b)| a || b)
-            .collect();
-        let first = compare_obs(step.t, &spec, &obs, &step.obs)?
-            .or_else(|| compare_each(step.t, "reward", &step.rewards, &rewards, &agent))
-            .or_else(|| compare_each(step.t, "done", &vec![step.done; n], &ended, &agent))
-            .or(compare_state(step.t, &env, &step.state, false)?);
-        if first.is_some() {
-            report.mismatch = first;
-            return Ok(report);
-        }
-    }
+    let agent = agent_of(&spec);
+    replay_steps(
+        &mut env,
+        &trace.steps,
+        &mut report,
+        |s| s.t,
+        |s, actions| encode_indices(&s.actions, n, "robots", actions),
+        |t, step, env, out| {
+            Ok(compare_obs(t, &spec, &out.obs, &step.obs)?
+                .or_else(|| compare_each(t, "reward", &step.rewards, &out.rewards, &agent))
+                .or_else(|| compare_each(t, "done", &vec![step.done; n], &ended_each(out), &agent))
+                // `or`, not `or_else`: a recorded state that cannot describe this floor is an
+                // error even where an earlier field already differs.
+                .or(compare_state(t, env, &step.state, false)?))
+        },
+    )?;
     Ok(report)
 }

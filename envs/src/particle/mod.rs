@@ -20,23 +20,19 @@ use speaker_listener::{SpeakerListener, SpeakerListenerParams};
 use spread::{Spread, SpreadParams};
 use tag::{Tag, TagParams};
 
-fn invalid(env: &str, message: String) -> EnvError {
-    EnvError::InvalidParams {
-        env: env.to_string(),
-        message,
-    }
-}
-
 fn check_cycles(id: &str, max_cycles: usize) -> Result<(), EnvError> {
     if max_cycles == 0 {
-        return Err(invalid(id, "`max_cycles` must be at least 1".into()));
+        return Err(EnvError::invalid_params(
+            id,
+            "`max_cycles` must be at least 1",
+        ));
     }
     Ok(())
 }
 
 fn check_ratio(id: &str, local_ratio: f64) -> Result<(), EnvError> {
     if !(0.0..=1.0).contains(&local_ratio) {
-        return Err(invalid(
+        return Err(EnvError::invalid_params(
             id,
             format!("`local_ratio` must be in [0, 1], got {local_ratio}"),
         ));
@@ -58,7 +54,10 @@ pub const ADVERSARY_ID: &str = "mpe/simple_adversary_v3";
 /// `mpe/simple_spread_v3` with the given parameters.
 pub fn spread(p: &SpreadParams) -> Result<ParticleEnv<Spread>, EnvError> {
     if p.n == 0 {
-        return Err(invalid(SPREAD_ID, "`N` must be at least 1".into()));
+        return Err(EnvError::invalid_params(
+            SPREAD_ID,
+            "`N` must be at least 1",
+        ));
     }
     check_cycles(SPREAD_ID, p.max_cycles)?;
     check_ratio(SPREAD_ID, p.local_ratio)?;
@@ -105,9 +104,9 @@ pub fn reference(p: &ReferenceParams) -> Result<ParticleEnv<Reference>, EnvError
 /// `mpe/simple_tag_v3` with the given parameters.
 pub fn tag(p: &TagParams) -> Result<ParticleEnv<Tag>, EnvError> {
     if p.num_good == 0 || p.num_adversaries == 0 {
-        return Err(invalid(
+        return Err(EnvError::invalid_params(
             TAG_ID,
-            "`num_good` and `num_adversaries` must be at least 1".into(),
+            "`num_good` and `num_adversaries` must be at least 1",
         ));
     }
     check_cycles(TAG_ID, p.max_cycles)?;
@@ -124,7 +123,10 @@ pub fn tag(p: &TagParams) -> Result<ParticleEnv<Tag>, EnvError> {
 /// `mpe/simple_adversary_v3` with the given parameters.
 pub fn adversary(p: &AdversaryParams) -> Result<ParticleEnv<Adversary>, EnvError> {
     if p.n == 0 {
-        return Err(invalid(ADVERSARY_ID, "`N` must be at least 1".into()));
+        return Err(EnvError::invalid_params(
+            ADVERSARY_ID,
+            "`N` must be at least 1",
+        ));
     }
     check_cycles(ADVERSARY_ID, p.max_cycles)?;
     let tag = format!("{ADVERSARY_ID} {p:?}");

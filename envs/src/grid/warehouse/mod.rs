@@ -134,10 +134,7 @@ const SIZES: [(&str, usize, usize); 4] = [
 pub fn task_params(id: &str) -> Option<Result<WarehouseParams, EnvError>> {
     let name = id.strip_prefix("rware/").unwrap_or(id);
     let body = name.strip_prefix("rware")?;
-    Some(parse_task(body).map_err(|message| EnvError::InvalidParams {
-        env: id.to_string(),
-        message,
-    }))
+    Some(parse_task(body).map_err(|message| EnvError::invalid_params(id, message)))
 }
 
 fn number(token: &str, suffix: &str) -> Option<usize> {
@@ -241,9 +238,11 @@ fn parse_task(body: &str) -> Result<WarehouseParams, String> {
 
 /// Makes an rware task by its id, with `overrides` on top of the parameters it stands for.
 pub fn make_task(id: &str, overrides: &toml::Table) -> Result<WarehouseEnv, EnvError> {
-    let base = task_params(id).ok_or_else(|| EnvError::InvalidParams {
-        env: id.to_string(),
-        message: "not an rware task id `rware-{size}-{N}ag{-easy,-hard}-v2`".into(),
+    let base = task_params(id).ok_or_else(|| {
+        EnvError::invalid_params(
+            id,
+            "not an rware task id `rware-{size}-{N}ag{-easy,-hard}-v2`",
+        )
     })??;
     let (params, full): (WarehouseParams, _) = task_params_with(id, "rware", &base, overrides)?;
     WarehouseEnv::new(&full, &params)
@@ -260,24 +259,17 @@ pub struct WarehouseEnv {
     tag: String,
 }
 
-fn invalid(env: &str, message: impl Into<String>) -> EnvError {
-    EnvError::InvalidParams {
-        env: env.to_string(),
-        message: message.into(),
-    }
-}
-
 impl WarehouseEnv {
     /// The warehouse with the given parameters; `id` is the id it was made from.
     pub fn new(id: &str, p: &WarehouseParams) -> Result<Self, EnvError> {
         if p.msg_bits != 0 {
-            return Err(invalid(
+            return Err(EnvError::invalid_params(
                 id,
                 format!("`msg_bits = {}` is not supported: only 0 (no communication; rware's messages make the action space MultiDiscrete)", p.msg_bits),
             ));
         }
         if p.observation_type != ObservationType::Flattened {
-            return Err(invalid(
+            return Err(EnvError::invalid_params(
                 id,
                 format!(
                     "`observation_type = {:?}` is not supported: only `flattened`, rware's default",
@@ -289,10 +281,10 @@ impl WarehouseEnv {
             Some(s) => Layout::from_text(s),
             None => Layout::from_params(p.shelf_columns, p.shelf_rows, p.column_height),
         }
-        .map_err(|m| invalid(id, m))?;
+        .map_err(|m| EnvError::invalid_params(id, m))?;
         let cells = layout.cells();
         if p.n_agents == 0 || p.n_agents > cells.min(u16::MAX as usize - 1) {
-            return Err(invalid(
+            return Err(EnvError::invalid_params(
                 id,
                 format!(
                     "`n_agents` must be in 1..={} (one robot per cell), got {}",
@@ -303,7 +295,7 @@ impl WarehouseEnv {
         }
         let shelves = layout.shelf_home.len();
         if p.request_queue_size >= shelves.max(1) && p.request_queue_size > 0 {
-            return Err(invalid(
+            return Err(EnvError::invalid_params(
                 id,
                 format!(
                     "`request_queue_size` must be below the number of shelves ({shelves}), got {} (rware fails at the first delivery otherwise)",
@@ -312,13 +304,13 @@ impl WarehouseEnv {
             ));
         }
         if p.max_steps == 0 {
-            return Err(invalid(
+            return Err(EnvError::invalid_params(
                 id,
                 "`max_steps` must be at least 1 (rware's unlimited episodes are not supported)",
             ));
         }
         if p.normalised_coordinates && (layout.width < 2 || layout.height < 2) {
-            return Err(invalid(
+            return Err(EnvError::invalid_params(
                 id,
                 "`normalised_coordinates` needs a floor of at least 2x2 cells",
             ));
