@@ -36,8 +36,6 @@ pub use api::{
     WorldState,
 };
 pub use episode::LiveEpisode;
-/// The former name of [`LiveEpisode`], kept while marl's `cli` and `tools::eval` still use it.
-pub use episode::LiveEpisode as Episode;
 pub use error::EnvError;
 pub use registry::{make, REGISTRY};
 pub use vec_env::{VecEnv, VecStep};

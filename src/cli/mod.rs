@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use marl_envs::testing::random_actions;
-use marl_envs::{parity, registry, Episode};
+use marl_envs::{parity, registry, LiveEpisode};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -467,7 +467,7 @@ fn bench_env(id: &str, params: &[String], steps: usize) -> Result<ExitCode> {
     for a in all.chunks_exact_mut(spec.action_len().max(1)) {
         random_actions(env.as_ref(), &mut rng, a);
     }
-    let mut ep = Episode::start(env.as_mut(), Some(0));
+    let mut ep = LiveEpisode::start(env.as_mut(), Some(0));
     let t0 = std::time::Instant::now();
     for k in 0..steps {
         let a = &all[k * spec.action_len()..(k + 1) * spec.action_len()];
@@ -496,7 +496,7 @@ fn render(
     let spec = env.spec().clone();
     let mut actions = vec![0.0; spec.action_len()];
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut ep = Episode::start(env.as_mut(), Some(seed));
+    let mut ep = LiveEpisode::start(env.as_mut(), Some(seed));
     let write_svg = |env: &dyn marl_envs::MultiAgentEnv, k: Option<usize>| -> Result<()> {
         let Some(path) = svg else { return Ok(()) };
         let Some(picture) = env.render_svg() else {

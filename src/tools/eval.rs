@@ -270,7 +270,7 @@ pub fn render(path: &Path, opts: &EvalOptions, target: &RenderTarget) -> Result<
     // What EnvPool::reset(derive_seed(seed, 0)) gives environment 0.
     let round_seed = evaluation::round_seed(opts.seed, 0);
     let mut rng = ChaCha8Rng::seed_from_u64(round_seed);
-    let mut ep = marl_envs::Episode::start(env.as_mut(), Some(derive_seed(round_seed, 0)));
+    let mut ep = marl_envs::LiveEpisode::start(env.as_mut(), Some(derive_seed(round_seed, 0)));
     let draw = |env: &dyn marl_envs::MultiAgentEnv| -> Result<String> {
         match target {
             RenderTarget::Ascii => Ok(env.render_ascii()),
