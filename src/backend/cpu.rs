@@ -13,7 +13,7 @@ use marl_envs::ActionSpace;
 use super::layout::SideLayout;
 use super::{
     ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
-    RowOutputs, Run, SideShape, SideState, StepInputs,
+    RowLayout, RowOutputs, Run, SideShape, SideState, StepInputs,
 };
 use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs};
 use crate::algo::scalars::Scalars;
@@ -221,7 +221,12 @@ impl Side {
                 unreachable!("per-agent networks read whole rows")
             };
             let w = input.len() / rows.max(1);
-            for &(k, start, n) in runs {
+            for &Run {
+                agent: k,
+                start,
+                len: n,
+            } in runs
+            {
                 let y = nets[k].forward(
                     &values[layout.net(k)],
                     MlpInput::Rows(&input[start * w..(start + n) * w]),
@@ -271,7 +276,12 @@ impl Side {
         if self.nets.len() == 1 {
             state.copy_from_slice(self.nets[0].final_state());
         } else {
-            for &(k, start, n) in runs {
+            for &Run {
+                agent: k,
+                start,
+                len: n,
+            } in runs
+            {
                 state[start * width..(start + n) * width]
                     .copy_from_slice(self.nets[k].final_state());
             }
@@ -328,7 +338,12 @@ impl Side {
                 unreachable!("per-agent networks read whole rows")
             };
             let w = input.len() / rows.max(1);
-            for &(k, start, n) in runs {
+            for &Run {
+                agent: k,
+                start,
+                len: n,
+            } in runs
+            {
                 let range = layout.net(k);
                 nets[k].backward(
                     &values[range.clone()],
@@ -412,9 +427,12 @@ impl CpuBackend {
         if self.step_agents.len() == rows {
             return;
         }
-        let n = rows / self.n_agents;
-        self.step_agents = (0..rows).map(|r| (r / n.max(1)) as u32).collect();
-        self.step_runs = (0..self.n_agents).map(|k| (k, k * n, n)).collect();
+        let step = RowLayout {
+            n_envs: rows / self.n_agents,
+            n_agents: self.n_agents,
+        };
+        self.step_agents = (0..rows).map(|r| step.agent_of(r) as u32).collect();
+        self.step_runs = step.step_runs().collect();
     }
 }
 

@@ -13,14 +13,15 @@
 //! once, in `learner::update`; the checkpoint names are written once, in [`layout`].
 //!
 //! # Rows
-//! A step's rows are agent-major (`row = k * n_envs + e` for agent `k` of the group); a
-//! minibatch's rows carry their agent in [`Minibatch::agents`], sorted by agent when the group
-//! has one network per agent ([`Minibatch::runs`]).
+//! A step's rows are agent-major (`row = k * n_envs + e` for agent `k` of the group, written
+//! once in [`RowLayout`]); a minibatch's rows carry their agent in [`Minibatch::agents`],
+//! sorted by agent when the group has one network per agent ([`Minibatch::runs`]).
 
 pub mod candle;
 pub mod cpu;
 pub mod device;
 pub mod layout;
+pub mod rows;
 
 use anyhow::Result;
 use marl_envs::ActionSpace;
@@ -34,6 +35,7 @@ use crate::nn::cpu_mlp::CpuMlp;
 use crate::nn::cpu_net::{CpuNet, Recurrent};
 
 pub use layout::{GroupState, SideState};
+pub use rows::{RowLayout, Run};
 
 /// An MLP's shape: input width (the host row, without a learned embedding), hidden widths,
 /// output width, activation, LayerNorms, and the gain of the head's initialization.
@@ -300,9 +302,6 @@ pub fn kind_for(cfg: &TrainConfig, dev: &candle_core::Device) -> BackendKind {
     }
 }
 
-/// A contiguous run of one agent's rows: (agent in the group, first row, rows).
-pub type Run = (usize, usize, usize);
-
 /// The actor's output for a set of rows, on the host.
 #[derive(Debug, Clone, Default)]
 pub struct ActorOut {
@@ -383,8 +382,7 @@ pub struct Minibatch<'a> {
     pub targets: &'a [f32],
     /// The agent (index in the group) of each row `[rows]`.
     pub agents: &'a [u32],
-    /// Contiguous runs of one agent's rows: (agent, first row, rows). With one network per
-    /// agent the rows are sorted by agent, so each agent has at most one run.
+    /// Contiguous runs of one agent's rows. With one network per agent the rows are sorted by agent, so each agent has at most one run.
     pub runs: &'a [Run],
     /// Recurrent networks: the rows are whole sequences (see [`SeqBatch`]).
     pub seq: Option<SeqBatch<'a>>,

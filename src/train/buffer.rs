@@ -2,7 +2,8 @@
 //! input rows.
 //!
 //! # Shapes
-//! Per step a group has `R = A_g * n_envs` rows, agent-major (`row = k * n_envs + e`). Arrays
+//! Per step a group has `R = A_g * n_envs` rows, agent-major (`row = k * n_envs + e`, see
+//! [`RowLayout`]). Arrays
 //! are `[T, R, ...]` flat, except the global states: `[T, n_envs, state_dim]`, once per
 //! environment and step whatever the number of agents. A critic row is stored without its
 //! state (its "rest"), and the state is joined to it only where a backend needs whole rows
@@ -11,7 +12,7 @@
 
 use marl_envs::{ActionSpace, EnvSpec};
 
-use crate::backend::{CriticRows, SharedStates};
+use crate::backend::{CriticRows, RowLayout, SharedStates};
 use crate::config::{action_width, AgentId, CriticState, Group, RawConfig};
 
 /// How a group's critic rows reach the backend.
@@ -87,18 +88,26 @@ impl InputLayout {
         }
     }
 
+    /// The order of the group's rows.
+    pub fn row_layout(&self) -> RowLayout {
+        RowLayout {
+            n_envs: self.n_envs,
+            n_agents: self.agents.len(),
+        }
+    }
+
     /// Rows per step.
     pub fn rows(&self) -> usize {
-        self.agents.len() * self.n_envs
+        self.row_layout().rows()
     }
 
     /// Writes the actor rows of one step from `obs` (`[n_envs, obs_len]`).
     pub fn actor_rows(&self, spec: &EnvSpec, obs: &[f32], out: &mut [f32]) {
-        let n_k = self.agents.len();
+        let (n_k, rl) = (self.agents.len(), self.row_layout());
         for (k, &agent) in self.agents.iter().enumerate() {
             let r = spec.obs_range(agent);
             for e in 0..self.n_envs {
-                let row = &mut out[(k * self.n_envs + e) * self.actor_in..][..self.actor_in];
+                let row = &mut out[rl.row(k, e) * self.actor_in..][..self.actor_in];
                 row[..r.len()].copy_from_slice(
                     &obs[e * spec.obs_len() + r.start..e * spec.obs_len() + r.end],
                 );
@@ -131,13 +140,13 @@ impl InputLayout {
     /// agent-specific states), the others' actions, the one-hot id, in the order of the whole
     /// row.
     pub fn critic_rest_rows(&self, spec: &EnvSpec, obs: &[f32], actions: &[f32], out: &mut [f32]) {
-        let n_k = self.agents.len();
+        let (n_k, rl) = (self.agents.len(), self.row_layout());
         let w = self.rest_in();
         let own_obs = !self.centralized || self.critic_state == CriticState::AgentSpecific;
         for (k, &agent) in self.agents.iter().enumerate() {
             let r = spec.obs_range(agent);
             for e in 0..self.n_envs {
-                let row = &mut out[(k * self.n_envs + e) * w..][..w];
+                let row = &mut out[rl.row(k, e) * w..][..w];
                 let mut at = 0;
                 if own_obs {
                     let own = &obs[e * spec.obs_len() + r.start..e * spec.obs_len() + r.end];
