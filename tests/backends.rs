@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use marl::algo::ppo::LossConfig;
+use marl::algo::ppo::{names, LossConfig};
 use marl::backend::candle::CandleBackend;
 use marl::backend::layout::{GroupLayout, SavedOptimizer};
 use marl::backend::{
@@ -479,7 +479,8 @@ const COEFS: LossCoefs = LossCoefs {
 fn total_loss(b: &mut dyn Backend, d: &Data) -> f64 {
     let t = b.accumulate(&d.minibatch(), &COEFS, None).expect("loss");
     let get = |n: &str| t.get(n).expect("term");
-    get("policy_loss") - COEFS.entropy_coef * get("entropy") + COEFS.value_coef * get("value_loss")
+    get(names::POLICY_LOSS) - COEFS.entropy_coef * get(names::ENTROPY)
+        + COEFS.value_coef * get(names::VALUE_LOSS)
 }
 
 /// The accumulated gradient equals central finite differences of the loss, for every

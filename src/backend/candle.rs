@@ -685,22 +685,15 @@ impl Backend for CandleBackend {
             },
             &coefs.loss,
         )?;
-        let total = ((&terms.policy_loss - (&terms.entropy * coefs.entropy_coef)?)?
-            + (&terms.value_loss * coefs.value_coef)?)?;
+        let total = ppo::total_loss(&terms, coefs.entropy_coef, coefs.value_coef)?;
         if let Some(dst) = rows {
             let lp: Vec<f32> = logp.to_device(&Device::Cpu)?.to_vec1()?;
             dst.logp.copy_from_slice(&lp);
             let v: Vec<f32> = values.to_device(&Device::Cpu)?.to_vec1()?;
             dst.values.copy_from_slice(&v);
         }
-        let mut s = Scalars::new();
-        s.set("policy_loss", terms.policy_loss.to_scalar::<f32>()?.into());
-        s.set("entropy", terms.entropy.to_scalar::<f32>()?.into());
-        s.set("approx_kl", terms.approx_kl);
-        s.set("clipfrac", terms.clipfrac);
-        s.set("value_loss", terms.value_loss.to_scalar::<f32>()?.into());
         self.pending.push(total);
-        Ok(s)
+        Ok(terms.values()?.scalars())
     }
 
     fn step(&mut self, pending: usize) -> Result<()> {

@@ -15,7 +15,7 @@ use super::{
     ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
     RowLayout, RowOutputs, Run, SideShape, SideState, StepInputs,
 };
-use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs};
+use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs, PolicyTerms};
 use crate::algo::scalars::Scalars;
 use crate::config::OptimizerKind;
 use crate::nn::cpu_mlp::{clip_global_norm, FlatAdam, MlpInput, SharedRows};
@@ -443,7 +443,7 @@ fn actor_pass(
     mb: &Minibatch<'_>,
     coefs: &LossCoefs,
     row_logp: Option<&mut [f32]>,
-) -> Scalars {
+) -> PolicyTerms {
     let seq = mb.seq.map(|s| SideSeq {
         len: s.len,
         starts: s.starts,
@@ -480,12 +480,7 @@ fn actor_pass(
         row_logp,
     );
     side.backward(x, mb.agents, mb.runs);
-    let mut s = Scalars::new();
-    s.set("policy_loss", terms.policy_loss);
-    s.set("entropy", terms.entropy);
-    s.set("approx_kl", terms.approx_kl);
-    s.set("clipfrac", terms.clipfrac);
-    s
+    terms
 }
 
 /// The critic's pass of a minibatch; returns the value loss.
@@ -600,7 +595,7 @@ impl Backend for CpuBackend {
             Some(r) => (Some(r.logp), Some(r.values)),
             None => (None, None),
         };
-        let (mut terms, value_loss) = if self.threads > 1 {
+        let (terms, value_loss) = if self.threads > 1 {
             parallel::join(
                 || actor_pass(actor, space, mb, coefs, row_logp),
                 || critic_pass(critic, mb, coefs, row_values),
@@ -610,8 +605,7 @@ impl Backend for CpuBackend {
             (terms, Ok(critic_pass(critic, mb, coefs, row_values)))
         };
         let value_loss = value_loss.map_err(|_| anyhow!("the critic's pass panicked"))?;
-        terms.set("value_loss", value_loss);
-        Ok(terms)
+        Ok(terms.with_value_loss(value_loss).scalars())
     }
 
     fn step(&mut self, pending: usize) -> Result<()> {

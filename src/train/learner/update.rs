@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::algo::ppo::LossConfig;
+use crate::algo::ppo::{self, names, LossConfig};
 use crate::algo::scalars::Scalars;
 use crate::algo::value_norm::ValueNorm;
 use crate::backend::{
@@ -22,8 +22,9 @@ use crate::util::parallel;
 /// Losses and diagnostics of one group's update.
 #[derive(Debug, Clone, Default)]
 pub struct GroupStats {
-    /// Means over minibatches of the loss terms (`policy_loss`, `value_loss`, `entropy`,
-    /// `approx_kl`, `clipfrac`), then `explained_variance` of the values for the returns.
+    /// Means over minibatches of the loss terms ([`ppo::names`]: `policy_loss`, `value_loss`,
+    /// `entropy`, `approx_kl`, `clipfrac`), then `explained_variance` of the values for the
+    /// returns.
     pub terms: Scalars,
     /// Per-agent policy loss over the last epoch (agent order of the group; with
     /// `log_agent_metrics`).
@@ -471,7 +472,7 @@ pub fn run_epochs(
             }
             sums.add_all(&terms);
             count += 1.0;
-            epoch_kl += terms.get("approx_kl").unwrap_or(0.0);
+            epoch_kl += terms.get(names::APPROX_KL).unwrap_or(0.0);
             epoch_mbs += 1.0;
             if want_rows {
                 per_agent_policy_loss(mb, p.clip_epsilon, &mut agent_loss, &mut agent_count);
@@ -492,7 +493,7 @@ pub fn run_epochs(
     }
     sums.scale(count.max(1.0));
     sums.set(
-        "explained_variance",
+        names::EXPLAINED_VARIANCE,
         explained_variance_of(b, value_norm, p),
     );
     let agent_policy_loss = agent_loss
@@ -547,7 +548,8 @@ pub(super) fn replay(
     Ok((by_pos_logp, by_pos_values))
 }
 
-/// Adds each active row's clipped surrogate (without gradient) to its agent's sum.
+/// Adds each active row's policy loss, minus its clipped surrogate (without gradient), to its
+/// agent's sum.
 fn per_agent_policy_loss(mb: &MinibatchScratch, eps: f64, sums: &mut [f64], counts: &mut [f64]) {
     let g = &mb.gathered;
     for r in 0..g.agents.len() {
@@ -555,8 +557,7 @@ fn per_agent_policy_loss(mb: &MinibatchScratch, eps: f64, sums: &mut [f64], coun
             continue;
         }
         let ratio = f64::from(mb.row_logp[r] - g.old_logp[r]).exp();
-        let a = f64::from(g.advantages[r]);
-        let loss = -(ratio * a).min(ratio.clamp(1.0 - eps, 1.0 + eps) * a);
+        let loss = -ppo::surrogate(ratio, f64::from(g.advantages[r]), eps);
         let k = g.agents[r] as usize;
         sums[k] += loss;
         counts[k] += 1.0;
