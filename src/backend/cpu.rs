@@ -18,8 +18,9 @@ use super::{
 use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs, PolicyTerms};
 use crate::algo::scalars::Scalars;
 use crate::config::OptimizerKind;
-use crate::nn::cpu_mlp::{clip_global_norm, FlatAdam, MlpInput, SharedRows};
+use crate::nn::cpu_mlp::{MlpInput, SharedRows};
 use crate::nn::cpu_net::{CpuNet, Sequences};
+use crate::nn::optim::{clip_global_norm, FlatAdam};
 use crate::util::parallel;
 
 /// Multiply-adds of a step's forwards (about rows x parameters) above which the actor's and
