@@ -13,7 +13,7 @@
 use marl_envs::{ActionSpace, EnvSpec};
 
 use crate::backend::{CriticRows, RowLayout, SharedStates};
-use crate::config::{action_width, AgentId, CriticState, Group, RawConfig};
+use crate::config::{AgentId, CriticState, Group, RawConfig};
 
 /// How a group's critic rows reach the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +156,7 @@ impl InputLayout {
                 if self.other_actions {
                     for &j in self.agents.iter().filter(|&&j| j != agent) {
                         let a = &actions[e * spec.action_len()..][spec.action_range(j)];
-                        let aw = action_width(&self.action_space);
+                        let aw = self.action_space.encoded_width();
                         let dst = &mut row[at..at + aw];
                         match self.action_space {
                             ActionSpace::Discrete(_) => {
@@ -225,7 +225,8 @@ pub struct GroupBuffer {
     pub critic_rest: Vec<f32>,
     /// Global states `[T, n_envs, state_dim]` (empty without a centralized critic).
     pub states: Vec<f32>,
-    /// Actions as the policy produced them `[T, R, width]` (index, or the unclipped sample).
+    /// Actions as the policy produced them `[T, R, ActionSpace::width]` (index, or the
+    /// unclipped sample).
     pub actions: Vec<f32>,
     /// Additive logit masks `[T, R, n]` (discrete groups of environments with masks).
     pub mask_bias: Option<Vec<f32>>,
@@ -270,13 +271,10 @@ impl GroupBuffer {
     ) -> Self {
         let r = l.rows();
         let n = t_len * r;
-        let width = action_width(&l.action_space);
-        let act_w = match l.action_space {
-            ActionSpace::Discrete(_) => 1,
-            ActionSpace::Box { dim, .. } => dim,
-        };
+        // Actions as stored: the index (discrete) or the vector (box).
+        let act_w = l.action_space.width();
         let mask_bias = match l.action_space {
-            ActionSpace::Discrete(_) if masked => Some(vec![0.0; n * width]),
+            ActionSpace::Discrete(_) if masked => Some(vec![0.0; n * l.action_space.num_choices()]),
             _ => None,
         };
         Self {

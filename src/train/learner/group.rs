@@ -121,10 +121,7 @@ impl GroupLearner {
         let rows = input.rows();
         // An action is stored as its index (discrete) or its vector (box); a mask row per
         // action of a discrete space.
-        let (act_w, mask_w) = match input.action_space {
-            ActionSpace::Discrete(n) => (1, n),
-            ActionSpace::Box { dim, .. } => (dim, 0),
-        };
+        let (act_w, mask_w) = (input.action_space.width(), input.action_space.num_choices());
         let widths = shape.actor.state_width().zip(shape.critic.state_width());
         let t_len = cfg.raw.env.rollout_length;
         let chunk = match cfg.raw.network.data_chunk_length {

@@ -15,7 +15,7 @@ use crate::algo::value_norm::ValueNorm;
 use crate::backend::{
     Backend, CriticRows, LossCoefs, Minibatch, RowLayout, RowOutputs, Run, SeqBatch, SharedStates,
 };
-use crate::config::{action_width, AdvantageNorm, MinibatchUnit, PpoConfig};
+use crate::config::{AdvantageNorm, MinibatchUnit, PpoConfig};
 use crate::train::buffer::{CriticForm, GroupBuffer, InputLayout};
 use crate::util::parallel;
 
@@ -156,7 +156,7 @@ impl Gathered {
                 gather(active, &b.active, idx, 1);
                 gather(adv, advantages, idx, 1);
                 if let Some(bias) = &b.mask_bias {
-                    gather(mask_bias, bias, idx, action_width(&l.action_space));
+                    gather(mask_bias, bias, idx, l.action_space.num_choices());
                 }
             },
             || {
