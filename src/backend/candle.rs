@@ -385,12 +385,8 @@ impl Side {
         }
         let x = x.whole()?;
         let (mut outs, mut states) = (Vec::new(), Vec::new());
-        for &Run {
-            agent: k,
-            start,
-            len: n,
-        } in runs
-        {
+        for run in runs {
+            let (k, start, n) = (run.agent, run.start, run.len);
             let h0 = match seq {
                 Some((len, _, h0)) => Some(h0.narrow(0, start / len, n / len)?),
                 None => None,

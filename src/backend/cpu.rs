@@ -222,12 +222,8 @@ impl Side {
                 unreachable!("per-agent networks read whole rows")
             };
             let w = input.len() / rows.max(1);
-            for &Run {
-                agent: k,
-                start,
-                len: n,
-            } in runs
-            {
+            for run in runs {
+                let (k, start, n) = (run.agent, run.start, run.len);
                 let y = nets[k].forward(
                     &values[layout.net(k)],
                     MlpInput::Rows(&input[start * w..(start + n) * w]),
@@ -277,12 +273,8 @@ impl Side {
         if self.nets.len() == 1 {
             state.copy_from_slice(self.nets[0].final_state());
         } else {
-            for &Run {
-                agent: k,
-                start,
-                len: n,
-            } in runs
-            {
+            for run in runs {
+                let (k, start, n) = (run.agent, run.start, run.len);
                 state[start * width..(start + n) * width]
                     .copy_from_slice(self.nets[k].final_state());
             }
@@ -339,12 +331,8 @@ impl Side {
                 unreachable!("per-agent networks read whole rows")
             };
             let w = input.len() / rows.max(1);
-            for &Run {
-                agent: k,
-                start,
-                len: n,
-            } in runs
-            {
+            for run in runs {
+                let (k, start, n) = (run.agent, run.start, run.len);
                 let range = layout.net(k);
                 nets[k].backward(
                     &values[range.clone()],
