@@ -32,10 +32,22 @@ pub enum ActionSpace {
 }
 
 impl ActionSpace {
-    /// How many `f32` this agent takes in the flat action slice.
+    /// How many `f32` this agent takes in the flat action slice: 1 for discrete (the index),
+    /// `dim` for a box. A learner's encoding is wider: [`encoded_width`](Self::encoded_width).
     pub fn width(&self) -> usize {
         match self {
             ActionSpace::Discrete(_) => 1,
+            ActionSpace::Box { dim, .. } => *dim,
+        }
+    }
+
+    /// How many `f32` an action takes as a learner encodes it: a one-hot of `n` for discrete,
+    /// the `dim` vector for a box. The width of a policy's output (logits or means) and of
+    /// another agent's action in a critic's input; [`width`](Self::width) is the action's
+    /// width in the flat action slice.
+    pub fn encoded_width(&self) -> usize {
+        match self {
+            ActionSpace::Discrete(n) => *n,
             ActionSpace::Box { dim, .. } => *dim,
         }
     }

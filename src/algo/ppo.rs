@@ -1,11 +1,94 @@
 //! PPO's loss terms: the clipped surrogate, the (optionally clipped) Huber or squared value
 //! loss, the entropy bonus, and the diagnostics (approximate KL, clip fraction). Means are over
 //! active samples only: an agent that is done before its episode ends contributes nothing.
+//!
+//! The home of PPO's formulas: per sample on scalars ([`surrogate`], [`approx_kl`],
+//! [`ratio_clipped`]) for the CPU backend's hand-written gradient (`super::ppo_cpu`) and the
+//! update's per-agent diagnostics, the same formulas on tensors for candle's autograd
+//! ([`loss`]), the loss one step descends ([`total_loss`]), and the names the terms travel
+//! under ([`names`], [`LossValues`]).
 
 use anyhow::Result;
 use candle_core::Tensor;
 
+use crate::algo::scalars::Scalars;
 use crate::config::ValueLoss;
+use crate::util::real::Real;
+
+/// The names of the loss terms and diagnostics ([`Scalars`]): every backend sets them, the
+/// update reads them, and the metrics files' `losses/{name}` columns show them.
+pub mod names {
+    /// The clipped surrogate's loss.
+    pub const POLICY_LOSS: &str = "policy_loss";
+    /// The value loss, before its coefficient.
+    pub const VALUE_LOSS: &str = "value_loss";
+    /// The policy's mean entropy.
+    pub const ENTROPY: &str = "entropy";
+    /// The approximate KL of the new policy from the old.
+    pub const APPROX_KL: &str = "approx_kl";
+    /// The fraction of clipped ratios.
+    pub const CLIPFRAC: &str = "clipfrac";
+    /// The collected values' explained variance of the returns (per update, not per
+    /// minibatch).
+    pub const EXPLAINED_VARIANCE: &str = "explained_variance";
+}
+
+/// One minibatch's loss terms and diagnostics as numbers, whichever backend computed them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LossValues {
+    /// `-mean(min(r A, clip(r) A))`.
+    pub policy_loss: f64,
+    /// The value loss (before its coefficient).
+    pub value_loss: f64,
+    /// Mean entropy.
+    pub entropy: f64,
+    /// `mean((r - 1) - ln r)`.
+    pub approx_kl: f64,
+    /// Fraction of samples whose ratio left `[1 - eps, 1 + eps]`.
+    pub clipfrac: f64,
+}
+
+impl LossValues {
+    /// The values under their [`names`], in the order of the metrics files' columns.
+    pub fn scalars(&self) -> Scalars {
+        let mut s = Scalars::new();
+        s.set(names::POLICY_LOSS, self.policy_loss);
+        s.set(names::ENTROPY, self.entropy);
+        s.set(names::APPROX_KL, self.approx_kl);
+        s.set(names::CLIPFRAC, self.clipfrac);
+        s.set(names::VALUE_LOSS, self.value_loss);
+        s
+    }
+}
+
+/// The two sides of PPO's clipped surrogate for one sample of probability ratio `ratio` and
+/// advantage `adv`: `(r A, clip(r, 1 - eps, 1 + eps) A)`. The objective is their minimum
+/// ([`surrogate`]); the hand-written gradient needs which side it is.
+#[inline]
+pub fn surrogate_sides<T: Real>(ratio: T, adv: T, eps: T) -> (T, T) {
+    (ratio * adv, ratio.clamp(T::ONE - eps, T::ONE + eps) * adv)
+}
+
+/// PPO's clipped surrogate objective of one sample, `min(r A, clip(r, 1 - eps, 1 + eps) A)`
+/// (the policy loss is minus its mean).
+#[inline]
+pub fn surrogate<T: Real>(ratio: T, adv: T, eps: T) -> T {
+    let (unclipped, clipped) = surrogate_sides(ratio, adv, eps);
+    unclipped.min(clipped)
+}
+
+/// One sample's approximate KL of the new policy from the old, `(r - 1) - ln r` (never
+/// negative), from the ratio and its logarithm.
+#[inline]
+pub fn approx_kl<T: Real>(ratio: T, log_ratio: T) -> T {
+    (ratio - T::ONE) - log_ratio
+}
+
+/// Whether a ratio left `[1 - eps, 1 + eps]` (counted by the clip fraction).
+#[inline]
+pub fn ratio_clipped<T: Real>(ratio: T, eps: T) -> bool {
+    (ratio - T::ONE).abs() > eps
+}
 
 /// What the loss is computed from, all `[B]`.
 pub struct LossInputs<'a> {
@@ -70,15 +153,34 @@ fn elementwise_value_loss(err: &Tensor, kind: ValueLoss, delta: f64) -> Result<T
     })
 }
 
+/// [`surrogate`] elementwise.
+fn surrogate_t(ratio: &Tensor, adv: &Tensor, eps: f64) -> Result<Tensor> {
+    let unclipped = (ratio * adv)?;
+    let clipped = (ratio.clamp(1.0 - eps, 1.0 + eps)? * adv)?;
+    Ok(unclipped.minimum(&clipped)?)
+}
+
+/// [`approx_kl`] elementwise.
+fn approx_kl_t(ratio: &Tensor, log_ratio: &Tensor) -> Result<Tensor> {
+    Ok(((ratio - 1.0)? - log_ratio)?)
+}
+
+/// [`ratio_clipped`] elementwise, as 0 or 1.
+fn ratio_clipped_t(ratio: &Tensor, eps: f64) -> Result<Tensor> {
+    Ok((ratio - 1.0)?
+        .abs()?
+        .gt(eps)?
+        .to_dtype(candle_core::DType::F32)?)
+}
+
 /// Computes the loss terms.
 pub fn loss(inp: &LossInputs<'_>, cfg: &LossConfig) -> Result<LossTerms> {
     let count = f64::from(inp.active.sum_all()?.to_scalar::<f32>()?).max(1.0);
     let eps = cfg.clip_epsilon;
     let log_ratio = (inp.logp - inp.old_logp)?;
     let ratio = log_ratio.exp()?;
-    let surr1 = (&ratio * inp.advantages)?;
-    let surr2 = (ratio.clamp(1.0 - eps, 1.0 + eps)? * inp.advantages)?;
-    let policy_loss = masked_mean(&surr1.minimum(&surr2)?, inp.active, count)?.neg()?;
+    let surr = surrogate_t(&ratio, inp.advantages, eps)?;
+    let policy_loss = masked_mean(&surr, inp.active, count)?.neg()?;
 
     let err = (inp.targets - inp.values)?;
     let mut vloss = elementwise_value_loss(&err, cfg.value_loss, cfg.huber_delta)?;
@@ -96,12 +198,9 @@ pub fn loss(inp: &LossInputs<'_>, cfg: &LossConfig) -> Result<LossTerms> {
 
     // Diagnostics, without gradient.
     let r = ratio.detach();
-    let kl = ((&r - 1.0)? - log_ratio.detach())?;
+    let kl = approx_kl_t(&r, &log_ratio.detach())?;
     let approx_kl = f64::from(masked_mean(&kl, inp.active, count)?.to_scalar::<f32>()?);
-    let outside = (r - 1.0)?
-        .abs()?
-        .gt(eps)?
-        .to_dtype(candle_core::DType::F32)?;
+    let outside = ratio_clipped_t(&r, eps)?;
     let clipfrac = f64::from(masked_mean(&outside, inp.active, count)?.to_scalar::<f32>()?);
     Ok(LossTerms {
         policy_loss,
@@ -110,6 +209,28 @@ pub fn loss(inp: &LossInputs<'_>, cfg: &LossConfig) -> Result<LossTerms> {
         approx_kl,
         clipfrac,
     })
+}
+
+impl LossTerms {
+    /// The terms as numbers.
+    pub fn values(&self) -> Result<LossValues> {
+        let f = |t: &Tensor| -> Result<f64> { Ok(t.to_scalar::<f32>()?.into()) };
+        Ok(LossValues {
+            policy_loss: f(&self.policy_loss)?,
+            value_loss: f(&self.value_loss)?,
+            entropy: f(&self.entropy)?,
+            approx_kl: self.approx_kl,
+            clipfrac: self.clipfrac,
+        })
+    }
+}
+
+/// The loss one optimizer step descends, CleanRL's `pg_loss - ent_coef * entropy + vf_coef *
+/// v_loss`: what candle differentiates, and what `super::ppo_cpu`'s hand-written gradient is
+/// the gradient of (`policy_grad`'s `ent_coef`, `value_grad`'s `value_coef`).
+pub fn total_loss(terms: &LossTerms, entropy_coef: f64, value_coef: f64) -> Result<Tensor> {
+    Ok(((&terms.policy_loss - (&terms.entropy * entropy_coef)?)?
+        + (&terms.value_loss * value_coef)?)?)
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! approximate KL and clip fraction), in one pass over the minibatch with no allocation, for
 //! the CPU backend (`backend::cpu`).
 
-use super::ppo::LossConfig;
+use super::ppo::{self, LossConfig, LossValues};
 use crate::config::ValueLoss;
+use crate::nn::dist;
 
 /// The policy's output for the rows of a minibatch.
 #[derive(Debug, Clone, Copy)]
@@ -67,13 +68,23 @@ pub struct PolicyTerms {
     pub clipfrac: f64,
 }
 
+impl PolicyTerms {
+    /// All the loss's values, with the critic's value loss ([`value_grad`]).
+    pub fn with_value_loss(self, value_loss: f64) -> LossValues {
+        LossValues {
+            policy_loss: self.policy_loss,
+            value_loss,
+            entropy: self.entropy,
+            approx_kl: self.approx_kl,
+            clipfrac: self.clipfrac,
+        }
+    }
+}
+
 /// The number the means divide by: active samples, at least 1.
 pub fn active_count(active: &[f32]) -> f64 {
     f64::from(active.iter().sum::<f32>()).max(1.0)
 }
-
-/// `ln(2 pi) / 2`.
-const HALF_LN_2PI: f32 = 0.918_938_5;
 
 /// Writes `d (policy_loss - ent_coef * entropy) / d head` into `d_head` (`[B, width]`: logits,
 /// or Gaussian means) and, for Gaussians, `d / d log_std` per row into `d_log_std` (`[B, d]`;
@@ -137,8 +148,8 @@ pub fn policy_grad(
                     sq += d[j] * d[j];
                     ls_sum += ls[j];
                 }
-                let logp = -0.5 * sq - (ls_sum + dim as f32 * HALF_LN_2PI);
-                (logp, ls_sum + dim as f32 * (0.5 + HALF_LN_2PI), 0.0, 0.0)
+                let logp = dist::gaussian_logp(sq, ls_sum, dim);
+                (logp, dist::gaussian_entropy(ls_sum, dim), 0.0, 0.0)
             }
         };
         if let Some(out) = row_logp.as_deref_mut() {
@@ -147,12 +158,12 @@ pub fn policy_grad(
         let log_ratio = logp - inp.old_logp[b];
         let ratio = log_ratio.exp();
         let adv = inp.advantages[b];
-        let (s1, s2) = (ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv);
+        let (s1, s2) = ppo::surrogate_sides(ratio, adv, clip);
         let wt = inp.active[b];
-        t.policy_loss -= f64::from(wt * s1.min(s2));
+        t.policy_loss -= f64::from(wt * ppo::surrogate(ratio, adv, clip));
         t.entropy += f64::from(wt * h);
-        t.approx_kl += f64::from(wt * ((ratio - 1.0) - log_ratio));
-        if (ratio - 1.0).abs() > clip {
+        t.approx_kl += f64::from(wt * ppo::approx_kl(ratio, log_ratio));
+        if ppo::ratio_clipped(ratio, clip) {
             t.clipfrac += f64::from(wt);
         }
         // d loss / d logp: -A r where the unclipped term is the minimum or the clip is inactive.

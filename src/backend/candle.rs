@@ -17,7 +17,7 @@ use marl_envs::ActionSpace;
 use super::layout::{fold_all, unfold_all, SideLayout};
 use super::{
     ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
-    Precision, RowOutputs, Run, SideShape, SideState,
+    Precision, RowLayout, RowOutputs, Run, SideShape, SideState,
 };
 use crate::algo::ppo;
 use crate::algo::scalars::Scalars;
@@ -385,7 +385,8 @@ impl Side {
         }
         let x = x.whole()?;
         let (mut outs, mut states) = (Vec::new(), Vec::new());
-        for &(k, start, n) in runs {
+        for run in runs {
+            let (k, start, n) = (run.agent, run.start, run.len);
             let h0 = match seq {
                 Some((len, _, h0)) => Some(h0.narrow(0, start / len, n / len)?),
                 None => None,
@@ -417,7 +418,7 @@ impl Side {
         }
         let parts = runs
             .iter()
-            .map(|&(k, _, len)| {
+            .map(|&Run { agent: k, len, .. }| {
                 let ls = clamp(&self.log_std[k])?;
                 Ok(ls.unsqueeze(0)?.broadcast_as((len, ls.dim(0)?))?)
             })
@@ -508,11 +509,14 @@ impl CandleBackend {
 
     /// Runs and agent ids of a step's `rows` rows (agent-major).
     fn step_rows(&self, rows: usize) -> Result<(Vec<Run>, Option<Tensor>)> {
-        let n = rows / self.n_agents;
-        let runs = (0..self.n_agents).map(|k| (k, k * n, n)).collect();
+        let step = RowLayout {
+            n_envs: rows / self.n_agents,
+            n_agents: self.n_agents,
+        };
+        let runs = step.step_runs().collect();
         let ids =
             if self.actor.nets[0].embedding.is_some() || self.critic.nets[0].embedding.is_some() {
-                let v: Vec<u32> = (0..rows).map(|r| (r / n.max(1)) as u32).collect();
+                let v: Vec<u32> = (0..rows).map(|r| step.agent_of(r) as u32).collect();
                 Some(Tensor::from_vec(v, rows, &self.dev)?)
             } else {
                 None
@@ -677,22 +681,15 @@ impl Backend for CandleBackend {
             },
             &coefs.loss,
         )?;
-        let total = ((&terms.policy_loss - (&terms.entropy * coefs.entropy_coef)?)?
-            + (&terms.value_loss * coefs.value_coef)?)?;
+        let total = ppo::total_loss(&terms, coefs.entropy_coef, coefs.value_coef)?;
         if let Some(dst) = rows {
             let lp: Vec<f32> = logp.to_device(&Device::Cpu)?.to_vec1()?;
             dst.logp.copy_from_slice(&lp);
             let v: Vec<f32> = values.to_device(&Device::Cpu)?.to_vec1()?;
             dst.values.copy_from_slice(&v);
         }
-        let mut s = Scalars::new();
-        s.set("policy_loss", terms.policy_loss.to_scalar::<f32>()?.into());
-        s.set("entropy", terms.entropy.to_scalar::<f32>()?.into());
-        s.set("approx_kl", terms.approx_kl);
-        s.set("clipfrac", terms.clipfrac);
-        s.set("value_loss", terms.value_loss.to_scalar::<f32>()?.into());
         self.pending.push(total);
-        Ok(s)
+        Ok(terms.values()?.scalars())
     }
 
     fn step(&mut self, pending: usize) -> Result<()> {

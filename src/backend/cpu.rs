@@ -13,13 +13,14 @@ use marl_envs::ActionSpace;
 use super::layout::SideLayout;
 use super::{
     ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
-    RowOutputs, Run, SideShape, SideState, StepInputs,
+    RowLayout, RowOutputs, Run, SideShape, SideState, StepInputs,
 };
-use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs};
+use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs, PolicyTerms};
 use crate::algo::scalars::Scalars;
 use crate::config::OptimizerKind;
-use crate::nn::cpu_mlp::{clip_global_norm, FlatAdam, MlpInput, SharedRows};
+use crate::nn::cpu_mlp::{MlpInput, SharedRows};
 use crate::nn::cpu_net::{CpuNet, Sequences};
+use crate::nn::optim::{clip_global_norm, FlatAdam};
 use crate::util::parallel;
 
 /// Multiply-adds of a step's forwards (about rows x parameters) above which the actor's and
@@ -221,7 +222,8 @@ impl Side {
                 unreachable!("per-agent networks read whole rows")
             };
             let w = input.len() / rows.max(1);
-            for &(k, start, n) in runs {
+            for run in runs {
+                let (k, start, n) = (run.agent, run.start, run.len);
                 let y = nets[k].forward(
                     &values[layout.net(k)],
                     MlpInput::Rows(&input[start * w..(start + n) * w]),
@@ -271,7 +273,8 @@ impl Side {
         if self.nets.len() == 1 {
             state.copy_from_slice(self.nets[0].final_state());
         } else {
-            for &(k, start, n) in runs {
+            for run in runs {
+                let (k, start, n) = (run.agent, run.start, run.len);
                 state[start * width..(start + n) * width]
                     .copy_from_slice(self.nets[k].final_state());
             }
@@ -328,7 +331,8 @@ impl Side {
                 unreachable!("per-agent networks read whole rows")
             };
             let w = input.len() / rows.max(1);
-            for &(k, start, n) in runs {
+            for run in runs {
+                let (k, start, n) = (run.agent, run.start, run.len);
                 let range = layout.net(k);
                 nets[k].backward(
                     &values[range.clone()],
@@ -412,9 +416,12 @@ impl CpuBackend {
         if self.step_agents.len() == rows {
             return;
         }
-        let n = rows / self.n_agents;
-        self.step_agents = (0..rows).map(|r| (r / n.max(1)) as u32).collect();
-        self.step_runs = (0..self.n_agents).map(|k| (k, k * n, n)).collect();
+        let step = RowLayout {
+            n_envs: rows / self.n_agents,
+            n_agents: self.n_agents,
+        };
+        self.step_agents = (0..rows).map(|r| step.agent_of(r) as u32).collect();
+        self.step_runs = step.step_runs().collect();
     }
 }
 
@@ -425,7 +432,7 @@ fn actor_pass(
     mb: &Minibatch<'_>,
     coefs: &LossCoefs,
     row_logp: Option<&mut [f32]>,
-) -> Scalars {
+) -> PolicyTerms {
     let seq = mb.seq.map(|s| SideSeq {
         len: s.len,
         starts: s.starts,
@@ -462,12 +469,7 @@ fn actor_pass(
         row_logp,
     );
     side.backward(x, mb.agents, mb.runs);
-    let mut s = Scalars::new();
-    s.set("policy_loss", terms.policy_loss);
-    s.set("entropy", terms.entropy);
-    s.set("approx_kl", terms.approx_kl);
-    s.set("clipfrac", terms.clipfrac);
-    s
+    terms
 }
 
 /// The critic's pass of a minibatch; returns the value loss.
@@ -582,7 +584,7 @@ impl Backend for CpuBackend {
             Some(r) => (Some(r.logp), Some(r.values)),
             None => (None, None),
         };
-        let (mut terms, value_loss) = if self.threads > 1 {
+        let (terms, value_loss) = if self.threads > 1 {
             parallel::join(
                 || actor_pass(actor, space, mb, coefs, row_logp),
                 || critic_pass(critic, mb, coefs, row_values),
@@ -592,8 +594,7 @@ impl Backend for CpuBackend {
             (terms, Ok(critic_pass(critic, mb, coefs, row_values)))
         };
         let value_loss = value_loss.map_err(|_| anyhow!("the critic's pass panicked"))?;
-        terms.set("value_loss", value_loss);
-        Ok(terms)
+        Ok(terms.with_value_loss(value_loss).scalars())
     }
 
     fn step(&mut self, pending: usize) -> Result<()> {

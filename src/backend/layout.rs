@@ -26,7 +26,7 @@ use std::ops::Range;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 
-use super::{GroupShape, SideShape};
+use super::shape::{GroupShape, SideShape};
 use crate::config::OptimizerKind;
 
 /// One side's flat parameters and its optimizer's moments (laid out as the parameters).

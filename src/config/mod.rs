@@ -390,7 +390,7 @@ fn resolve_groups(raw: &RawConfig, spec: &EnvSpec) -> Result<Vec<Group>> {
             first.obs_dim
         };
         if a.centralized_training && a.critic_other_actions {
-            critic_in += (agents.len() - 1) * action_width(&first.action_space);
+            critic_in += (agents.len() - 1) * first.action_space.encoded_width();
         }
         let critic_id = if a.share_critic_params { id_dim } else { 0 };
         let actor_id = if a.share_actor_params { id_dim } else { 0 };
@@ -408,14 +408,6 @@ fn resolve_groups(raw: &RawConfig, spec: &EnvSpec) -> Result<Vec<Group>> {
         bail!("agent {i} ({}) is in no agent group", spec.agents[i].name);
     }
     Ok(groups)
-}
-
-/// Width of an action as the critic sees it: a one-hot for discrete, the vector for a box.
-pub fn action_width(space: &ActionSpace) -> usize {
-    match space {
-        ActionSpace::Discrete(n) => *n,
-        ActionSpace::Box { dim, .. } => *dim,
-    }
 }
 
 /// The resolved config as TOML, every default filled in (`marl config show`, `config.toml`).

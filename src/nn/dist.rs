@@ -6,12 +6,43 @@ use candle_core::{Tensor, D};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::util::real::Real;
+
 /// The logit given to masked actions: far below any real logit, finite so that `0 * logit`
 /// stays 0 in the entropy.
 pub const MASKED_LOGIT: f32 = -1e10;
 
-/// `ln(2 pi) / 2`.
-const HALF_LN_2PI: f64 = 0.918_938_533_204_672_7;
+/// `ln(2 pi) / 2`, a normal density's log-normalizer per dimension: the one constant of every
+/// Gaussian formula here and in `algo::ppo_cpu` (rounded to f32 where they run in f32).
+pub const HALF_LN_2PI: f64 = 0.918_938_533_204_672_7;
+
+/// `d ln(2 pi) / 2`: the log-normalizer of a `d`-dimensional standard normal.
+#[inline]
+fn log_normalizer<T: Real>(d: usize) -> T {
+    T::of_usize(d) * T::of_f64(HALF_LN_2PI)
+}
+
+/// `d (1 + ln(2 pi)) / 2`: the entropy of a `d`-dimensional standard normal.
+#[inline]
+fn entropy_offset<T: Real>(d: usize) -> T {
+    T::of_usize(d) * (T::HALF + T::of_f64(HALF_LN_2PI))
+}
+
+/// The log-density of a diagonal Gaussian in `d` dimensions at an action, from its sums over
+/// the dimensions: `sq` of the squared standardized errors `((a - mu) / sigma)^2` and `ls_sum`
+/// of the log-stds: `-sq / 2 - (ls_sum + d ln(2 pi) / 2)`. [`gaussian`] is the same formula
+/// on tensors.
+#[inline]
+pub fn gaussian_logp<T: Real>(sq: T, ls_sum: T, d: usize) -> T {
+    -T::HALF * sq - (ls_sum + log_normalizer::<T>(d))
+}
+
+/// The entropy of a diagonal Gaussian in `d` dimensions from the sum of its log-stds:
+/// `ls_sum + d (1 + ln(2 pi)) / 2`. [`gaussian`] is the same formula on tensors.
+#[inline]
+pub fn gaussian_entropy<T: Real>(ls_sum: T, d: usize) -> T {
+    ls_sum + entropy_offset::<T>(d)
+}
 
 /// Log-probabilities of `actions` and entropies of categorical distributions.
 ///
@@ -39,12 +70,13 @@ pub fn categorical(
 /// `mean`, `log_std`, `actions`: `[B, d]` (each row may come from a different actor's
 /// state-independent log std). Returns `([B], [B])`.
 pub fn gaussian(mean: &Tensor, log_std: &Tensor, actions: &Tensor) -> Result<(Tensor, Tensor)> {
-    let d = mean.dim(1)? as f64;
+    let d = mean.dim(1)?;
     let inv_var = (log_std * -2.0)?.exp()?; // 1 / sigma^2
     let sq = ((actions - mean)?.sqr()? * inv_var)?;
     let ls_sum = log_std.sum(1)?;
-    let logp = ((sq.sum(1)? * -0.5)? - (&ls_sum + d * HALF_LN_2PI)?)?;
-    let entropy = (ls_sum + d * (0.5 + HALF_LN_2PI))?;
+    // gaussian_logp and gaussian_entropy, row-wise.
+    let logp = ((sq.sum(1)? * -0.5)? - (&ls_sum + log_normalizer::<f64>(d))?)?;
+    let entropy = (ls_sum + entropy_offset::<f64>(d))?;
     Ok((logp, entropy))
 }
 
@@ -120,6 +152,8 @@ pub fn sample_gaussian(
         let sd = f64::from(log_std[i]).exp();
         out[i] = (f64::from(mean[i]) + sd * eps) as f32;
         let z = (f64::from(out[i]) - f64::from(mean[i])) / sd;
+        // Summed per dimension in f64 and rounded once to f32: `gaussian_logp` over the sums
+        // rounds otherwise, and would change the recorded log-probabilities' bits.
         logp += -0.5 * z * z - f64::from(log_std[i]) - HALF_LN_2PI;
     }
     logp as f32
@@ -171,6 +205,25 @@ mod tests {
         assert!((f64::from(logp.to_vec1::<f32>()?[0]) - want_logp).abs() < 1e-5);
         let want_ent = 2.0 * (0.5 + HALF_LN_2PI) + 2f64.ln();
         assert!((f64::from(ent.to_vec1::<f32>()?[0]) - want_ent).abs() < 1e-5);
+        Ok(())
+    }
+
+    #[test]
+    fn scalar_gaussian_formulas_match_the_tensor_ones_and_keep_the_f32_constant() -> Result<()> {
+        // The f32 constant the CPU loss has always used.
+        assert_eq!((HALF_LN_2PI as f32).to_bits(), 0.918_938_5f32.to_bits());
+        let dev = Device::Cpu;
+        let (mean, log_std, act) = ([0.3f32, -1.0], [-0.5f32, 0.2], [1.0f32, 0.5]);
+        let t = |v: &[f32]| Tensor::from_slice(v, (1, 2), &dev);
+        let (logp, ent) = gaussian(&t(&mean)?, &t(&log_std)?, &t(&act)?)?;
+        let (mut sq, mut ls_sum) = (0.0f32, 0.0f32);
+        for j in 0..2 {
+            let z = (act[j] - mean[j]) * (-log_std[j]).exp();
+            sq += z * z;
+            ls_sum += log_std[j];
+        }
+        assert!((gaussian_logp(sq, ls_sum, 2) - logp.to_vec1::<f32>()?[0]).abs() < 1e-6);
+        assert!((gaussian_entropy(ls_sum, 2) - ent.to_vec1::<f32>()?[0]).abs() < 1e-6);
         Ok(())
     }
 

@@ -1,9 +1,34 @@
 //! Adam with its state exportable (PPO's: eps 1e-5, no weight decay), and global-norm gradient
-//! clipping. candle-nn's AdamW keeps its moments private, so an exact resume needs our own.
+//! clipping, for both backends: [`Adam`] and [`clip_grad_norm`] over candle's variables,
+//! [`FlatAdam`] and [`clip_global_norm`] over the CPU backend's flat vectors, sharing the
+//! betas, the bias corrections and the clip factor. candle-nn's AdamW keeps its moments
+//! private, so an exact resume needs our own.
+//!
+//! The two Adams round differently (candle divides the second moment by its correction,
+//! the flat one multiplies its root by a precomputed inverse root in f32): each backend keeps
+//! the arithmetic its checkpoints were trained with.
 
 use anyhow::{Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
+
+use super::simd;
+
+/// Adam's decay rates of the first and second moments, (0.9, 0.999).
+pub const BETAS: (f64, f64) = (0.9, 0.999);
+
+/// Adam's bias corrections after `t` steps: `(1 - beta1^t, 1 - beta2^t)`.
+#[inline]
+pub fn bias_corrections(t: u64) -> (f64, f64) {
+    (1.0 - BETAS.0.powi(t as i32), 1.0 - BETAS.1.powi(t as i32))
+}
+
+/// The factor that brings gradients of global L2 norm `norm` to at most `max_norm`, or None
+/// where they are left alone (under the max, or `max_norm` 0: no clipping).
+#[inline]
+pub fn clip_scale(norm: f64, max_norm: f64) -> Option<f64> {
+    (max_norm > 0.0 && norm > max_norm).then(|| max_norm / (norm + 1e-6))
+}
 
 /// Adam over a fixed list of variables.
 pub struct Adam {
@@ -14,13 +39,11 @@ pub struct Adam {
     pub t: u64,
     /// Learning rate.
     pub lr: f64,
-    beta1: f64,
-    beta2: f64,
     eps: f64,
 }
 
 impl Adam {
-    /// Adam with betas (0.9, 0.999).
+    /// Adam with [`BETAS`].
     pub fn new(vars: Vec<Var>, lr: f64, eps: f64) -> Result<Self> {
         let m = vars
             .iter()
@@ -33,8 +56,6 @@ impl Adam {
             v,
             t: 0,
             lr,
-            beta1: 0.9,
-            beta2: 0.999,
             eps,
         })
     }
@@ -47,9 +68,8 @@ impl Adam {
     /// One step with the gradients in `grads` (a variable without a gradient is left alone).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.t += 1;
-        let (b1, b2) = (self.beta1, self.beta2);
-        let c1 = 1.0 - b1.powi(self.t as i32);
-        let c2 = 1.0 - b2.powi(self.t as i32);
+        let (b1, b2) = BETAS;
+        let (c1, c2) = bias_corrections(self.t);
         for i in 0..self.vars.len() {
             let Some(g) = grads.get(&self.vars[i]) else {
                 continue;
@@ -131,8 +151,7 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
         }
     }
     let norm = sq.sqrt();
-    if max_norm > 0.0 && norm > max_norm {
-        let scale = max_norm / (norm + 1e-6);
+    if let Some(scale) = clip_scale(norm, max_norm) {
         for v in vars {
             if let Some(g) = grads.get(v) {
                 let scaled = (g * scale)?;
@@ -141,6 +160,71 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
         }
     }
     Ok(norm)
+}
+
+/// Adam (PyTorch's: eps added to the bias-corrected root) over flat parameters.
+#[derive(Debug, Clone)]
+pub struct FlatAdam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+    /// Steps taken.
+    pub t: u64,
+    /// Learning rate.
+    pub lr: f64,
+    eps: f64,
+}
+
+impl FlatAdam {
+    /// For `n` parameters.
+    pub fn new(n: usize, lr: f64, eps: f64) -> Self {
+        Self {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+            lr,
+            eps,
+        }
+    }
+
+    /// The first and second moments.
+    pub fn moments(&self) -> (&[f32], &[f32]) {
+        (&self.m, &self.v)
+    }
+
+    /// The moments, to load saved ones (laid out as the parameters).
+    pub fn moments_mut(&mut self) -> (&mut Vec<f32>, &mut Vec<f32>) {
+        (&mut self.m, &mut self.v)
+    }
+
+    /// One step with [`BETAS`].
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.t += 1;
+        let (bc1, bc2) = bias_corrections(self.t);
+        let k = simd::AdamStep {
+            betas: (BETAS.0 as f32, BETAS.1 as f32),
+            step: (self.lr / bc1) as f32,
+            inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
+            eps: self.eps as f32,
+        };
+        simd::adam(params, grads, &mut self.m, &mut self.v, k);
+    }
+}
+
+/// Scales the gradients so that their joint L2 norm is at most `max_norm` (0: no clipping), as
+/// [`clip_grad_norm`] does; returns the norm before clipping.
+pub fn clip_global_norm(grads: &mut [&mut [f32]], max_norm: f64) -> f64 {
+    let sq: f64 = grads
+        .iter()
+        .map(|g| g.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>())
+        .sum();
+    let norm = sq.sqrt();
+    if let Some(s) = clip_scale(norm, max_norm) {
+        let s = s as f32;
+        for g in grads.iter_mut() {
+            simd::scale(g, s);
+        }
+    }
+    norm
 }
 
 #[cfg(test)]
@@ -162,6 +246,13 @@ mod tests {
             "{w:?}"
         );
         Ok(())
+    }
+
+    #[test]
+    fn the_flat_kernel_keeps_its_f32_betas() {
+        // simd::adam ran on the literals 0.9f32 and 0.999f32 before BETAS was shared.
+        assert_eq!((BETAS.0 as f32).to_bits(), 0.9f32.to_bits());
+        assert_eq!((BETAS.1 as f32).to_bits(), 0.999f32.to_bits());
     }
 
     #[test]

@@ -118,19 +118,28 @@ wide_fn! {
     }
 }
 
+/// The constants of one Adam step ([`adam`]), from `nn::optim::FlatAdam`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamStep {
+    /// The moments' decay rates `(b1, b2)`.
+    pub betas: (f32, f32),
+    /// `lr / (1 - b1^t)`.
+    pub step: f32,
+    /// `1 / sqrt(1 - b2^t)`.
+    pub inv_sqrt_bc2: f32,
+    /// Added to the corrected root.
+    pub eps: f32,
+}
+
 wide_fn! {
-    /// One Adam step over flat parameters with betas (0.9, 0.999): `step = lr / (1 - b1^t)`,
-    /// `inv_sqrt_bc2 = 1 / sqrt(1 - b2^t)`.
-    pub fn adam(
-        params: &mut [f32],
-        grads: &[f32],
-        m: &mut [f32],
-        v: &mut [f32],
-        step: f32,
-        inv_sqrt_bc2: f32,
-        eps: f32,
-    ) {
-        let (b1, b2) = (0.9f32, 0.999f32);
+    /// One Adam step over flat parameters (PyTorch's: eps added to the bias-corrected root).
+    pub fn adam(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], k: AdamStep) {
+        let AdamStep {
+            betas: (b1, b2),
+            step,
+            inv_sqrt_bc2,
+            eps,
+        } = k;
         for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;

@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::algo::ppo::LossConfig;
 use crate::backend::{
     self, BackendKind, CriticRows, GroupShape, LossCoefs, Minibatch, NetShape, OptimShape,
-    Precision, Recurrence, SeqBatch, SideShape,
+    Precision, Recurrence, Run, SeqBatch, SideShape,
 };
 use crate::config::{OptimizerKind, ValueLoss};
 use crate::nn::init::normal;
@@ -141,7 +141,11 @@ pub fn update(
     let (advantages, targets, old_values) = (gauss(), gauss(), gauss());
     let active = vec![1.0f32; batch];
     let agents = vec![0u32; batch];
-    let runs = [(0, 0, batch)];
+    let runs = [Run {
+        agent: 0,
+        start: 0,
+        len: batch,
+    }];
     // Recurrent: `batch / seq` sequences from stored states, no episode start inside.
     let recurrent = shape.actor.state_width().is_some();
     if recurrent && (seq == 0 || !batch.is_multiple_of(seq)) {

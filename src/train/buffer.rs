@@ -2,7 +2,8 @@
 //! input rows.
 //!
 //! # Shapes
-//! Per step a group has `R = A_g * n_envs` rows, agent-major (`row = k * n_envs + e`). Arrays
+//! Per step a group has `R = A_g * n_envs` rows, agent-major (`row = k * n_envs + e`, see
+//! [`RowLayout`]). Arrays
 //! are `[T, R, ...]` flat, except the global states: `[T, n_envs, state_dim]`, once per
 //! environment and step whatever the number of agents. A critic row is stored without its
 //! state (its "rest"), and the state is joined to it only where a backend needs whole rows
@@ -11,8 +12,8 @@
 
 use marl_envs::{ActionSpace, EnvSpec};
 
-use crate::backend::{CriticRows, SharedStates};
-use crate::config::{action_width, AgentId, CriticState, Group, RawConfig};
+use crate::backend::{CriticRows, RowLayout, SharedStates};
+use crate::config::{AgentId, CriticState, Group, RawConfig};
 
 /// How a group's critic rows reach the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,18 +88,26 @@ impl InputLayout {
         }
     }
 
+    /// The order of the group's rows.
+    pub fn row_layout(&self) -> RowLayout {
+        RowLayout {
+            n_envs: self.n_envs,
+            n_agents: self.agents.len(),
+        }
+    }
+
     /// Rows per step.
     pub fn rows(&self) -> usize {
-        self.agents.len() * self.n_envs
+        self.row_layout().rows()
     }
 
     /// Writes the actor rows of one step from `obs` (`[n_envs, obs_len]`).
     pub fn actor_rows(&self, spec: &EnvSpec, obs: &[f32], out: &mut [f32]) {
-        let n_k = self.agents.len();
+        let (n_k, rl) = (self.agents.len(), self.row_layout());
         for (k, &agent) in self.agents.iter().enumerate() {
             let r = spec.obs_range(agent);
             for e in 0..self.n_envs {
-                let row = &mut out[(k * self.n_envs + e) * self.actor_in..][..self.actor_in];
+                let row = &mut out[rl.row(k, e) * self.actor_in..][..self.actor_in];
                 row[..r.len()].copy_from_slice(
                     &obs[e * spec.obs_len() + r.start..e * spec.obs_len() + r.end],
                 );
@@ -131,13 +140,13 @@ impl InputLayout {
     /// agent-specific states), the others' actions, the one-hot id, in the order of the whole
     /// row.
     pub fn critic_rest_rows(&self, spec: &EnvSpec, obs: &[f32], actions: &[f32], out: &mut [f32]) {
-        let n_k = self.agents.len();
+        let (n_k, rl) = (self.agents.len(), self.row_layout());
         let w = self.rest_in();
         let own_obs = !self.centralized || self.critic_state == CriticState::AgentSpecific;
         for (k, &agent) in self.agents.iter().enumerate() {
             let r = spec.obs_range(agent);
             for e in 0..self.n_envs {
-                let row = &mut out[(k * self.n_envs + e) * w..][..w];
+                let row = &mut out[rl.row(k, e) * w..][..w];
                 let mut at = 0;
                 if own_obs {
                     let own = &obs[e * spec.obs_len() + r.start..e * spec.obs_len() + r.end];
@@ -147,7 +156,7 @@ impl InputLayout {
                 if self.other_actions {
                     for &j in self.agents.iter().filter(|&&j| j != agent) {
                         let a = &actions[e * spec.action_len()..][spec.action_range(j)];
-                        let aw = action_width(&self.action_space);
+                        let aw = self.action_space.encoded_width();
                         let dst = &mut row[at..at + aw];
                         match self.action_space {
                             ActionSpace::Discrete(_) => {
@@ -216,7 +225,8 @@ pub struct GroupBuffer {
     pub critic_rest: Vec<f32>,
     /// Global states `[T, n_envs, state_dim]` (empty without a centralized critic).
     pub states: Vec<f32>,
-    /// Actions as the policy produced them `[T, R, width]` (index, or the unclipped sample).
+    /// Actions as the policy produced them `[T, R, ActionSpace::width]` (index, or the
+    /// unclipped sample).
     pub actions: Vec<f32>,
     /// Additive logit masks `[T, R, n]` (discrete groups of environments with masks).
     pub mask_bias: Option<Vec<f32>>,
@@ -261,13 +271,10 @@ impl GroupBuffer {
     ) -> Self {
         let r = l.rows();
         let n = t_len * r;
-        let width = action_width(&l.action_space);
-        let act_w = match l.action_space {
-            ActionSpace::Discrete(_) => 1,
-            ActionSpace::Box { dim, .. } => dim,
-        };
+        // Actions as stored: the index (discrete) or the vector (box).
+        let act_w = l.action_space.width();
         let mask_bias = match l.action_space {
-            ActionSpace::Discrete(_) if masked => Some(vec![0.0; n * width]),
+            ActionSpace::Discrete(_) if masked => Some(vec![0.0; n * l.action_space.num_choices()]),
             _ => None,
         };
         Self {

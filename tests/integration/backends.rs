@@ -6,13 +6,13 @@
 //! checkpoint names round-trip bit for bit; bf16 passes agree with f32 to bf16's rounding.
 
 use candle_core::{Device, Tensor};
-use marl::algo::ppo::LossConfig;
+use marl::algo::ppo::{names, LossConfig};
 use marl::backend::candle::CandleBackend;
 use marl::backend::layout::{GroupLayout, SavedOptimizer};
 use marl::backend::{
     self, ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
-    NetShape, OptimShape, Precision, Recurrence, RowOutputs, SeqBatch, SharedStates, SideShape,
-    StepInputs,
+    NetShape, OptimShape, Precision, Recurrence, RowOutputs, Run, SeqBatch, SharedStates,
+    SideShape, StepInputs,
 };
 use marl::config::{OptimizerKind, ValueLoss};
 use marl::nn::dist::MASKED_LOGIT;
@@ -267,7 +267,7 @@ struct Data {
     advantages: Vec<f32>,
     targets: Vec<f32>,
     agents: Vec<u32>,
-    runs: Vec<(usize, usize, usize)>,
+    runs: Vec<Run>,
     /// Recurrent: steps per sequence, reset flags, initial states.
     seq: Option<Seqs>,
     /// Critic rows given as shared states (the rows `x_critic` writes out).
@@ -320,11 +320,19 @@ impl Data {
                 // One block per agent, each time-major.
                 for k in 0..shape.n_agents {
                     let start = k * l * SEQS_PER_AGENT;
-                    runs.push((k, start, l * SEQS_PER_AGENT));
+                    runs.push(Run {
+                        agent: k,
+                        start,
+                        len: l * SEQS_PER_AGENT,
+                    });
                     agents[start..start + l * SEQS_PER_AGENT].fill(k as u32);
                 }
             } else {
-                runs.push((0, 0, rows));
+                runs.push(Run {
+                    agent: 0,
+                    start: 0,
+                    len: rows,
+                });
                 for t in 0..l {
                     agents[t * s..(t + 1) * s].copy_from_slice(&owner);
                 }
@@ -339,11 +347,15 @@ impl Data {
                     .map(|_| rng.random_range(0..shape.n_agents as u32))
                     .collect()
             };
-            let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+            let mut runs: Vec<Run> = Vec::new();
             for (pos, &a) in agents.iter().enumerate() {
                 match runs.last_mut() {
-                    Some(r) if r.0 == a as usize => r.2 += 1,
-                    _ => runs.push((a as usize, pos, 1)),
+                    Some(r) if r.agent == a as usize => r.len += 1,
+                    _ => runs.push(Run {
+                        agent: a as usize,
+                        start: pos,
+                        len: 1,
+                    }),
                 }
             }
             (rows, agents, runs)
@@ -451,7 +463,8 @@ const COEFS: LossCoefs = LossCoefs {
 fn total_loss(b: &mut dyn Backend, d: &Data) -> f64 {
     let t = b.accumulate(&d.minibatch(), &COEFS, None).expect("loss");
     let get = |n: &str| t.get(n).expect("term");
-    get("policy_loss") - COEFS.entropy_coef * get("entropy") + COEFS.value_coef * get("value_loss")
+    get(names::POLICY_LOSS) - COEFS.entropy_coef * get(names::ENTROPY)
+        + COEFS.value_coef * get(names::VALUE_LOSS)
 }
 
 /// The accumulated gradient equals central finite differences of the loss, for every

@@ -102,9 +102,9 @@ fn step_critic_rows<'a>(
     (rest, states): (&'a [f32], &'a [f32]),
     t: usize,
 ) -> (&'a [f32], &'a [f32]) {
-    let (r, w, s) = (l.rows(), l.rest_in(), l.n_envs * l.state_dim);
+    let s = l.n_envs * l.state_dim;
     (
-        &rest[t * r * w..(t + 1) * r * w],
+        &rest[l.row_layout().step_span(t, l.rest_in())],
         &states[t * s..(t + 1) * s],
     )
 }
@@ -121,10 +121,7 @@ impl GroupLearner {
         let rows = input.rows();
         // An action is stored as its index (discrete) or its vector (box); a mask row per
         // action of a discrete space.
-        let (act_w, mask_w) = match input.action_space {
-            ActionSpace::Discrete(n) => (1, n),
-            ActionSpace::Box { dim, .. } => (dim, 0),
-        };
+        let (act_w, mask_w) = (input.action_space.width(), input.action_space.num_choices());
         let widths = shape.actor.state_width().zip(shape.critic.state_width());
         let t_len = cfg.raw.env.rollout_length;
         let chunk = match cfg.raw.network.data_chunk_length {
@@ -141,7 +138,9 @@ impl GroupLearner {
             x_actor: vec![0.0; rows * input.actor_in],
             critic_rest: vec![0.0; rows * input.rest_in()],
             critic_whole: Vec::new(),
-            env_of_row: (0..rows).map(|r| (r % input.n_envs) as u32).collect(),
+            env_of_row: (0..rows)
+                .map(|r| input.row_layout().env_of(r) as u32)
+                .collect(),
             actor_out: ActorOut::default(),
             logp_all: Vec::new(),
             mask_bias: vec![0.0; rows * mask_w],
@@ -191,17 +190,16 @@ impl GroupLearner {
         d: &StepData,
         agent_dead: &[bool],
     ) {
-        let (r, ain) = (self.rows(), self.input.actor_in);
-        let n = self.input.n_envs;
+        let rl = self.input.row_layout();
         let na = spec.num_agents();
         self.input.actor_rows(
             spec,
             &d.obs,
-            &mut self.buf.actor_in[t * r * ain..(t + 1) * r * ain],
+            &mut self.buf.actor_in[rl.step_span(t, self.input.actor_in)],
         );
         for (k, &agent) in self.input.agents.iter().enumerate() {
-            for e in 0..n {
-                self.buf.active[t * r + k * n + e] =
+            for e in 0..rl.n_envs {
+                self.buf.active[rl.index(t, k, e)] =
                     if agent_dead[e * na + agent] { 0.0 } else { 1.0 };
             }
         }
@@ -211,10 +209,10 @@ impl GroupLearner {
             let rnn = &mut self.rnn;
             let b = &mut self.buf;
             for (row, &reset) in rnn.reset_next.iter().enumerate() {
-                b.starts[t * r + row] = if reset { 1.0 } else { 0.0 };
+                b.starts[rl.at(t, row)] = if reset { 1.0 } else { 0.0 };
             }
-            zero_rows(&mut rnn.actor, r, rnn.reset_next.iter().copied());
-            zero_rows(&mut rnn.critic, r, rnn.reset_next.iter().copied());
+            zero_rows(&mut rnn.actor, rl.rows(), rnn.reset_next.iter().copied());
+            zero_rows(&mut rnn.critic, rl.rows(), rnn.reset_next.iter().copied());
             rnn.reset_next.fill(false);
             if t.is_multiple_of(b.chunk) {
                 let c = t / b.chunk;
@@ -237,8 +235,8 @@ impl GroupLearner {
         rng: &mut ChaCha8Rng,
         joint: &mut [f32],
     ) -> Result<()> {
-        let (r, ain) = (self.rows(), self.input.actor_in);
-        let x = &self.buf.actor_in[t * r * ain..(t + 1) * r * ain];
+        let r = self.rows();
+        let x = &self.buf.actor_in[self.input.row_layout().step_span(t, self.input.actor_in)];
         self.backend
             .act(x, r, &mut self.actor_out, &mut self.rnn.actor)?;
         self.sample(spec, masks, false, rng, joint);
@@ -263,7 +261,7 @@ impl GroupLearner {
         let x = self
             .input
             .critic_input(rest, st, &self.env_of_row, &mut self.critic_whole);
-        let values = &mut b.values[t * r..(t + 1) * r];
+        let values = &mut b.values[self.input.row_layout().step_span(t, 1)];
         self.backend.values(x, r, values, &mut self.rnn.critic)
     }
 
@@ -276,7 +274,7 @@ impl GroupLearner {
         rng: &mut ChaCha8Rng,
         joint: &mut [f32],
     ) -> Result<()> {
-        let (r, ain) = (self.rows(), self.input.actor_in);
+        let (r, rl) = (self.rows(), self.input.row_layout());
         self.record_critic_rows(spec, t, &d.obs, &d.states, joint);
         let b = &mut self.buf;
         let (rest, st) = step_critic_rows(&self.input, (&b.critic_rest, &b.states), t);
@@ -286,13 +284,13 @@ impl GroupLearner {
         self.backend.act_and_values(
             StepInputs {
                 rows: r,
-                x_actor: &b.actor_in[t * r * ain..(t + 1) * r * ain],
+                x_actor: &b.actor_in[rl.step_span(t, self.input.actor_in)],
                 x_critic,
                 actor_state: &mut self.rnn.actor,
                 critic_state: &mut self.rnn.critic,
             },
             &mut self.actor_out,
-            &mut b.values[t * r..(t + 1) * r],
+            &mut b.values[rl.step_span(t, 1)],
         )?;
         self.sample(spec, &d.masks, false, rng, joint);
         self.record_actions(t);
@@ -309,8 +307,8 @@ impl GroupLearner {
         states: &[f32],
         joint: &[f32],
     ) {
-        let (r, w) = (self.rows(), self.input.rest_in());
-        let rest = &mut self.buf.critic_rest[t * r * w..(t + 1) * r * w];
+        let span = self.input.row_layout().step_span(t, self.input.rest_in());
+        let rest = &mut self.buf.critic_rest[span];
         self.input.critic_rest_rows(spec, obs, joint, rest);
         let s = self.input.n_envs * self.input.state_dim;
         self.buf.states[t * s..(t + 1) * s].copy_from_slice(&states[..s]);
@@ -330,9 +328,8 @@ impl GroupLearner {
         joint: &mut [f32],
     ) -> Result<()> {
         if self.rnn.recurrent() {
-            // Rows are agent-major: agent k of environment e is row k * n_envs + e.
-            let (n, rows) = (self.input.n_envs, self.rows());
-            let reset = (0..rows).map(|row| first[row % n]);
+            let (rl, rows) = (self.input.row_layout(), self.rows());
+            let reset = (0..rows).map(|row| first[rl.env_of(row)]);
             zero_rows(&mut self.rnn.eval, rows, reset);
         }
         self.input.actor_rows(spec, obs, &mut self.x_actor);
@@ -390,11 +387,11 @@ impl GroupLearner {
     }
 
     fn record_actions(&mut self, t: usize) {
-        let r = self.rows();
+        let rl = self.input.row_layout();
         let b = &mut self.buf;
-        let aw = self.actions.len() / r;
-        b.actions[t * r * aw..(t + 1) * r * aw].copy_from_slice(&self.actions);
-        b.logp[t * r..(t + 1) * r].copy_from_slice(&self.logp);
+        let aw = self.actions.len() / rl.rows();
+        b.actions[rl.step_span(t, aw)].copy_from_slice(&self.actions);
+        b.logp[rl.step_span(t, 1)].copy_from_slice(&self.logp);
         if let Some(dst) = &mut b.mask_bias {
             let w = self.mask_bias.len();
             dst[t * w..(t + 1) * w].copy_from_slice(&self.mask_bias);
@@ -411,7 +408,7 @@ impl GroupLearner {
         rng: &mut ChaCha8Rng,
         joint: &mut [f32],
     ) {
-        let n = self.input.n_envs;
+        let (rl, n) = (self.input.row_layout(), self.input.n_envs);
         let al = spec.action_len();
         match self.input.action_space {
             ActionSpace::Discrete(n_actions) => {
@@ -422,7 +419,7 @@ impl GroupLearner {
                         let mr = spec.mask_range(agent);
                         for e in 0..n {
                             let m = &masks[e * spec.mask_len()..][mr.clone()];
-                            let row = &mut self.mask_bias[(k * n + e) * n_actions..][..n_actions];
+                            let row = &mut self.mask_bias[rl.row(k, e) * n_actions..][..n_actions];
                             for (b, &ok) in row.iter_mut().zip(m) {
                                 if !ok {
                                     *b = dist::MASKED_LOGIT;
@@ -436,7 +433,7 @@ impl GroupLearner {
                 for (k, &agent) in self.input.agents.iter().enumerate() {
                     let at = spec.action_range(agent).start;
                     for e in 0..n {
-                        let row = k * n + e;
+                        let row = rl.row(k, e);
                         let lp = &self.logp_all[row * n_actions..(row + 1) * n_actions];
                         let (a, logp) = dist::sample_categorical(lp, greedy, rng);
                         self.actions[row] = a as f32;
@@ -450,7 +447,7 @@ impl GroupLearner {
                 for (k, &agent) in self.input.agents.iter().enumerate() {
                     let ar = spec.action_range(agent);
                     for e in 0..n {
-                        let row = k * n + e;
+                        let row = rl.row(k, e);
                         let a = &mut self.actions[row * dim..(row + 1) * dim];
                         self.logp[row] = dist::sample_gaussian(
                             &out.out[row * dim..(row + 1) * dim],
@@ -477,8 +474,7 @@ impl GroupLearner {
     /// unknown until the next step. An episode that ends without `booted` ended by termination,
     /// or by a truncation that `ppo.bootstrap_truncation = false` treats as one.
     pub fn record_outcome(&mut self, t: usize, d: &StepData, (sharing, w): Sharing, booted: bool) {
-        let n = self.input.n_envs;
-        let r = self.rows();
+        let (rl, n) = (self.input.row_layout(), self.input.n_envs);
         let na = d.rewards.len() / n;
         let kg = self.input.agents.len() as f32;
         let b = &mut self.buf;
@@ -491,7 +487,7 @@ impl GroupLearner {
                 .sum::<f32>()
                 / kg;
             for (k, &agent) in self.input.agents.iter().enumerate() {
-                let i = t * r + k * n + e;
+                let i = rl.index(t, k, e);
                 let own = d.rewards[e * na + agent] as f32;
                 b.rewards[i] = match sharing {
                     RewardSharing::Individual => own,
@@ -501,12 +497,12 @@ impl GroupLearner {
                 let term = d.terminated[e * na + agent] || (d.done[e] && !booted);
                 b.terminal[i] = term;
                 b.ended[i] = d.done[e] || term;
-                if let Some(reset) = self.rnn.reset_next.get_mut(k * n + e) {
+                if let Some(reset) = self.rnn.reset_next.get_mut(rl.row(k, e)) {
                     *reset = b.ended[i];
                 }
                 b.next_values[i] = match (term, d.done[e]) {
                     (true, _) => 0.0,
-                    (false, true) if booted => self.boot[k * n + e],
+                    (false, true) if booted => self.boot[rl.row(k, e)],
                     _ => f32::NAN, // filled from the next step's value
                 };
             }
@@ -517,10 +513,11 @@ impl GroupLearner {
     /// value of the state after the rollout ([`bootstrap_values`](Self::bootstrap_values)).
     pub fn finish_rollout(&mut self) {
         let b = &mut self.buf;
-        let (r, t_len) = (b.rows, b.t_len);
+        let (rl, t_len) = (self.input.row_layout(), b.t_len);
+        let r = rl.rows();
         for t in 0..t_len {
             for i in 0..r {
-                let j = t * r + i;
+                let j = rl.at(t, i);
                 if b.next_values[j].is_nan() {
                     b.next_values[j] = if t + 1 < t_len {
                         b.values[j + r]

@@ -9,21 +9,22 @@ use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::algo::ppo::LossConfig;
+use crate::algo::ppo::{self, names, LossConfig};
 use crate::algo::scalars::Scalars;
 use crate::algo::value_norm::ValueNorm;
 use crate::backend::{
-    Backend, CriticRows, LossCoefs, Minibatch, RowOutputs, Run, SeqBatch, SharedStates,
+    Backend, CriticRows, LossCoefs, Minibatch, RowLayout, RowOutputs, Run, SeqBatch, SharedStates,
 };
-use crate::config::{action_width, AdvantageNorm, MinibatchUnit, PpoConfig};
+use crate::config::{AdvantageNorm, MinibatchUnit, PpoConfig};
 use crate::train::buffer::{CriticForm, GroupBuffer, InputLayout};
 use crate::util::parallel;
 
 /// Losses and diagnostics of one group's update.
 #[derive(Debug, Clone, Default)]
 pub struct GroupStats {
-    /// Means over minibatches of the loss terms (`policy_loss`, `value_loss`, `entropy`,
-    /// `approx_kl`, `clipfrac`), then `explained_variance` of the values for the returns.
+    /// Means over minibatches of the loss terms ([`ppo::names`]: `policy_loss`, `value_loss`,
+    /// `entropy`, `approx_kl`, `clipfrac`), then `explained_variance` of the values for the
+    /// returns.
     pub terms: Scalars,
     /// Per-agent policy loss over the last epoch (agent order of the group; with
     /// `log_agent_metrics`).
@@ -114,11 +115,11 @@ impl Gathered {
         env_steps: bool,
     ) -> usize {
         let (b, l) = (g.buf, g.input);
-        let rows_per_step = b.rows;
-        let agent_of = |i: usize| ((i % rows_per_step) / l.n_envs) as u32;
+        let rl = l.row_layout();
+        let agent_of = |i: usize| rl.agent_of(i) as u32;
         self.idx.clear();
         if env_steps {
-            env_step_rows(units, l.n_envs, l.agents.len(), &mut self.idx);
+            env_step_rows(units, rl, &mut self.idx);
         } else {
             self.idx.extend_from_slice(units);
         }
@@ -127,7 +128,7 @@ impl Gathered {
             self.idx.sort_by_key(|&i| agent_of(i));
         }
         if let Some(c) = chunk {
-            self.sequences(b, c, g.unshared, agent_of);
+            self.sequences(b, c, g.unshared, rl, agent_of);
         }
         let m = self.idx.len();
         let total = b.logp.len();
@@ -155,7 +156,7 @@ impl Gathered {
                 gather(active, &b.active, idx, 1);
                 gather(adv, advantages, idx, 1);
                 if let Some(bias) = &b.mask_bias {
-                    gather(mask_bias, bias, idx, action_width(&l.action_space));
+                    gather(mask_bias, bias, idx, l.action_space.num_choices());
                 }
             },
             || {
@@ -173,12 +174,20 @@ impl Gathered {
         self.runs.clear();
         match chunk {
             // Each agent's sequences are one block (sorted by agent when unshared).
-            Some(_) if !g.unshared => self.runs.push((0, 0, m)),
+            Some(_) if !g.unshared => self.runs.push(Run {
+                agent: 0,
+                start: 0,
+                len: m,
+            }),
             _ => {
                 for (pos, &a) in self.agents.iter().enumerate() {
                     match self.runs.last_mut() {
-                        Some(run) if run.0 == a as usize => run.2 += 1,
-                        _ => self.runs.push((a as usize, pos, 1)),
+                        Some(run) if run.agent == a as usize => run.len += 1,
+                        _ => self.runs.push(Run {
+                            agent: a as usize,
+                            start: pos,
+                            len: 1,
+                        }),
                     }
                 }
             }
@@ -200,10 +209,10 @@ impl Gathered {
         if sd == 0 {
             return;
         }
-        let (r_step, n) = (b.rows, l.n_envs);
-        // Row `k * n + e` of step `t` reads state `t * n + e`.
-        let key = |i: usize| i / r_step * n + i % r_step % n;
-        let all = b.t_len * n;
+        let rl = l.row_layout();
+        // Row `k * n_envs + e` of step `t` reads state `t * n_envs + e`.
+        let key = |i: usize| rl.env_step_of(i);
+        let all = b.t_len * l.n_envs;
         self.state_slot.clear();
         self.state_slot.resize(all, u32::MAX);
         let mut distinct = 0u32;
@@ -299,9 +308,10 @@ impl Gathered {
         b: &GroupBuffer,
         chunk: usize,
         unshared: bool,
+        rl: RowLayout,
         agent_of: impl Fn(usize) -> u32,
     ) {
-        let r_step = b.rows;
+        let r_step = rl.rows();
         let n_units = b.t_len / chunk * r_step;
         let (wa, wc) = (b.h0_actor.len() / n_units, b.h0_critic.len() / n_units);
         std::mem::swap(&mut self.units, &mut self.idx);
@@ -329,7 +339,7 @@ impl Gathered {
             for t in 0..chunk {
                 for &u in &self.units[start..end] {
                     let (c, r) = (u / r_step, u % r_step);
-                    self.idx.push((c * chunk + t) * r_step + r);
+                    self.idx.push(rl.at(c * chunk + t, r));
                 }
             }
             start = end;
@@ -339,12 +349,11 @@ impl Gathered {
 }
 
 /// Appends to `rows` the buffer positions of environment steps `units` (`t * n_envs + e`):
-/// each step's rows for its `n_agents` agents, agent-major as a step's rows are stored.
-fn env_step_rows(units: &[usize], n_envs: usize, n_agents: usize, rows: &mut Vec<usize>) {
-    let rows_per_step = n_envs * n_agents;
+/// each step's rows for its agents, agent-major as a step's rows are stored.
+fn env_step_rows(units: &[usize], rl: RowLayout, rows: &mut Vec<usize>) {
     for &u in units {
-        let (t, e) = (u / n_envs, u % n_envs);
-        rows.extend((0..n_agents).map(|k| t * rows_per_step + k * n_envs + e));
+        let (t, e) = (u / rl.n_envs, u % rl.n_envs);
+        rows.extend((0..rl.n_agents).map(|k| rl.index(t, k, e)));
     }
 }
 
@@ -463,7 +472,7 @@ pub fn run_epochs(
             }
             sums.add_all(&terms);
             count += 1.0;
-            epoch_kl += terms.get("approx_kl").unwrap_or(0.0);
+            epoch_kl += terms.get(names::APPROX_KL).unwrap_or(0.0);
             epoch_mbs += 1.0;
             if want_rows {
                 per_agent_policy_loss(mb, p.clip_epsilon, &mut agent_loss, &mut agent_count);
@@ -484,7 +493,7 @@ pub fn run_epochs(
     }
     sums.scale(count.max(1.0));
     sums.set(
-        "explained_variance",
+        names::EXPLAINED_VARIANCE,
         explained_variance_of(b, value_norm, p),
     );
     let agent_policy_loss = agent_loss
@@ -539,7 +548,8 @@ pub(super) fn replay(
     Ok((by_pos_logp, by_pos_values))
 }
 
-/// Adds each active row's clipped surrogate (without gradient) to its agent's sum.
+/// Adds each active row's policy loss, minus its clipped surrogate (without gradient), to its
+/// agent's sum.
 fn per_agent_policy_loss(mb: &MinibatchScratch, eps: f64, sums: &mut [f64], counts: &mut [f64]) {
     let g = &mb.gathered;
     for r in 0..g.agents.len() {
@@ -547,8 +557,7 @@ fn per_agent_policy_loss(mb: &MinibatchScratch, eps: f64, sums: &mut [f64], coun
             continue;
         }
         let ratio = f64::from(mb.row_logp[r] - g.old_logp[r]).exp();
-        let a = f64::from(g.advantages[r]);
-        let loss = -(ratio * a).min(ratio.clamp(1.0 - eps, 1.0 + eps) * a);
+        let loss = -ppo::surrogate(ratio, f64::from(g.advantages[r]), eps);
         let k = g.agents[r] as usize;
         sums[k] += loss;
         counts[k] += 1.0;
@@ -621,7 +630,8 @@ mod unit_tests {
         let mut seen = vec![0; t_len * n_envs * n_agents];
         for units in order.chunks(per) {
             let mut rows = Vec::new();
-            env_step_rows(units, n_envs, n_agents, &mut rows);
+            let rl = RowLayout { n_envs, n_agents };
+            env_step_rows(units, rl, &mut rows);
             assert_eq!(rows.len(), units.len() * n_agents);
             for (&u, agents) in units.iter().zip(rows.chunks(n_agents)) {
                 for (k, &row) in agents.iter().enumerate() {
