@@ -102,7 +102,7 @@ pub fn build(
 /// The backend a config asks for on a device: the hand-written one on the CPU unless
 /// `network.cpu_fast_path = false`; candle's on CUDA.
 pub fn kind_for(cfg: &TrainConfig, dev: &candle_core::Device) -> BackendKind {
-    if matches!(dev, candle_core::Device::Cpu) && cfg.raw.network.cpu_fast_path {
+    if matches!(dev, candle_core::Device::Cpu) && cfg.network().cpu_fast_path {
         BackendKind::Cpu
     } else {
         BackendKind::Candle

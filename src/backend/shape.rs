@@ -138,9 +138,9 @@ pub struct OptimShape {
 impl GroupShape {
     /// The shape of `group` under `cfg`.
     pub fn of(cfg: &TrainConfig, group: &Group) -> Self {
-        let a = &cfg.raw.algo;
-        let nw = &cfg.raw.network;
-        let p = &cfg.raw.ppo;
+        let a = cfg.algo();
+        let nw = cfg.network();
+        let p = cfg.ppo();
         let n_agents = group.agents.len();
         let emb = a.agent_id == AgentId::Embedding && group.id_dim > 0;
         let side = |kind: &str, shared: bool, in_dim: usize, out_dim, head_gain, log_std| {

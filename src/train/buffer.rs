@@ -13,7 +13,7 @@
 use marl_envs::{ActionSpace, EnvSpec};
 
 use crate::backend::{CriticRows, RowLayout, SharedStates};
-use crate::config::{AgentId, CriticState, Group, RawConfig};
+use crate::config::{AgentId, CriticState, Group, TrainConfig};
 
 /// How a group's critic rows reach the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +58,10 @@ pub struct InputLayout {
 }
 
 impl InputLayout {
-    /// The layout of `group` under `raw`, whose environment's global state has `state_dim`
-    /// floats.
-    pub fn new(raw: &RawConfig, group: &Group, state_dim: usize) -> Self {
-        let a = &raw.algo;
+    /// The layout of `group` under `cfg`.
+    pub fn new(cfg: &TrainConfig, group: &Group) -> Self {
+        let a = cfg.algo();
+        let state_dim = cfg.spec.state_dim;
         let onehot = a.agent_id == AgentId::Onehot && group.id_dim > 0;
         // A learned embedding is appended inside the network, not in the host rows.
         let emb = if a.agent_id == AgentId::Embedding {
@@ -71,7 +71,7 @@ impl InputLayout {
         };
         Self {
             agents: group.agents.clone(),
-            n_envs: raw.env.n_envs,
+            n_envs: cfg.env().n_envs,
             actor_in: group.actor_in - if a.share_actor_params { emb } else { 0 },
             critic_in: group.critic_in - if a.share_critic_params { emb } else { 0 },
             state_dim: if a.centralized_training { state_dim } else { 0 },

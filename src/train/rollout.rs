@@ -6,30 +6,26 @@
 //! its slice of the results through two bounded channels; the buffers travel back and forth,
 //! so nothing is allocated per step. `num_workers = 0` steps the shards on the calling thread.
 //!
-//! The results are the envs crate's `VecStep` (here [`StepData`]), which a `VecEnv` writes at
+//! The results are the envs crate's [`VecStep`], which a `VecEnv` writes at
 //! the rows its caller names: an inline shard writes its rows of the pool's data directly; a
 //! worker writes its own buffer (the pool's cannot be lent to another thread), which
-//! [`StepData::copy_rows_from`] puts in place, the one copy per step.
+//! [`VecStep::copy_rows_from`] puts in place, the one copy per step.
 
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context, Result};
 use crossbeam_channel::{bounded, Receiver, Sender};
-use marl_envs::{registry, EnvSpec, VecEnv};
-
-/// Everything one step of the pool produced, `[n_envs, ...]` flat: the envs crate's `VecStep`,
-/// under the name the learner reads it by.
-pub use marl_envs::VecStep as StepData;
+use marl_envs::{registry, EnvSpec, VecEnv, VecStep};
 
 enum Command {
-    Reset(u64, Box<StepData>),
-    Step(Vec<f32>, Box<StepData>),
+    Reset(u64, Box<VecStep>),
+    Step(Vec<f32>, Box<VecStep>),
     Snapshot,
-    Restore(Vec<u8>, Box<StepData>),
+    Restore(Vec<u8>, Box<VecStep>),
 }
 
 enum Reply {
-    Data(Vec<f32>, Box<StepData>),
+    Data(Vec<f32>, Box<VecStep>),
     Snapshot(Vec<u8>),
     Failed(String),
 }
@@ -41,7 +37,7 @@ struct Worker {
     first: usize,
     n: usize,
     actions: Vec<f32>,
-    data: Option<Box<StepData>>,
+    data: Option<Box<VecStep>>,
 }
 
 enum Shards {
@@ -57,7 +53,7 @@ pub struct EnvPool {
     metric_names: &'static [&'static str],
     shards: Shards,
     /// The latest step's data for all environments.
-    pub data: StepData,
+    pub data: VecStep,
     n_envs: usize,
 }
 
@@ -114,12 +110,12 @@ impl EnvPool {
                     first,
                     n,
                     actions: vec![0.0; n * spec.action_len()],
-                    data: Some(Box::new(StepData::new(n, &spec, metric_names.len()))),
+                    data: Some(Box::new(VecStep::new(n, &spec, metric_names.len()))),
                 });
             }
             Shards::Threads(workers)
         };
-        let data = StepData::new(n_envs, &spec, metric_names.len());
+        let data = VecStep::new(n_envs, &spec, metric_names.len());
         Ok(Self {
             spec,
             metric_names,
@@ -136,7 +132,7 @@ impl EnvPool {
             spec: spec.clone(),
             metric_names: &[],
             shards: Shards::Inline(Vec::new()),
-            data: StepData::new(0, spec, 0),
+            data: VecStep::new(0, spec, 0),
             n_envs: 0,
         }
     }
@@ -206,7 +202,7 @@ impl EnvPool {
         Ok(())
     }
 
-    fn collect(ws: &mut [Worker], all: &mut StepData) -> Result<()> {
+    fn collect(ws: &mut [Worker], all: &mut VecStep) -> Result<()> {
         let mut failure = None;
         for wk in ws.iter_mut() {
             match wk.rx.recv() {

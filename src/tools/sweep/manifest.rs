@@ -368,6 +368,6 @@ mod tests {
         assert_eq!(m.runs.len(), 4);
         assert_eq!(Manifest::read(&dir).expect("read"), m);
         let cfg = Manifest::run_config(&dir, &m.runs[3]).expect("frozen config");
-        assert_eq!(cfg.raw.seed, 3);
+        assert_eq!(cfg.seed(), 3);
     }
 }

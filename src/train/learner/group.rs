@@ -10,14 +10,13 @@ use marl_envs::{ActionSpace, EnvSpec};
 use rand_chacha::ChaCha8Rng;
 
 use super::update::{self, GroupStats, MinibatchScratch};
-use super::Sharing;
 use crate::algo::{gae, value_norm::ValueNorm};
 use crate::backend::layout::{GroupLayout, SavedOptimizer};
 use crate::backend::{ActorOut, Backend, BackendKind, GroupShape, StepInputs};
 use crate::config::{Group, PpoConfig, RewardSharing, TrainConfig};
 use crate::nn::dist;
 use crate::train::buffer::{GroupBuffer, InputLayout};
-use crate::train::rollout::StepData;
+use marl_envs::VecStep;
 
 /// A group's learner.
 pub struct GroupLearner {
@@ -27,6 +26,10 @@ pub struct GroupLearner {
     buf: GroupBuffer,
     backend: Box<dyn Backend>,
     value_norm: ValueNorm,
+    /// How the group's rewards are shared (`algo.reward_sharing`), and `mixed`'s weight of the
+    /// group's mean (`algo.reward_sharing_weight`).
+    reward_sharing: RewardSharing,
+    mixed_weight: f32,
     // Buffers of a step, kept between steps.
     x_actor: Vec<f32>,
     /// Critic rows without their state (bootstrap values).
@@ -117,14 +120,14 @@ impl GroupLearner {
         shape: GroupShape,
         backend: Box<dyn Backend>,
     ) -> Self {
-        let input = InputLayout::new(&cfg.raw, group, cfg.spec.state_dim);
+        let input = InputLayout::new(cfg, group);
         let rows = input.rows();
         // An action is stored as its index (discrete) or its vector (box); a mask row per
         // action of a discrete space.
         let (act_w, mask_w) = (input.action_space.width(), input.action_space.num_choices());
         let widths = shape.actor.state_width().zip(shape.critic.state_width());
-        let t_len = cfg.raw.env.rollout_length;
-        let chunk = match cfg.raw.network.data_chunk_length {
+        let t_len = cfg.env().rollout_length;
+        let chunk = match cfg.network().data_chunk_length {
             0 => t_len,
             c => c,
         };
@@ -135,6 +138,8 @@ impl GroupLearner {
             buf,
             backend,
             value_norm: ValueNorm::default(),
+            reward_sharing: cfg.algo().reward_sharing,
+            mixed_weight: cfg.algo().reward_sharing_weight as f32,
             x_actor: vec![0.0; rows * input.actor_in],
             critic_rest: vec![0.0; rows * input.rest_in()],
             critic_whole: Vec::new(),
@@ -187,7 +192,7 @@ impl GroupLearner {
         &mut self,
         spec: &EnvSpec,
         t: usize,
-        d: &StepData,
+        d: &VecStep,
         agent_dead: &[bool],
     ) {
         let rl = self.input.row_layout();
@@ -270,7 +275,7 @@ impl GroupLearner {
         &mut self,
         spec: &EnvSpec,
         t: usize,
-        d: &StepData,
+        d: &VecStep,
         rng: &mut ChaCha8Rng,
         joint: &mut [f32],
     ) -> Result<()> {
@@ -473,7 +478,8 @@ impl GroupLearner {
     /// (`booted`: [`bootstrap_values`](Self::bootstrap_values) ran for this step), else
     /// unknown until the next step. An episode that ends without `booted` ended by termination,
     /// or by a truncation that `ppo.bootstrap_truncation = false` treats as one.
-    pub fn record_outcome(&mut self, t: usize, d: &StepData, (sharing, w): Sharing, booted: bool) {
+    pub fn record_outcome(&mut self, t: usize, d: &VecStep, booted: bool) {
+        let w = self.mixed_weight;
         let (rl, n) = (self.input.row_layout(), self.input.n_envs);
         let na = d.rewards.len() / n;
         let kg = self.input.agents.len() as f32;
@@ -489,7 +495,7 @@ impl GroupLearner {
             for (k, &agent) in self.input.agents.iter().enumerate() {
                 let i = rl.index(t, k, e);
                 let own = d.rewards[e * na + agent] as f32;
-                b.rewards[i] = match sharing {
+                b.rewards[i] = match self.reward_sharing {
                     RewardSharing::Individual => own,
                     RewardSharing::Shared => mean,
                     RewardSharing::Mixed => w * mean + (1.0 - w) * own,

@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::backend::layout::SavedOptimizer;
 use crate::backend::{self, GroupShape};
-use crate::config::{RewardSharing, Schedule, TrainConfig};
+use crate::config::{Schedule, TrainConfig};
 use crate::run::checkpoint::{Checkpoint, GeneratorState, TrainerState};
 use crate::run::metrics::EpisodeFigures;
 use crate::train::rollout::EnvPool;
@@ -241,12 +241,8 @@ impl Learner {
                     g.bootstrap_values(spec, &d.final_obs, &d.final_states, &self.final_joint)?;
                 }
             }
-            let sharing = (
-                self.cfg.algo().reward_sharing,
-                self.cfg.algo().reward_sharing_weight as f32,
-            );
             for g in &mut self.groups {
-                g.record_outcome(t, d, sharing, any_truncated_end);
+                g.record_outcome(t, d, any_truncated_end);
             }
             for e in 0..d.done.len() {
                 if d.done[e] {
@@ -470,6 +466,3 @@ fn random_group_actions(
         }
     }
 }
-
-/// How a group's rewards are shared: the kind and the weight of `mixed`.
-pub type Sharing = (RewardSharing, f32);
