@@ -7,10 +7,10 @@
 //! | [`cli`] | the command line: argument parsing, then a call into a tool or the training run |
 //! | [`tools`] | what the commands do besides training: eval, compare, plot, sweep, bench |
 //! | [`train`] | the training core: the run and its stages, the learner, rollouts, evaluation |
-//! | [`algo`] | the math of PPO: losses, advantages (GAE), value normalization, named scalars |
-//! | [`backend`] | the compute trait and its CPU and candle implementations, devices |
-//! | [`nn`] | networks: layers, kernels, distributions, the optimizer |
 //! | [`run`] | a run directory on disk: its files, checkpoints, metrics, TensorBoard, lock |
+//! | [`backend`] | the compute trait and its CPU and candle implementations, devices |
+//! | [`algo`] | the math of PPO: losses, advantages (GAE), value normalization, named scalars |
+//! | [`nn`] | networks: layers, kernels, distributions, the optimizer |
 //! | [`config`] | the TOML file, overrides, and the resolved configuration |
 //! | [`util`] | leaf helpers: the second core, stop signals |
 //!
