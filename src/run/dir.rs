@@ -60,6 +60,28 @@ impl RunDir {
         Self { root: root.into() }
     }
 
+    /// Creates the directory at `root` (and its parents) for a new run.
+    pub fn create(root: impl Into<PathBuf>) -> Result<Self> {
+        let dir = Self::new(root);
+        std::fs::create_dir_all(&dir.root)
+            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// Creates a new run's directory under `out_dir`, named after what it trains and when:
+    /// `<env id>__<config name>__s<seed>__<unix time>`, the id's `/` as `-`.
+    pub fn create_in(out_dir: &Path, env_id: &str, config_name: &str, seed: u64) -> Result<Self> {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let name = format!(
+            "{}__{config_name}__s{seed}__{time}",
+            env_id.replace('/', "-")
+        );
+        Self::create(out_dir.join(name))
+    }
+
     /// The run directory a checkpoint directory belongs to: two levels up
     /// (`RUN/checkpoints/000123` -> `RUN`).
     pub fn of_checkpoint(ck_dir: &Path) -> Self {

@@ -194,10 +194,16 @@ impl TrainingRun {
     /// checkpoint.
     pub fn start(cfg: TrainConfig, opts: &RunOptions, reporter: &mut dyn Reporter) -> Result<Self> {
         let dev = device::parse(cfg.device())?;
-        let run_dir = RunDir::new(match &opts.resume {
-            Some(dir) => checkpoint::resolve(dir).map(|_| dir.clone())?,
-            None => make_run_dir(&cfg, opts)?,
-        });
+        let run_dir = match (&opts.resume, &opts.run_dir) {
+            (Some(dir), _) => checkpoint::resolve(dir).map(|_| RunDir::new(dir))?,
+            (None, Some(dir)) => RunDir::create(dir)?,
+            (None, None) => RunDir::create_in(
+                Path::new(cfg.out_dir()),
+                &cfg.spec.id,
+                &opts.config_name,
+                cfg.seed(),
+            )?,
+        };
         let lock = run_dir.lock()?;
         let resumed: Option<Checkpoint> = match &opts.resume {
             Some(dir) => Some(checkpoint::load_latest_good(dir)?.checkpoint),
@@ -489,27 +495,4 @@ impl TrainingRun {
     fn stopped(&self, err: anyhow::Error) -> anyhow::Error {
         checkpoint::with_latest_good(err, &self.run_dir)
     }
-}
-
-fn make_run_dir(cfg: &TrainConfig, opts: &RunOptions) -> Result<PathBuf> {
-    if let Some(d) = &opts.run_dir {
-        std::fs::create_dir_all(d)
-            .with_context(|| format!("cannot create output directory {}", d.display()))?;
-        return Ok(d.clone());
-    }
-    let out = Path::new(cfg.out_dir());
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let name = format!(
-        "{}__{}__s{}__{ts}",
-        cfg.spec.id.replace('/', "-"),
-        opts.config_name,
-        cfg.seed()
-    );
-    let dir = out.join(name);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
-    Ok(dir)
 }
