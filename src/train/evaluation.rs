@@ -36,7 +36,7 @@ pub enum EvalPolicy {
 }
 
 impl EvalPolicy {
-    /// Whether actions are the most likely ones (`Learner::evaluate`'s `greedy`).
+    /// Whether actions are the most likely ones ([`run_episodes`]'s `greedy`).
     pub fn greedy(self) -> bool {
         self == Self::Greedy
     }
