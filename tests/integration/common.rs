@@ -13,7 +13,7 @@ use std::sync::Arc;
 use candle_core::Device;
 use marl::config::{self, TrainConfig};
 use marl::run::metrics::{read_csv, TIMING_COLUMNS};
-use marl::train::{Progress, Reporter};
+use marl::train::{self, Progress, Quiet, Reporter, RunOptions, RunSummary};
 
 /// The variable that turns a skipped CUDA test into a failure: set it on GPU machines, where
 /// the CUDA variants must run.
@@ -102,6 +102,18 @@ pub fn numbers(run: &Path) -> Vec<Vec<String>> {
     rows.iter()
         .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
         .collect()
+}
+
+/// Resumes the run in `dir` from its latest checkpoint, with the config it keeps, to the end.
+pub fn resume(dir: &Path) -> RunSummary {
+    let cfg = TrainConfig::resolve(config::load(&dir.join("config.toml"), &[]).expect("cfg"))
+        .expect("resolve");
+    let opts = RunOptions {
+        config_name: String::new(),
+        resume: Some(dir.to_path_buf()),
+        run_dir: None,
+    };
+    train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume")
 }
 
 /// The binary run with `args`: its exit code, and stdout followed by stderr.

@@ -12,7 +12,7 @@ use marl::config::{self, TrainConfig};
 use marl::run::metrics::read_csv;
 use marl::train::{self, Quiet, RunOptions};
 
-use crate::common::{self, marl_output, numbers, repo, smoke, StopAt};
+use crate::common::{self, marl_output, numbers, repo, resume, smoke, StopAt};
 
 fn run(cfg: TrainConfig, dir: &Path) -> PathBuf {
     let opts = RunOptions {
@@ -186,14 +186,7 @@ fn resume_is_exact(dev: &Device) {
             s.interrupted && s.updates == 4,
             "stopped after update 4, checkpointed"
         );
-        let cfg = TrainConfig::resolve(config::load(&dir.join("config.toml"), &[]).expect("cfg"))
-            .expect("resolve");
-        let opts = RunOptions {
-            config_name: String::new(),
-            resume: Some(dir.clone()),
-            run_dir: None,
-        };
-        train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume");
+        resume(&dir);
         assert_eq!(
             numbers(&dir),
             whole,

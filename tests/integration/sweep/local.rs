@@ -138,14 +138,7 @@ fn tensorboard_event_files_equal_metrics_csv_also_after_a_resume() {
     assert!(s.interrupted);
     // A crash after update 7 whose checkpoint never landed: back to update 5.
     std::fs::write(dir.join("checkpoints/latest"), "000005").expect("latest");
-    let cfg = TrainConfig::resolve(config::load(&dir.join("config.toml"), &[]).expect("cfg"))
-        .expect("resolve");
-    let opts = RunOptions {
-        config_name: String::new(),
-        resume: Some(dir.clone()),
-        run_dir: None,
-    };
-    train::train(cfg, &opts, &mut Quiet, Arc::new(AtomicBool::new(false))).expect("resume");
+    resume(&dir);
     for run in [&whole, &dir] {
         let events = marl::run::tensorboard::read_scalars(&event_file(run)).expect("events");
         assert_eq!(events, csv_scalars(run), "{}", run.display());

@@ -13,11 +13,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use marl::config::{self, TrainConfig};
+use marl::config::TrainConfig;
 use marl::run::metrics::read_csv;
 use marl::train::{self, Quiet, RunOptions};
 
-use crate::common::{numbers, repo, smoke, StopAt};
+use crate::common::{numbers, repo, resume, smoke, StopAt};
 
 fn marl() -> Command {
     Command::new(env!("CARGO_BIN_EXE_marl"))
