@@ -346,10 +346,3 @@ fn truncate_after(path: &Path, upto: u64, csv: bool) -> Result<()> {
     }
     crate::run::fsio::write_atomic(path, text.as_bytes())
 }
-
-/// Reads a metrics.csv into its header and rows (for tests and tools; [`RunDir::read_metrics`]
-/// reads a run's).
-pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
-    let Metrics { header, rows } = Metrics::read(path)?;
-    Ok((header, rows))
-}

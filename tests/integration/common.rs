@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use candle_core::Device;
 use marl::config::{self, TrainConfig};
-use marl::run::metrics::{read_csv, TIMING_COLUMNS};
+use marl::run::dir::Metrics;
+use marl::run::metrics::TIMING_COLUMNS;
+use marl::run::RunDir;
 use marl::train::{self, Progress, Quiet, Reporter, RunOptions, RunSummary};
 
 /// The variable that turns a skipped CUDA test into a failure: set it on GPU machines, where
@@ -95,7 +97,7 @@ pub fn smoke(overrides: &[&str]) -> TrainConfig {
 
 /// metrics.csv without the timing columns.
 pub fn numbers(run: &Path) -> Vec<Vec<String>> {
-    let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");
+    let Metrics { header, rows } = RunDir::new(run).read_metrics().expect("metrics");
     let keep: Vec<usize> = (0..header.len())
         .filter(|&i| !TIMING_COLUMNS.contains(&header[i].as_str()))
         .collect();

@@ -357,9 +357,10 @@ fn train_briefly(dir: &Path, factory: &str, path: &Path, python: &str, steps: u6
 
 /// The metrics.csv columns of a run.
 fn columns(run: &Path) -> Vec<String> {
-    marl::run::metrics::read_csv(&run.join("metrics.csv"))
+    marl::run::RunDir::new(run)
+        .read_metrics()
         .expect("metrics.csv")
-        .0
+        .header
 }
 
 fn assert_world_comm_groups(run: &Path) {

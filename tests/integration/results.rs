@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use marl::config::{self, TrainConfig};
-use marl::run::metrics::read_csv;
+use marl::run::dir::Metrics;
+use marl::run::RunDir;
 use marl::tools::compare::{self, CompareOptions};
 use marl::tools::eval::{self, EvalOptions, RenderTarget};
 use marl::train::{self, Quiet, RunOptions};
@@ -79,7 +80,7 @@ fn evaluation_agrees_with_the_return_logged_at_the_end_of_training() {
         ],
         &tmp.path().join("run"),
     );
-    let (header, rows) = read_csv(&dir.join("metrics.csv")).expect("metrics");
+    let Metrics { header, rows } = RunDir::new(&dir).read_metrics().expect("metrics");
     let col = header.iter().position(|h| h == "eval/return").expect("col");
     let logged: f64 = rows.last().expect("rows")[col]
         .parse()
@@ -419,7 +420,7 @@ fn lbf_logs_greedy_and_stochastic_curves_and_plot_draws_both() {
         ],
         &tmp.path().join("lbf"),
     );
-    let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");
+    let Metrics { header, rows } = RunDir::new(&run).read_metrics().expect("metrics");
     let col = |name: &str| {
         header
             .iter()

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use candle_core::Device;
 use marl::config::{self, TrainConfig};
-use marl::run::metrics::read_csv;
+use marl::run::dir::Metrics;
+use marl::run::RunDir;
 use marl::train::{self, Quiet, RunOptions};
 
 use crate::common::{self, marl_output, numbers, repo, resume, smoke, StopAt};
@@ -53,7 +54,7 @@ fn run_writes_files(dev: &Device) {
     ] {
         assert!(dir.join(f).exists(), "missing {f}");
     }
-    let (header, rows) = read_csv(&dir.join("metrics.csv")).expect("metrics");
+    let Metrics { header, rows } = RunDir::new(&dir).read_metrics().expect("metrics");
     for name in [
         "global_step",
         "episodes",

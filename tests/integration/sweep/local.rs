@@ -87,7 +87,7 @@ fn marl_train_stopped_by_sigterm_checkpoints_refuses_a_second_writer_and_resumes
 
 /// `(step, tag, value)` of every non-empty metrics.csv cell but the axis columns.
 fn csv_scalars(run: &Path) -> Vec<(u64, String, f32)> {
-    let (header, rows) = read_csv(&run.join("metrics.csv")).expect("metrics");
+    let Metrics { header, rows } = RunDir::new(run).read_metrics().expect("metrics");
     let step = header
         .iter()
         .position(|c| c == "global_step")

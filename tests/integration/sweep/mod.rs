@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use marl::config::TrainConfig;
-use marl::run::metrics::read_csv;
+use marl::run::dir::Metrics;
+use marl::run::RunDir;
 use marl::train::{self, Quiet, RunOptions};
 
 use crate::common::{numbers, repo, resume, smoke, StopAt};
