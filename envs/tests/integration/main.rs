@@ -5,9 +5,11 @@
 //! | [`parity`] | every recorded reference episode replays bit for bit |
 //! | [`conformance`] | every registered environment keeps the API's contract |
 //! | [`foraging`] | Level-Based Foraging's rules and heuristic agents |
+//! | [`reference`] | `simple_reference_v3` without its environment channel |
 //! | [`warehouse`] | the warehouse's moves, and no allocation per step |
 
 mod conformance;
 mod foraging;
 mod parity;
+mod reference;
 mod warehouse;
