@@ -18,7 +18,12 @@ fn without_env_channel_actions_are_movement_only_and_obs_drop_the_utterance() {
     let spec = env.spec();
     assert_eq!(spec.num_agents(), 2);
     for agent in &spec.agents {
-        assert_eq!(agent.action_space, ActionSpace::Discrete(5), "{}", agent.name);
+        assert_eq!(
+            agent.action_space,
+            ActionSpace::Discrete(5),
+            "{}",
+            agent.name
+        );
         assert_eq!(agent.obs_dim, 11, "{}", agent.name);
     }
     assert_eq!(spec.state_dim, 22);
@@ -30,7 +35,12 @@ fn without_env_channel_actions_are_movement_only_and_obs_drop_the_utterance() {
 
     let default = reference("");
     for agent in &default.spec().agents {
-        assert_eq!(agent.action_space, ActionSpace::Discrete(50), "{}", agent.name);
+        assert_eq!(
+            agent.action_space,
+            ActionSpace::Discrete(50),
+            "{}",
+            agent.name
+        );
         assert_eq!(agent.obs_dim, 21, "{}", agent.name);
     }
 }
@@ -41,7 +51,9 @@ fn without_env_channel_a_word_action_is_rejected() {
     let mut obs = vec![0.0; env.spec().obs_len()];
     env.reset(Some(0), &mut obs);
     let mut buf = StepBuffers::new(env.spec());
-    let err = buf.step(env.as_mut(), &[5.0, 0.0]).expect_err("word 1 of move 0");
+    let err = buf
+        .step(env.as_mut(), &[5.0, 0.0])
+        .expect_err("word 1 of move 0");
     assert!(err.to_string().contains("Discrete(5)"), "{err}");
 }
 
@@ -85,7 +97,10 @@ fn without_env_channel_the_trajectory_is_the_default_one_with_movement_alone() {
                 )
                 .expect("talking step");
             step += 1;
-            assert_eq!(buf_s.rewards, buf_t.rewards, "episode {episode} step {step}");
+            assert_eq!(
+                buf_s.rewards, buf_t.rewards,
+                "episode {episode} step {step}"
+            );
             assert_eq!(buf_s.terminated, buf_t.terminated);
             assert_eq!(buf_s.truncated, buf_t.truncated);
             let (ws, wt) = (silent.get_state(), talking.get_state());
@@ -116,5 +131,8 @@ fn ill_typed_env_channel_is_a_clear_error() {
     );
     let table: toml::Table = toml::from_str("env_chanel = false").expect("toml");
     let msg = make(ID, &table).err().expect("must fail").to_string();
-    assert!(msg.contains("env_chanel") && msg.contains("env_channel"), "{msg}");
+    assert!(
+        msg.contains("env_chanel") && msg.contains("env_channel"),
+        "{msg}"
+    );
 }
