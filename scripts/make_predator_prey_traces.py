@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Records episodes of IC3Net's predator-prey in marl's parity format `marl-parity-predator-prey-v1`.
 
-    scripts/setup-reference.sh          # numpy, and IC3Net's sources in .venv/src/IC3Net
-    .venv/bin/python scripts/make_predator_prey_traces.py --out envs/tests/parity
+    scripts/setup-reference.sh   # IC3Net's sources in .venv/src/IC3Net, numpy 1.26.4 in .venv/ic3net
+    .venv/ic3net/bin/python scripts/make_predator_prey_traces.py --out envs/tests/parity
     cargo test -p marl-envs --release --test integration parity
 
 The reference is `ic3net-envs/ic3net_envs/predator_prey_env.py` of github.com/IC3Net/IC3Net
