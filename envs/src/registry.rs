@@ -47,10 +47,14 @@ macro_rules! rware_task {
 }
 
 macro_rules! predator_prey_task {
-    ($id:literal) => {
+    ($id:literal, $setting:literal) => {
         EnvEntry {
             id: concat!("ic3net/", $id),
-            summary: "IC3Net's predator-prey task of the paper (easy, medium, hard)",
+            summary: concat!(
+                "IC3Net's predator-prey, the paper's ",
+                $setting,
+                " setting (mixed)"
+            ),
             make: |t| Ok(Box::new(grid::predator_prey::make_task($id, t)?)),
         }
     };
@@ -144,9 +148,9 @@ pub static REGISTRY: &[EnvEntry] = &[
             Ok(Box::new(grid::PredatorPreyEnv::new(id, &p)?))
         },
     },
-    predator_prey_task!("predator_prey-5x5-3p-v0"),
-    predator_prey_task!("predator_prey-10x10-5p-v0"),
-    predator_prey_task!("predator_prey-20x20-10p-v0"),
+    predator_prey_task!("predator_prey-5x5-3p-v0", "easy (vision 0)"),
+    predator_prey_task!("predator_prey-10x10-5p-v0", "medium (vision 1)"),
+    predator_prey_task!("predator_prey-20x20-10p-v0", "hard (vision 1)"),
 ];
 
 /// Every registered id.
