@@ -103,7 +103,7 @@ pub struct EvalArgs {
     /// A run directory or a checkpoint directory.
     pub checkpoint: PathBuf,
     /// Episodes to run.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 1000)]
     pub episodes: usize,
     /// Take the most likely action instead of sampling.
     #[arg(long)]
@@ -161,7 +161,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub threshold: Option<f64>,
     /// Episodes of each final evaluation.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 1000)]
     pub episodes: usize,
     /// The evaluation to compare: `greedy` (most likely actions; the curves' eval/return) or
     /// `stochastic` (sampled actions; eval/return_stochastic, which the config must log with

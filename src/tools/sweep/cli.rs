@@ -147,7 +147,7 @@ pub enum SweepCommand {
         /// The sweep directory.
         dir: PathBuf,
         /// Episodes of each final greedy evaluation.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 1000)]
         episodes: usize,
         /// Return that counts as solved for "steps to threshold" (default: the first config's
         /// mean final return).

@@ -15,7 +15,7 @@
 //! - steps: every periodic greedy evaluation logged in metrics.csv (`eval/return`), keys
 //!   zero-padded so that they sort in training order, one value each (the mean over `logging.eval_episodes`, which marl-eval accepts as a one-element
 //!   list);
-//! - absolute_metrics: the final greedy evaluation of `collect` (100 episodes by default), one
+//! - absolute_metrics: the final greedy evaluation of `collect` (1,000 episodes by default), one
 //!   value each. The paper's absolute metric re-evaluates the best policy with 10 times the
 //!   episodes; marl keeps the newest checkpoints, not the best, so this is the final policy.
 //!
