@@ -71,3 +71,58 @@ class VecEnv:
     def action_mask(self) -> npt.NDArray[np.bool_]: ...
     def render_ascii(self, index: int) -> str: ...
     def render_svg(self, index: int) -> Optional[str]: ...
+
+def toml_to_json(text: str) -> str:
+    """TOML text as JSON text."""
+
+def train(
+    config_path: Optional[str] = None,
+    config_json: Optional[str] = None,
+    overrides: List[str] = ...,
+    out: Optional[str] = None,
+    run_dir: Optional[str] = None,
+    resume: Optional[str] = None,
+    device: Optional[str] = None,
+    name: str = "python",
+    on_event: Optional[Any] = None,
+) -> Dict[str, Any]:
+    """Trains as ``marl train``; ``on_event(kind, payload)`` gets ``("update", dict)`` and
+    ``("note", str)``. Returns the summary (run_dir, updates, global_step, eval_return,
+    eval_group_returns, evaluations, interrupted, steps_this_run, wall_s)."""
+
+def evaluate(
+    path: str,
+    episodes: int = 100,
+    greedy: bool = False,
+    seed: int = 0,
+    random_groups: List[str] = ...,
+    env_id: Optional[str] = None,
+    env_params_json: str = "{}",
+    num_workers: Optional[int] = None,
+) -> str:
+    """``marl eval --json``'s report as JSON text."""
+
+def eval_episodes(
+    path: str, episodes: int = 100, greedy: bool = False, seed: int = 0
+) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]:
+    """The episodes ``marl eval`` plays: returns ``[episodes, n_agents]`` and lengths."""
+
+class Policy:
+    """A trained policy acting on flat batches."""
+
+    spec: Dict[str, Any]
+    groups: List[Tuple[str, List[int]]]
+    checkpoint: str
+    global_step: int
+    recurrent: bool
+    def __init__(self, path: str) -> None: ...
+    def act(
+        self,
+        obs: npt.NDArray[np.float32],
+        first: npt.NDArray[np.bool_],
+        masks: Optional[npt.NDArray[np.bool_]] = None,
+        greedy: bool = True,
+        seed: Optional[int] = None,
+        state: Optional[int] = None,
+    ) -> Tuple[npt.NDArray[np.float32], int]:
+        """``(actions float32 [B, action_len], state counter)``."""

@@ -209,7 +209,9 @@ fn check_actions(spec: &EnvSpec, actions: &[f32]) -> PyResult<()> {
                     if let Some(&x) = mine.iter().find(|x| !x.is_finite()) {
                         return Err(bad(
                             x,
-                            &format!("expected {dim} finite numbers (NaN and infinity are refused)"),
+                            &format!(
+                                "expected {dim} finite numbers (NaN and infinity are refused)"
+                            ),
                         ));
                     }
                 }

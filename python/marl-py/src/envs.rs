@@ -9,7 +9,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{array2, emit, params_from_json, poisoned, read_actions, spec_dict, value_err};
+use crate::convert::{
+    array2, emit, params_from_json, poisoned, read_actions, spec_dict, value_err,
+};
 
 /// Every built-in environment id (`marl_envs::registry::ids()`).
 #[pyfunction]
@@ -82,7 +84,11 @@ impl Env {
 
     /// Starts an episode; `seed=None` continues the environment's generator.
     #[pyo3(signature = (seed = None))]
-    fn reset<'py>(&self, py: Python<'py>, seed: Option<u64>) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    fn reset<'py>(
+        &self,
+        py: Python<'py>,
+        seed: Option<u64>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let mut g = self.lock()?;
         let inner = &mut *g;
         inner.env.reset(seed, &mut inner.buf.obs);
@@ -107,7 +113,9 @@ impl Env {
         let mut g = self.lock()?;
         let inner = &mut *g;
         if !inner.started {
-            return Err(PyValueError::new_err("step() before reset(): call reset() first"));
+            return Err(PyValueError::new_err(
+                "step() before reset(): call reset() first",
+            ));
         }
         if inner.ended {
             return Err(PyValueError::new_err(
@@ -165,7 +173,10 @@ impl Env {
 
     /// Loads a world state (field name to a sequence of floats), restarting the step counter;
     /// the generator is untouched. Call `observe()` for the observations it gives.
-    fn set_world_state(&self, fields: std::collections::BTreeMap<String, Vec<f64>>) -> PyResult<()> {
+    fn set_world_state(
+        &self,
+        fields: std::collections::BTreeMap<String, Vec<f64>>,
+    ) -> PyResult<()> {
         let mut g = self.lock()?;
         let ws = WorldState { fields };
         g.env.set_state(&ws).map_err(value_err)?;
@@ -286,8 +297,8 @@ impl VecEnv {
         let mut at = 0;
         for t in 0..threads {
             let n = num_envs / threads + usize::from(t < num_envs % threads);
-            let envs =
-                RustVecEnv::from_fn(n, at as u64, || marl_envs::make(id, &params)).map_err(value_err)?;
+            let envs = RustVecEnv::from_fn(n, at as u64, || marl_envs::make(id, &params))
+                .map_err(value_err)?;
             let out = lean_step(n, envs.spec(), envs.metric_names().len());
             shards.push(Shard { envs, out, at });
             at += n;
@@ -327,7 +338,11 @@ impl VecEnv {
     /// `seed=None` takes the next seed (the constructor's, then one more at each reset).
     /// Returns `obs float32 [num_envs, obs_len]`.
     #[pyo3(signature = (seed = None))]
-    fn reset<'py>(&self, py: Python<'py>, seed: Option<u64>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    fn reset<'py>(
+        &self,
+        py: Python<'py>,
+        seed: Option<u64>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let mut g = self.lock()?;
         let inner = &mut *g;
         let seed = seed.unwrap_or(inner.next_seed);
@@ -343,7 +358,14 @@ impl VecEnv {
             Some(w) => &w.obs,
             None => &inner.shards[0].out.obs,
         };
-        emit(py, &mut inner.kept.obs, obs, self.num_envs, self.spec.obs_len(), self.copy)
+        emit(
+            py,
+            &mut inner.kept.obs,
+            obs,
+            self.num_envs,
+            self.spec.obs_len(),
+            self.copy,
+        )
     }
 
     /// Steps every environment with `actions` (`[num_envs, action_len]`, or `[num_envs,
@@ -365,7 +387,9 @@ impl VecEnv {
         let mut g = self.lock()?;
         let inner = &mut *g;
         if !inner.started {
-            return Err(PyValueError::new_err("step() before reset(): call reset() first"));
+            return Err(PyValueError::new_err(
+                "step() before reset(): call reset() first",
+            ));
         }
         read_actions(actions, &self.spec, Some(self.num_envs), &mut inner.actions)?;
         let act_len = self.spec.action_len();
@@ -439,8 +463,7 @@ impl VecEnv {
         let d = self.spec.state_dim;
         let mut out = vec![0.0f32; self.num_envs * d];
         for s in &g.shards {
-            s.envs
-                .states(&mut out[s.at * d..(s.at + s.envs.len()) * d]);
+            s.envs.states(&mut out[s.at * d..(s.at + s.envs.len()) * d]);
         }
         array2(py, &out, self.num_envs, d)
     }
@@ -463,7 +486,14 @@ impl VecEnv {
             Some(w) => &w.masks,
             None => &inner.shards[0].out.masks,
         };
-        emit(py, &mut inner.kept.masks, masks, self.num_envs, m, self.copy)
+        emit(
+            py,
+            &mut inner.kept.masks,
+            masks,
+            self.num_envs,
+            m,
+            self.copy,
+        )
     }
 
     /// Environment `index` drawn as text.
