@@ -70,7 +70,10 @@ class Policy:
     def load(cls, run_or_checkpoint: Union[str, "os.PathLike[str]"]) -> "Policy":
         """Loads the latest intact checkpoint of a run directory (a :class:`marl.Run` too),
         or a checkpoint directory, with the run's own config (as ``marl eval`` does)."""
-        return cls(_marl.Policy(os.fspath(run_or_checkpoint)))
+        path = os.fspath(run_or_checkpoint)
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"no run or checkpoint directory at {path}")
+        return cls(_marl.Policy(path))
 
     # --- layouts -------------------------------------------------------------------------
 
