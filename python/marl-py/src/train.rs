@@ -51,7 +51,11 @@ struct PyReporter {
 }
 
 impl PyReporter {
-    fn event(&mut self, kind: &str, payload: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>>) {
+    fn event(
+        &mut self,
+        kind: &str,
+        payload: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>>,
+    ) {
         Python::attach(|py| {
             if let Err(e) = py.check_signals() {
                 if e.is_instance_of::<PyKeyboardInterrupt>(py) {
@@ -271,6 +275,7 @@ fn evaluate(
 /// lengths uint64 [episodes])`.
 #[pyfunction]
 #[pyo3(signature = (path, episodes = 100, greedy = false, seed = 0))]
+#[allow(clippy::type_complexity)]
 fn eval_episodes<'py>(
     py: Python<'py>,
     path: PathBuf,
@@ -484,9 +489,6 @@ impl Policy {
         })
         .map_err(runtime_err)?;
         inner.calls += 1;
-        Ok((
-            array2(py, &joint, b, self.spec.action_len())?,
-            inner.calls,
-        ))
+        Ok((array2(py, &joint, b, self.spec.action_len())?, inner.calls))
     }
 }
