@@ -47,7 +47,7 @@ def flat_obs(obs, venv):
 
 
 @pytest.mark.parametrize("env_id,params", CASES, ids=lambda x: str(x))
-@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("threads", [1, 2, 3])
 def test_make_vec_equals_make_step_for_step(env_id, params, threads):
     n, seed, steps = 5, 11, 120
     venv = envs.make_vec(env_id, n, seed=seed, num_threads=threads, **params)

@@ -396,32 +396,32 @@ impl VecEnv {
         let actions = &inner.actions;
         let shards = &mut inner.shards;
         let result: Result<(), marl_envs::EnvError> = py.detach(|| {
-            if shards.len() == 1 {
-                let s = &mut shards[0];
-                return s.envs.step(actions, &mut s.out, 0);
-            }
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = shards
-                    .iter_mut()
-                    .map(|s| {
-                        let mine = &actions[s.at * act_len..(s.at + s.envs.len()) * act_len];
-                        scope.spawn(move || s.envs.step(mine, &mut s.out, 0))
-                    })
-                    .collect();
-                let mut first = Ok(());
-                for h in handles {
-                    let r = h.join().unwrap_or_else(|_| {
-                        Err(marl_envs::EnvError::invalid_params(
-                            "VecEnv",
-                            "an environment thread panicked",
-                        ))
-                    });
-                    if first.is_ok() {
-                        first = r;
-                    }
+            let step_shard = |s: &mut Shard| {
+                let mine = &actions[s.at * act_len..(s.at + s.envs.len()) * act_len];
+                s.envs.step(mine, &mut s.out, 0)
+            };
+            match shards.as_mut_slice() {
+                [one] => step_shard(one),
+                // Two shards: the second on marl's persistent helper thread (no spawn per step).
+                [a, b] => {
+                    let (ra, rb) = marl::util::parallel::join(|| step_shard(a), || step_shard(b));
+                    ra.and(rb.unwrap_or_else(|_| Err(thread_panicked())))
                 }
-                first
-            })
+                _ => std::thread::scope(|scope| {
+                    let handles: Vec<_> = shards
+                        .iter_mut()
+                        .map(|s| scope.spawn(move || step_shard(s)))
+                        .collect();
+                    let mut first = Ok(());
+                    for h in handles {
+                        let r = h.join().unwrap_or_else(|_| Err(thread_panicked()));
+                        if first.is_ok() {
+                            first = r;
+                        }
+                    }
+                    first
+                }),
+            }
         });
         result.map_err(value_err)?;
         inner.gather();
@@ -509,6 +509,10 @@ impl VecEnv {
         let (s, i) = locate(&g.shards, index, self.num_envs)?;
         Ok(s.envs.env(i).render_svg())
     }
+}
+
+fn thread_panicked() -> marl_envs::EnvError {
+    marl_envs::EnvError::invalid_params("VecEnv", "an environment thread panicked")
 }
 
 fn locate(shards: &[Shard], index: usize, n: usize) -> PyResult<(&Shard, usize)> {
