@@ -88,3 +88,13 @@ def test_render():
 def test_version_and_top_level():
     assert marl.__version__
     assert marl.envs is envs
+
+
+def test_one_abi3_wheel_with_the_bridge():
+    import marl_bridge
+    from marl import _marl
+
+    # The extension is built for the stable ABI (one wheel for CPython >= 3.9).
+    assert _marl.__file__.endswith(".abi3.so"), _marl.__file__
+    # The bridge server (Rust training on Python environments) ships in the same wheel.
+    assert callable(marl_bridge.serve) and callable(marl_bridge.main)
