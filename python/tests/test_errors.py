@@ -88,3 +88,27 @@ def test_bad_sizes():
         envs.make_vec("mpe/simple_spread_v3", 0)
     with pytest.raises(ValueError, match="num_threads"):
         envs.make_vec("mpe/simple_spread_v3", 2, num_threads=0)
+
+
+def test_concurrent_use_is_an_error_not_a_deadlock():
+    import threading
+
+    venv = envs.make_vec("mpe/simple_spread_v3", 2048)
+    venv.reset()
+    acts = np.zeros((2048, 3), np.int64)
+    errors = []
+
+    def worker():
+        for _ in range(40):
+            try:
+                venv.step(acts)
+            except RuntimeError as e:
+                errors.append(str(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "deadlock"
+    assert all("in use by another thread" in e for e in errors), errors[:3]

@@ -7,6 +7,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde::Deserialize;
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 /// A Rust error as a Python `ValueError` with the Rust message (the whole chain of causes).
 pub fn value_err(e: impl std::fmt::Display) -> PyErr {
@@ -18,9 +19,18 @@ pub fn runtime_err(e: anyhow::Error) -> PyErr {
     PyRuntimeError::new_err(format!("{e:#}"))
 }
 
-/// A poisoned lock (a panic while it was held) as a Python exception.
-pub fn poisoned<T>(_: T) -> PyErr {
-    PyRuntimeError::new_err("a previous call panicked while using this object; make a new one")
+/// Locks an object's state without waiting: a call that finds it in use (another Python
+/// thread stepping it with the GIL released) is an error, not a wait, since waiting while
+/// holding the GIL would deadlock with the call that must take the GIL back to return.
+pub fn try_lock<T>(m: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
+    m.try_lock().map_err(|e| match e {
+        TryLockError::WouldBlock => PyRuntimeError::new_err(
+            "this object is in use by another thread: use one object per thread",
+        ),
+        TryLockError::Poisoned(_) => PyRuntimeError::new_err(
+            "a previous call panicked while using this object; make a new one",
+        ),
+    })
 }
 
 /// Parameters given as JSON text (the Python side serializes its keyword arguments) as the

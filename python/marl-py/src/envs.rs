@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert::{
-    array2, emit, params_from_json, poisoned, read_actions, spec_dict, value_err,
+    array2, emit, params_from_json, read_actions, spec_dict, try_lock, value_err,
 };
 
 /// Every built-in environment id (`marl_envs::registry::ids()`).
@@ -51,7 +51,7 @@ pub struct Env {
 
 impl Env {
     fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, EnvInner>> {
-        self.inner.lock().map_err(poisoned)
+        try_lock(&self.inner)
     }
 }
 
@@ -269,7 +269,7 @@ pub struct VecEnv {
 
 impl VecEnv {
     fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, VecInner>> {
-        self.inner.lock().map_err(poisoned)
+        try_lock(&self.inner)
     }
 }
 

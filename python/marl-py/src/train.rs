@@ -19,7 +19,7 @@ use pyo3::types::{PyDict, PyList};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::convert::{array2, params_from_json, poisoned, runtime_err, spec_dict, value_err};
+use crate::convert::{array2, params_from_json, runtime_err, spec_dict, try_lock, value_err};
 
 /// Adds the training functions and the `Policy` class to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -453,7 +453,7 @@ impl Policy {
             )));
         }
         let mut first_vec: Vec<bool> = first.as_array().iter().copied().collect();
-        let mut g = self.inner.lock().map_err(poisoned)?;
+        let mut g = try_lock(&self.inner)?;
         let inner = &mut *g;
         match state {
             None => first_vec.fill(true),
