@@ -42,6 +42,12 @@ def lbf_run(tmp_path_factory):
     )
 
 
+@pytest.fixture(scope="module")
+def speaker_listener_run(tmp_path_factory):
+    # Agents of different observation and action sizes: make_vec's per-group layout.
+    return marl.train(SMOKE, {"env.id": "mpe/simple_speaker_listener_v4"}, out=tmp_path_factory.mktemp("runs"))
+
+
 def test_train_returns_the_run(smoke_run):
     r = smoke_run.result
     assert r["updates"] == 10 and r["global_step"] == 2000 and not r["interrupted"]
@@ -164,7 +170,7 @@ def play(policy, env_id, params, n, seed, greedy, masked=False):
 
 
 @pytest.mark.parametrize("greedy", [True, False])
-@pytest.mark.parametrize("which", ["smoke_run", "gru_run", "lbf_run"])
+@pytest.mark.parametrize("which", ["smoke_run", "gru_run", "lbf_run", "speaker_listener_run"])
 def test_policy_acts_as_marl_eval(which, greedy, request):
     run = request.getfixturevalue(which)
     cfg = run.config
