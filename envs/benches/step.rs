@@ -1,7 +1,7 @@
 //! Environment throughput on one core: `simple_spread_v3` (N = 3) stepped alone and in a
 //! `VecEnv`, Level-Based Foraging (8x8-2p-2f-coop, 15x15-4p-5f) alone, and the multi-robot
-//! warehouse (rware-tiny-2ag, rware-small-4ag, rware-tiny-8ag) alone with uniform actions, as
-//! rware's speed is quoted (`scripts/bench_rware_reference.py` times rware itself). Actions are drawn up
+//! warehouse (rware-tiny-2ag, rware-small-4ag, rware-tiny-8ag) and IC3Net's predator-prey (the
+//! paper's easy and medium settings) alone with uniform actions, as rware's speed is quoted (`scripts/bench_rware_reference.py` times rware itself). Actions are drawn up
 //! front (uniform; invalid LBF actions become NONE as in the reference) so only the
 //! environment is measured; episodes reset when they end.
 //! Criterion prints the throughput in env-steps/s ("elem/s").
@@ -115,5 +115,22 @@ fn warehouse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, single_env, vec_env, foraging, warehouse);
+fn predator_prey(c: &mut Criterion) {
+    let mut group = c.benchmark_group("predator_prey");
+    group.throughput(Throughput::Elements(STEPS as u64));
+    for id in ["predator_prey-5x5-3p-v0", "predator_prey-10x10-5p-v0"] {
+        let env = marl_envs::grid::predator_prey::make_task(id, &toml::Table::new()).expect("task");
+        bench_steps(&mut group, id, env, 5, 5);
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    single_env,
+    vec_env,
+    foraging,
+    warehouse,
+    predator_prey
+);
 criterion_main!(benches);

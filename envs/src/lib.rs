@@ -8,11 +8,11 @@
 //! - [`episode`]: one environment's episode stepped by the caller.
 //! - [`particle`]: the Multi-Agent Particle Environments, bit-exact ports of mpe2 1.1.1.
 //! - [`grid`]: Level-Based Foraging (lbforaging 2.0.0) and the multi-robot warehouse
-//!   (rware 2.0.0), exact ports.
+//!   (rware 2.0.0), exact ports, and IC3Net's predator-prey, exact to its reference.
 //! - [`numpy_random`]: numpy's random generator, draw for draw, for references that draw
 //!   during an episode.
 //! - [`parity`]: replays episodes recorded from the Python references (`marl-parity-v1`,
-//!   `-lbf-v1`, `-rware-v1`).
+//!   `-lbf-v1`, `-rware-v1`, `-predator-prey-v1`).
 //! - [`testing`]: the conformance suite every registered environment passes.
 
 #![deny(missing_docs)]

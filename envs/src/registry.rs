@@ -46,6 +46,20 @@ macro_rules! rware_task {
     };
 }
 
+macro_rules! predator_prey_task {
+    ($id:literal, $setting:literal) => {
+        EnvEntry {
+            id: concat!("ic3net/", $id),
+            summary: concat!(
+                "IC3Net's predator-prey, the paper's ",
+                $setting,
+                " setting (mixed)"
+            ),
+            make: |t| Ok(Box::new(grid::predator_prey::make_task($id, t)?)),
+        }
+    };
+}
+
 macro_rules! lbf_task {
     ($id:literal) => {
         EnvEntry {
@@ -125,6 +139,18 @@ pub static REGISTRY: &[EnvEntry] = &[
     rware_task!("rware-tiny-2ag-v2"),
     rware_task!("rware-tiny-4ag-v2"),
     rware_task!("rware-small-4ag-v2"),
+    EnvEntry {
+        id: grid::predator_prey::PREDATOR_PREY_ID,
+        summary: "IC3Net's predator-prey: predators with a small view find a fixed prey (mixed, cooperative or competitive)",
+        make: |t| {
+            let id = grid::predator_prey::PREDATOR_PREY_ID;
+            let p = parse_params(id, t)?;
+            Ok(Box::new(grid::PredatorPreyEnv::new(id, &p)?))
+        },
+    },
+    predator_prey_task!("predator_prey-5x5-3p-v0", "easy (vision 0)"),
+    predator_prey_task!("predator_prey-10x10-5p-v0", "medium (vision 1)"),
+    predator_prey_task!("predator_prey-20x20-10p-v0", "hard (vision 1)"),
 ];
 
 /// Every registered id.

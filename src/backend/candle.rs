@@ -16,14 +16,15 @@ use marl_envs::ActionSpace;
 
 use super::layout::{fold_all, unfold_all, SideLayout};
 use super::{
-    ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
-    Precision, RowLayout, RowOutputs, Run, SideShape, SideState,
+    ActorOut, Backend, BackendKind, Channels, CriticRows, GroupShape, GroupState, LossCoefs,
+    MessageMode, Minibatch, Precision, RowLayout, RowOutputs, Run, SideShape, SideState,
 };
 use crate::algo::ppo;
 use crate::algo::scalars::Scalars;
-use crate::config::{Activation, OptimizerKind};
+use crate::config::{Activation, CommKind, OptimizerKind};
+use crate::nn::comm::{step_members, CommLayers};
 use crate::nn::dist;
-use crate::nn::mlp::{Mlp, MlpIn};
+use crate::nn::mlp::{Linear, Mlp, MlpIn};
 use crate::nn::optim::{clip_grad_norm, Adam};
 use crate::nn::tanh::{sigmoid, tanh};
 
@@ -82,6 +83,133 @@ impl Gru {
             outs.push(state.clone());
         }
         Ok(Tensor::cat(&outs, 0)?)
+    }
+}
+
+/// A batch's channels on the device (see [`Channels`]).
+struct DeviceChannels {
+    /// Row of each member, `[channels * members]` (u32).
+    members: Tensor,
+    /// Each row's place in `members`, `[rows]` (u32).
+    place: Tensor,
+    /// Whether member `a` hears member `b`: both live and `a != b`, `[channels, M, M]`.
+    hears: Tensor,
+    /// Channel `c` reads what channel `c + 1` received (shuffled messages), `[channels]`.
+    next: Tensor,
+    n_channels: usize,
+    n_members: usize,
+}
+
+impl DeviceChannels {
+    fn of(ch: &Channels<'_>, rows: usize, dev: &Device) -> Result<Self> {
+        let (n_ch, m) = (ch.len(), ch.n_members);
+        let mut place = vec![0u32; rows];
+        for (i, &r) in ch.members.iter().enumerate() {
+            place[r as usize] = i as u32;
+        }
+        let mut hears = vec![0.0f32; n_ch * m * m];
+        for c in 0..n_ch {
+            let members = ch.of(c);
+            for (a, &ra) in members.iter().enumerate() {
+                for (b, &rb) in members.iter().enumerate() {
+                    if a != b && ch.is_live(ra) && ch.is_live(rb) {
+                        hears[(c * m + a) * m + b] = 1.0;
+                    }
+                }
+            }
+        }
+        let next: Vec<u32> = (0..n_ch).map(|c| ((c + 1) % n_ch) as u32).collect();
+        Ok(Self {
+            members: Tensor::from_slice(ch.members, n_ch * m, dev)?,
+            place: Tensor::from_vec(place, rows, dev)?,
+            hears: Tensor::from_vec(hears, (n_ch, m, m), dev)?,
+            next: Tensor::from_vec(next, n_ch, dev)?,
+            n_channels: n_ch,
+            n_members: m,
+        })
+    }
+
+    /// Rows `[rows, w]` as `[channels, M, w]`.
+    fn by_channel(&self, x: &Tensor) -> Result<Tensor> {
+        let w = x.dim(1)?;
+        Ok(x
+            .index_select(&self.members, 0)?
+            .reshape((self.n_channels, self.n_members, w))?)
+    }
+
+    /// `[channels, M, w]` back to rows `[rows, w]`.
+    fn to_rows(&self, x: &Tensor) -> Result<Tensor> {
+        let w = x.dim(2)?;
+        Ok(x
+            .reshape((self.n_channels * self.n_members, w))?
+            .index_select(&self.place, 0)?)
+    }
+}
+
+/// The message layers of a communicating actor (`nn::comm`), differentiated by autograd.
+struct Comm {
+    layers: CommLayers,
+    /// In `CommLayers::linears` order.
+    linears: Vec<Linear>,
+}
+
+impl Comm {
+    fn new(layers: &CommLayers, dev: &Device) -> Result<Self> {
+        let linears = layers
+            .linears()
+            .iter()
+            .map(|l| Linear::zeros(l.inp, l.out, dev))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            layers: layers.clone(),
+            linears,
+        })
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        self.linears.iter().map(Linear::var).collect()
+    }
+
+    /// The final hidden state `[rows, width]` of host rows `x`.
+    fn forward(&self, x: &Tensor, ch: &DeviceChannels, mode: MessageMode) -> Result<Tensor> {
+        let mut h = tanh(&self.linears[0].forward(x)?)?;
+        let per = self.layers.senders() + 1;
+        // A receiver's weight on each sender: the mean over those it hears, or attention.
+        let hears = ch.hears.to_dtype(x.dtype())?;
+        for r in 0..self.layers.rounds {
+            let first = 1 + r * per;
+            let weights = match self.layers.kind {
+                CommKind::Mean => {
+                    let count = hears.sum_keepdim(2)?.maximum(1.0)?;
+                    let w = hears.broadcast_div(&count)?;
+                    let msg = ch.by_channel(&self.linears[first].forward(&h)?)?;
+                    (w, msg)
+                }
+                CommKind::Attention => {
+                    let q = ch.by_channel(&self.linears[first].forward(&h)?)?;
+                    let k = ch.by_channel(&self.linears[first + 1].forward(&h)?)?;
+                    let v = ch.by_channel(&self.linears[first + 2].forward(&h)?)?;
+                    let scale = 1.0 / (self.layers.key_dim as f64).sqrt();
+                    let scores = (q.matmul(&k.transpose(1, 2)?.contiguous()?)? * scale)?;
+                    // Those not heard get exp(-1e9) = 0; a receiver that hears nobody gets
+                    // uniform weights, zeroed by `hears`.
+                    let masked = (scores + ((&hears - 1.0)? * 1e9)?)?;
+                    let w = (candle_nn::ops::softmax(&masked, candle_core::D::Minus1)? * &hears)?;
+                    (w, v)
+                }
+            };
+            let (w, msg) = weights;
+            let mut received = w.matmul(&msg.contiguous()?)?; // [channels, M, dim]
+            match mode {
+                MessageMode::Sent => {}
+                MessageMode::Zero => received = received.zeros_like()?,
+                MessageMode::Shuffle => received = received.index_select(&ch.next, 0)?,
+            }
+            let c = ch.to_rows(&received)?;
+            let u = tanh(&self.linears[first + per - 1].forward(&Tensor::cat(&[&h, &c], 1)?)?)?;
+            h = (h + u)?;
+        }
+        Ok(h)
     }
 }
 
@@ -265,6 +393,8 @@ impl Net {
 struct Side {
     nets: Vec<Net>,
     log_std: Vec<Var>,
+    /// A communicating actor's message layers (their state read after the host row).
+    comm: Option<Comm>,
     vars: Vec<Var>,
     layout: SideLayout,
     compute: DType,
@@ -332,9 +462,12 @@ impl Side {
             None => Vec::new(),
         };
         vars.extend(log_std.iter().cloned());
+        let comm = shape.comm.as_ref().map(|c| Comm::new(c, dev)).transpose()?;
+        vars.extend(comm.iter().flat_map(Comm::vars));
         Ok(Self {
             nets,
             log_std,
+            comm,
             vars,
             layout: SideLayout::of(shape),
             compute,
@@ -352,11 +485,18 @@ impl Side {
         runs: &[Run],
         ids: Option<&Tensor>,
         seq: Option<(usize, &Tensor, &Tensor)>,
+        talk: Option<(&DeviceChannels, MessageMode)>,
     ) -> Result<(Tensor, Option<Tensor>)> {
         // One network that can takes rows sharing states as they are; the others read them
         // written out.
         let keep_shared = self.nets.len() == 1 && self.nets[0].shares_states();
-        let x = x.prepared(self.compute, keep_shared)?;
+        let mut x = x.prepared(self.compute, keep_shared)?;
+        if let Some(comm) = &self.comm {
+            let (ch, mode) = talk.context("a communicating actor is given its channels")?;
+            let rows = x.whole()?.clone();
+            let h = comm.forward(&rows, ch, mode)?;
+            x = Input::Rows(Tensor::cat(&[&rows, &h], 1)?);
+        }
         let (y, h) = self.run_nets(&x, runs, ids, seq)?;
         let f32 = |t: Tensor| t.to_dtype(DType::F32);
         Ok((f32(y)?, h.map(f32).transpose()?))
@@ -465,6 +605,8 @@ pub struct CandleBackend {
     max_grad_norm: f64,
     /// Losses whose gradients are pending (gradient accumulation).
     pending: Vec<Tensor>,
+    /// What the actor's receivers get when acting.
+    mode: MessageMode,
 }
 
 impl CandleBackend {
@@ -502,6 +644,7 @@ impl CandleBackend {
             critic_opt,
             max_grad_norm: o.max_grad_norm,
             pending: Vec::new(),
+            mode: MessageMode::Sent,
         };
         b.load_state(state, true)?;
         Ok(b)
@@ -529,17 +672,17 @@ impl CandleBackend {
         &self,
         side: &Side,
         x: &Input,
-        runs: &[Run],
-        ids: Option<&Tensor>,
+        (runs, ids): (&[Run], Option<&Tensor>),
+        talk: Option<(&DeviceChannels, MessageMode)>,
         state: &mut [f32],
     ) -> Result<Tensor> {
         let rows = x.rows()?;
         if state.is_empty() {
-            return Ok(side.run(x, runs, ids, None)?.0);
+            return Ok(side.run(x, runs, ids, None, talk)?.0);
         }
         let starts = Tensor::zeros(rows, DType::F32, &self.dev)?;
         let h0 = Tensor::from_slice(state, (rows, state.len() / rows), &self.dev)?;
-        let (y, h) = side.run(x, runs, ids, Some((1, &starts, &h0)))?;
+        let (y, h) = side.run(x, runs, ids, Some((1, &starts, &h0)), talk)?;
         let h: Vec<f32> = h
             .context("a recurrent side returns its state")?
             .to_device(&Device::Cpu)?
@@ -584,10 +727,31 @@ impl Backend for CandleBackend {
         BackendKind::Candle
     }
 
-    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut, state: &mut [f32]) -> Result<()> {
+    fn act(
+        &mut self,
+        x: &[f32],
+        rows: usize,
+        live: &[f32],
+        out: &mut ActorOut,
+        state: &mut [f32],
+    ) -> Result<()> {
         let (runs, ids) = self.step_rows(rows)?;
         let xt = Input::Rows(Tensor::from_slice(x, (rows, x.len() / rows), &self.dev)?);
-        let y = self.side_step(&self.actor, &xt, &runs, ids.as_ref(), state)?;
+        let channels = match self.actor.comm {
+            Some(_) => {
+                let mut members = Vec::new();
+                step_members(rows / self.n_agents, self.n_agents, &mut members);
+                let ch = Channels {
+                    members: &members,
+                    n_members: self.n_agents,
+                    live,
+                };
+                Some(DeviceChannels::of(&ch, rows, &self.dev)?)
+            }
+            None => None,
+        };
+        let talk = channels.as_ref().map(|c| (c, self.mode));
+        let y = self.side_step(&self.actor, &xt, (&runs, ids.as_ref()), talk, state)?;
         out.out = y.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
         out.log_std.clear();
         if !self.actor.log_std.is_empty() {
@@ -607,7 +771,7 @@ impl Backend for CandleBackend {
         let (runs, ids) = self.step_rows(rows)?;
         let xt = Input::of(&x, rows, &self.dev)?;
         let v: Vec<f32> = self
-            .side_step(&self.critic, &xt, &runs, ids.as_ref(), state)?
+            .side_step(&self.critic, &xt, (&runs, ids.as_ref()), None, state)?
             .to_device(&Device::Cpu)?
             .flatten_all()?
             .to_vec1()?;
@@ -645,9 +809,15 @@ impl Backend for CandleBackend {
             seq.as_ref()
                 .map(|(len, starts, ha, hc)| (*len, starts, if critic { hc } else { ha }))
         };
+        let channels = match (&self.actor.comm, &mb.channels) {
+            (Some(_), Some(ch)) => Some(DeviceChannels::of(ch, m, dev)?),
+            (Some(_), None) => anyhow::bail!("a communicating actor's minibatch needs channels"),
+            (None, _) => None,
+        };
+        let talk = channels.as_ref().map(|c| (c, MessageMode::Sent));
         let (out, _) = self
             .actor
-            .run(&x_actor, mb.runs, Some(&ids), side_seq(false))?;
+            .run(&x_actor, mb.runs, Some(&ids), side_seq(false), talk)?;
         let (logp, entropy) = match self.action_space {
             ActionSpace::Discrete(n) => {
                 let acts: Vec<u32> = mb.actions.iter().map(|&a| a as u32).collect();
@@ -666,7 +836,7 @@ impl Backend for CandleBackend {
         };
         let (values, _) = self
             .critic
-            .run(&x_critic, mb.runs, Some(&ids), side_seq(true))?;
+            .run(&x_critic, mb.runs, Some(&ids), side_seq(true), None)?;
         let values = values.squeeze(1)?;
         let terms = ppo::loss(
             &ppo::LossInputs {
@@ -738,6 +908,10 @@ impl Backend for CandleBackend {
             Ok(flat)
         };
         Ok([side(&self.actor)?, side(&self.critic)?])
+    }
+
+    fn set_message_mode(&mut self, mode: MessageMode) {
+        self.mode = mode;
     }
 
     fn set_learning_rates(&mut self, actor: f64, critic: f64) {

@@ -12,12 +12,14 @@ use marl_envs::ActionSpace;
 
 use super::layout::SideLayout;
 use super::{
-    ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
-    RowLayout, RowOutputs, Run, SideShape, SideState, StepInputs,
+    ActorOut, Backend, BackendKind, Channels, CriticRows, GroupShape, GroupState, LossCoefs,
+    MessageMode, Minibatch, RowLayout, RowOutputs, Run, SideShape, SideState, StepInputs,
 };
 use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs, PolicyTerms};
 use crate::algo::scalars::Scalars;
 use crate::config::OptimizerKind;
+use crate::nn::comm::step_members;
+use crate::nn::cpu_comm::CpuComm;
 use crate::nn::cpu_mlp::{MlpInput, SharedRows};
 use crate::nn::cpu_net::{CpuNet, Sequences};
 use crate::nn::optim::{clip_global_norm, FlatAdam};
@@ -64,6 +66,12 @@ struct Side {
     scratch: (Vec<f32>, Vec<f32>),
     /// Zeros: a rollout step's reset flags (the caller zeroes the states itself).
     no_starts: Vec<f32>,
+    /// A communicating actor's message layers (their parameters at `layout.comm()`), and
+    /// the gradient w.r.t. their output (the state columns of `d_in`); a network's input
+    /// gradient when the networks are one per agent.
+    comm: Option<CpuComm>,
+    d_comm: Vec<f32>,
+    d_run: Vec<f32>,
 }
 
 /// What a side's recurrent networks run over: `len` steps per sequence, reset flags per row,
@@ -105,6 +113,9 @@ impl Side {
             d_in: Vec::new(),
             scratch: (Vec::new(), Vec::new()),
             no_starts: Vec::new(),
+            comm: shape.comm.as_ref().map(CpuComm::new),
+            d_comm: Vec::new(),
+            d_run: Vec::new(),
         };
         side.ls_at = side.layout.log_stds().map(|r| r.start).collect();
         side.load(state, true);
@@ -147,17 +158,34 @@ impl Side {
         x.states.is_some() && self.nets.len() == 1 && self.nets[0].shares_states()
     }
 
-    /// Fills `x_in` where the networks do not read `x` as it is: the learned embedding
-    /// appended to each row, and a state that the networks cannot share written out in front.
-    fn prepare_input(&mut self, x: &CriticRows<'_>, rows: usize, agents: &[u32]) {
+    /// Fills `x_in` where the networks do not read `x` as it is: the communicated state and
+    /// the learned embedding appended to each row, and a state that the networks cannot share
+    /// written out in front.
+    fn prepare_input(
+        &mut self,
+        x: &CriticRows<'_>,
+        rows: usize,
+        agents: &[u32],
+        talk: Option<(&Channels<'_>, MessageMode)>,
+    ) {
         let shared = self.shares_states(x);
         let emb = self.layout.embedding();
-        self.read_x_in = emb.is_some() || (x.states.is_some() && !shared);
+        self.read_x_in = emb.is_some() || self.comm.is_some() || (x.states.is_some() && !shared);
         if !self.read_x_in {
             return;
         }
         let e = self.emb_dim;
         let own_w = x.own.len() / rows.max(1);
+        let (hidden, h_w) = match (&mut self.comm, self.layout.comm()) {
+            (Some(comm), Some(range)) => {
+                let (ch, mode) = talk.expect("a communicating actor is given its channels");
+                let h_w = comm.width();
+                let version = Some(self.version);
+                let h = comm.forward(&self.values[range], x.own, rows, ch, mode, version);
+                (h, h_w)
+            }
+            _ => (&[][..], 0),
+        };
         let x_in = &mut self.x_in;
         x_in.clear();
         for r in 0..rows {
@@ -166,6 +194,7 @@ impl Side {
                 x_in.extend_from_slice(&s.values[st * s.dim..(st + 1) * s.dim]);
             }
             x_in.extend_from_slice(&x.own[r * own_w..(r + 1) * own_w]);
+            x_in.extend_from_slice(&hidden[r * h_w..(r + 1) * h_w]);
             if let Some(emb) = &emb {
                 let a = agents[r] as usize;
                 x_in.extend_from_slice(&self.values[emb.start + a * e..emb.start + (a + 1) * e]);
@@ -174,7 +203,8 @@ impl Side {
     }
 
     /// The outputs of `rows` rows of `x` into `self.out` (and, for Gaussian actors, their
-    /// log-stds into `self.ls_rows`); recurrent networks run over `seq`.
+    /// log-stds into `self.ls_rows`); recurrent networks run over `seq`, communicating actors
+    /// talk over `talk`'s channels.
     fn forward(
         &mut self,
         x: CriticRows<'_>,
@@ -182,8 +212,9 @@ impl Side {
         agents: &[u32],
         runs: &[Run],
         seq: Option<SideSeq<'_>>,
+        talk: Option<(&Channels<'_>, MessageMode)>,
     ) {
-        self.prepare_input(&x, rows, agents);
+        self.prepare_input(&x, rows, agents, talk);
         let shared = self.shares_states(&x);
         let Self {
             nets,
@@ -253,12 +284,12 @@ impl Side {
         &mut self,
         x: CriticRows<'_>,
         rows: usize,
-        agents: &[u32],
-        runs: &[Run],
+        (agents, runs): (&[u32], &[Run]),
+        talk: Option<(&Channels<'_>, MessageMode)>,
         state: &mut [f32],
     ) {
         let Some(width) = self.nets[0].state_width() else {
-            self.forward(x, rows, agents, runs, None);
+            self.forward(x, rows, agents, runs, None, talk);
             return;
         };
         let mut no_starts = std::mem::take(&mut self.no_starts);
@@ -268,7 +299,7 @@ impl Side {
             starts: &no_starts,
             h0: state,
         };
-        self.forward(x, rows, agents, runs, Some(seq));
+        self.forward(x, rows, agents, runs, Some(seq), talk);
         self.no_starts = no_starts;
         if self.nets.len() == 1 {
             state.copy_from_slice(self.nets[0].final_state());
@@ -282,9 +313,16 @@ impl Side {
     }
 
     /// Adds the gradients for `self.d_out` (and `self.d_ls`) after [`forward`](Self::forward)
-    /// on the same rows.
-    fn backward(&mut self, x: CriticRows<'_>, agents: &[u32], runs: &[Run]) {
+    /// on the same rows (and channels).
+    fn backward(
+        &mut self,
+        x: CriticRows<'_>,
+        agents: &[u32],
+        runs: &[Run],
+        channels: Option<&Channels<'_>>,
+    ) {
         let shared = self.shares_states(&x);
+        let talks = self.comm.is_some();
         let Self {
             nets,
             layout,
@@ -296,6 +334,7 @@ impl Side {
             read_x_in,
             d_out,
             d_in,
+            d_run,
             scratch,
             ..
         } = self;
@@ -305,7 +344,7 @@ impl Side {
         let input = network_input(&x, shared, if *read_x_in { x_in } else { x.own });
         if nets.len() == 1 {
             let r0 = layout.net(0);
-            let want_dx = emb.is_some().then_some(&mut *d_in);
+            let want_dx = (emb.is_some() || talks).then_some(&mut *d_in);
             nets[0].backward(
                 &values[r0.clone()],
                 &mut grads[r0],
@@ -331,6 +370,9 @@ impl Side {
                 unreachable!("per-agent networks read whole rows")
             };
             let w = input.len() / rows.max(1);
+            if talks {
+                d_in.resize(rows * w, 0.0);
+            }
             for run in runs {
                 let (k, start, n) = (run.agent, run.start, run.len);
                 let range = layout.net(k);
@@ -339,10 +381,27 @@ impl Side {
                     &mut grads[range],
                     MlpInput::Rows(&input[start * w..(start + n) * w]),
                     &d_out[start * o..(start + n) * o],
-                    None,
+                    talks.then_some(&mut *d_run),
                     scratch,
                 );
+                if talks {
+                    d_in[start * w..(start + n) * w].copy_from_slice(d_run);
+                }
             }
+        }
+        if let (Some(comm), Some(range)) = (&mut self.comm, self.layout.comm()) {
+            // The communicated state's columns of the input gradient, back through the
+            // message layers to every sender.
+            let ch = channels.expect("a communicating actor is given its channels");
+            let own_w = x.own.len() / rows.max(1);
+            let h_w = comm.width();
+            let w = self.d_in.len() / rows.max(1);
+            self.d_comm.clear();
+            for row in self.d_in.chunks_exact(w).take(rows) {
+                self.d_comm.extend_from_slice(&row[own_w..own_w + h_w]);
+            }
+            let (p, g) = (&self.values[range.clone()], &mut self.grads[range]);
+            comm.backward(p, g, x.own, ch, &self.d_comm);
         }
         if self.ls_dim > 0 {
             let d = self.ls_dim;
@@ -383,9 +442,13 @@ pub struct CpuBackend {
     joint: bool,
     max_grad_norm: f64,
     threads: usize,
-    /// The agent of each row of a step, and its runs, for the last step size seen.
+    /// The agent of each row of a step, its runs and its channels (one per environment),
+    /// for the last step size seen.
     step_agents: Vec<u32>,
     step_runs: Vec<Run>,
+    step_members: Vec<u32>,
+    /// What the actor's receivers get when acting.
+    mode: MessageMode,
 }
 
 impl CpuBackend {
@@ -408,6 +471,8 @@ impl CpuBackend {
             threads: threads.max(1),
             step_agents: Vec::new(),
             step_runs: Vec::new(),
+            step_members: Vec::new(),
+            mode: MessageMode::Sent,
         })
     }
 
@@ -422,6 +487,16 @@ impl CpuBackend {
         };
         self.step_agents = (0..rows).map(|r| step.agent_of(r) as u32).collect();
         self.step_runs = step.step_runs().collect();
+        step_members(step.n_envs, step.n_agents, &mut self.step_members);
+    }
+
+    /// The step's channels, with `live` agents.
+    fn step_channels<'a>(members: &'a [u32], n_agents: usize, live: &'a [f32]) -> Channels<'a> {
+        Channels {
+            members,
+            n_members: n_agents,
+            live,
+        }
     }
 }
 
@@ -439,7 +514,8 @@ fn actor_pass(
         h0: s.h0_actor,
     });
     let x = CriticRows::whole(mb.x_actor);
-    side.forward(x, mb.rows, mb.agents, mb.runs, seq);
+    let talk = mb.channels.as_ref().map(|c| (c, MessageMode::Sent));
+    side.forward(x, mb.rows, mb.agents, mb.runs, seq, talk);
     side.d_out.resize(side.out.len(), 0.0);
     side.d_ls.resize(side.ls_rows.len(), 0.0);
     let head = match *space {
@@ -468,7 +544,7 @@ fn actor_pass(
         &mut side.d_ls,
         row_logp,
     );
-    side.backward(x, mb.agents, mb.runs);
+    side.backward(x, mb.agents, mb.runs, mb.channels.as_ref());
     terms
 }
 
@@ -484,7 +560,7 @@ fn critic_pass(
         starts: s.starts,
         h0: s.h0_critic,
     });
-    side.forward(mb.x_critic, mb.rows, mb.agents, mb.runs, seq);
+    side.forward(mb.x_critic, mb.rows, mb.agents, mb.runs, seq, None);
     if let Some(dst) = row_values {
         dst.copy_from_slice(&side.out);
     }
@@ -498,7 +574,7 @@ fn critic_pass(
         coefs.value_coef as f32,
         &mut side.d_out,
     );
-    side.backward(mb.x_critic, mb.agents, mb.runs);
+    side.backward(mb.x_critic, mb.agents, mb.runs, None);
     value_loss
 }
 
@@ -507,11 +583,20 @@ impl Backend for CpuBackend {
         BackendKind::Cpu
     }
 
-    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut, state: &mut [f32]) -> Result<()> {
+    fn act(
+        &mut self,
+        x: &[f32],
+        rows: usize,
+        live: &[f32],
+        out: &mut ActorOut,
+        state: &mut [f32],
+    ) -> Result<()> {
         self.step_rows(rows);
         let a = &mut self.actor;
         let x = CriticRows::whole(x);
-        a.step(x, rows, &self.step_agents, &self.step_runs, state);
+        let ch = Self::step_channels(&self.step_members, self.n_agents, live);
+        let rows_of = (&self.step_agents[..], &self.step_runs[..]);
+        a.step(x, rows, rows_of, Some((&ch, self.mode)), state);
         out.out.clear();
         out.out.extend_from_slice(&a.out);
         out.log_std.clear();
@@ -528,7 +613,7 @@ impl Backend for CpuBackend {
     ) -> Result<()> {
         self.step_rows(rows);
         let c = &mut self.critic;
-        c.step(x, rows, &self.step_agents, &self.step_runs, state);
+        c.step(x, rows, (&self.step_agents, &self.step_runs), None, state);
         out.copy_from_slice(&c.out);
         Ok(())
     }
@@ -545,22 +630,25 @@ impl Backend for CpuBackend {
         let rows = step.rows;
         let macs = rows * (self.actor.values.len() + self.critic.values.len());
         if self.threads < 2 || macs < PARALLEL_STEP_MACS {
-            self.act(step.x_actor, rows, actor_out, step.actor_state)?;
+            self.act(step.x_actor, rows, step.live, actor_out, step.actor_state)?;
             return self.values(step.x_critic, rows, values, step.critic_state);
         }
         self.step_rows(rows);
         let (actor, critic) = (&mut self.actor, &mut self.critic);
-        let (agents, runs) = (&self.step_agents, &self.step_runs);
+        let rows_of = (&self.step_agents[..], &self.step_runs[..]);
         let StepInputs {
             x_actor,
+            live,
             x_critic,
             actor_state,
             critic_state,
             ..
         } = step;
+        let ch = Self::step_channels(&self.step_members, self.n_agents, live);
+        let talk = Some((&ch, self.mode));
         let ((), done) = parallel::join(
-            || actor.step(CriticRows::whole(x_actor), rows, agents, runs, actor_state),
-            || critic.step(x_critic, rows, agents, runs, critic_state),
+            || actor.step(CriticRows::whole(x_actor), rows, rows_of, talk, actor_state),
+            || critic.step(x_critic, rows, rows_of, None, critic_state),
         );
         done.map_err(|_| anyhow!("the critic's forward panicked"))?;
         actor_out.out.clear();
@@ -622,6 +710,10 @@ impl Backend for CpuBackend {
 
     fn pending_gradient(&mut self) -> Result<[Vec<f32>; 2]> {
         Ok([self.actor.grads.clone(), self.critic.grads.clone()])
+    }
+
+    fn set_message_mode(&mut self, mode: MessageMode) {
+        self.mode = mode;
     }
 
     fn set_learning_rates(&mut self, actor: f64, critic: f64) {

@@ -13,9 +13,12 @@
 //! | `p.post_layers.{i}`, `p.post_norms.{i}` (recurrent: dense layers after the GRU) | as `layers`, `norms` |
 //! | `p.embedding` (learned agent ids, shared networks) | `[agents, size]` |
 //! | `p.log_std` (Gaussian actors) | `[action size]` |
+//! | `{group}.actor.comm.encoder.weight`, `.bias` (communicating actors; one set per group) | `[width, in]`, `[width]` |
+//! | `{group}.actor.comm.rounds.{r}.message` (mean) or `.query`, `.key` and `.value` (attention) | `[dim or key, width]`, `[dim or key]` |
+//! | `{group}.actor.comm.rounds.{r}.update` | `[width, width + dim]`, `[width]` |
 //!
 //! and the same under `{group}.critic`. A side's flat vector holds the tensors in this order
-//! (per network its MLP then its embedding; the log-stds last), which is also the order of
+//! (per network its MLP then its embedding; then the log-stds; the message layers last), which is also the order of
 //! the optimizer's moments, saved as `{group}.actor_opt.{i}.m` / `.v` (`critic_opt` for the
 //! critic; a joint optimizer numbers the critic's after the actor's, under `actor_opt`) with a
 //! linear layer's moments as one `[out, in + 1]` matrix, bias last.
@@ -99,6 +102,7 @@ pub struct SideLayout {
     nets: Vec<Range<usize>>,
     embedding: Option<Range<usize>>,
     log_stds: Vec<Range<usize>>,
+    comm: Option<Range<usize>>,
     len: usize,
 }
 
@@ -216,12 +220,25 @@ impl SideLayout {
                 log_stds.push(at..end_of(&entries));
             }
         }
+        // The message layers last, so that the layout of actors without them is unchanged.
+        let comm = side.comm.as_ref().map(|c| {
+            let at = end_of(&entries);
+            for l in c.linears() {
+                let kind = Kind::Linear {
+                    out: l.out,
+                    inp: l.inp,
+                };
+                push_to(&mut entries, format!("{}.comm.{}", side.prefix, l.name), kind);
+            }
+            at..end_of(&entries)
+        });
         let len = end_of(&entries);
         Self {
             entries,
             nets,
             embedding,
             log_stds,
+            comm,
             len,
         }
     }
@@ -249,6 +266,14 @@ impl SideLayout {
     /// Where the learned agent embedding (`[agents, size]`) lives.
     pub fn embedding(&self) -> Option<Range<usize>> {
         self.embedding.clone()
+    }
+
+    /// Where the message layers live (communicating actors), in [`CommLayers::linears`]'
+    /// order.
+    ///
+    /// [`CommLayers::linears`]: crate::nn::comm::CommLayers::linears
+    pub fn comm(&self) -> Option<Range<usize>> {
+        self.comm.clone()
     }
 
     /// Where each network's log-std lives (Gaussian actors).

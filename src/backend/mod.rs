@@ -32,6 +32,7 @@ use crate::algo::ppo::LossConfig;
 use crate::algo::scalars::Scalars;
 use crate::config::TrainConfig;
 
+pub use crate::nn::comm::{Channels, MessageMode};
 pub use layout::{GroupState, SideState};
 pub use rows::{RowLayout, Run};
 pub use shape::{GroupShape, NetShape, OptimShape, Precision, Recurrence, SideShape};
@@ -41,7 +42,8 @@ pub use shape::{GroupShape, NetShape, OptimShape, Precision, Recurrence, SideSha
 impl GroupShape {
     /// Initial parameters of both sides, drawn from `rng`: per network of the actor side its
     /// layers (orthogonal) then its embedding (standard normal), then the critic side's the
-    /// same way; log-stds start at `log_std_init`.
+    /// same way; log-stds start at `log_std_init`; an actor's message layers are drawn after
+    /// its networks.
     pub fn init(&self, rng: &mut ChaCha8Rng) -> GroupState {
         let side = |s: &SideShape, rng: &mut ChaCha8Rng| {
             let lay = layout::SideLayout::of(s);
@@ -57,6 +59,9 @@ impl GroupShape {
             }
             for r in lay.log_stds() {
                 values[r].fill(self.log_std_init as f32);
+            }
+            if let (Some(c), Some(r)) = (&s.comm, lay.comm()) {
+                crate::nn::cpu_comm::CpuComm::new(c).init(rng, &mut values[r]);
             }
             SideState::fresh(values)
         };
@@ -193,6 +198,9 @@ pub struct Minibatch<'a> {
     pub runs: &'a [Run],
     /// Recurrent networks: the rows are whole sequences (see [`SeqBatch`]).
     pub seq: Option<SeqBatch<'a>>,
+    /// Communicating actors: the rows' channels, whole (every member of each channel is a
+    /// row of the minibatch; live where `active`).
+    pub channels: Option<Channels<'a>>,
 }
 
 /// A minibatch of sequences for recurrent networks. Each run of [`Minibatch::runs`] holds
@@ -226,6 +234,9 @@ pub struct StepInputs<'a> {
     pub rows: usize,
     /// Actor rows.
     pub x_actor: &'a [f32],
+    /// 1 where the row's agent is live (communicating actors: it sends and receives);
+    /// empty: all are.
+    pub live: &'a [f32],
     /// Critic rows.
     pub x_critic: CriticRows<'a>,
     /// The actor's recurrent state (empty: feed-forward).
@@ -252,8 +263,17 @@ pub trait Backend: Send {
 
     /// Actor outputs for the rows of one step (agent-major: `rows / n_agents` environments
     /// per agent) into `out`. A recurrent actor steps from `state` (`[rows, H]`, zeroed by the
-    /// caller where an episode begins) and leaves the new state there.
-    fn act(&mut self, x: &[f32], rows: usize, out: &mut ActorOut, state: &mut [f32]) -> Result<()>;
+    /// caller where an episode begins) and leaves the new state there. Communicating actors
+    /// exchange messages among the agents of each environment that are `live` (`[rows]`;
+    /// empty: all).
+    fn act(
+        &mut self,
+        x: &[f32],
+        rows: usize,
+        live: &[f32],
+        out: &mut ActorOut,
+        state: &mut [f32],
+    ) -> Result<()>;
 
     /// Critic values (normalized scale) of one step's rows into `out` (`[rows]`); a recurrent
     /// critic steps its `state` as [`act`](Self::act) does.
@@ -273,9 +293,13 @@ pub trait Backend: Send {
         actor_out: &mut ActorOut,
         values: &mut [f32],
     ) -> Result<()> {
-        self.act(step.x_actor, step.rows, actor_out, step.actor_state)?;
+        self.act(step.x_actor, step.rows, step.live, actor_out, step.actor_state)?;
         self.values(step.x_critic, step.rows, values, step.critic_state)
     }
+
+    /// What communicating actors' receivers are given when acting from now on
+    /// (`marl eval --messages`); training always uses the messages as sent.
+    fn set_message_mode(&mut self, mode: MessageMode);
 
     /// The PPO loss of a minibatch (named terms: `policy_loss`, `value_loss`, `entropy`,
     /// `approx_kl`, `clipfrac`); its gradient is added to the pending one. With `rows`,

@@ -5,7 +5,10 @@
 
 use marl_envs::ActionSpace;
 
-use crate::config::{Activation, AgentId, Group, OptimizerKind, RecurrentKind, TrainConfig};
+use crate::config::{
+    Activation, AgentId, CommKind, Group, OptimizerKind, RecurrentKind, TrainConfig,
+};
+use crate::nn::comm::CommLayers;
 use crate::nn::cpu_gru::CpuGru;
 use crate::nn::cpu_mlp::CpuMlp;
 use crate::nn::cpu_net::{CpuNet, Recurrent};
@@ -52,12 +55,18 @@ pub struct SideShape {
     pub embedding: Option<(usize, usize)>,
     /// Gaussian actors: the action size of each network's state-independent log-std.
     pub log_std: Option<usize>,
+    /// Actors that communicate: the message layers in front of the networks, whose final
+    /// hidden state each network reads after the host row.
+    /// (One set per group: its agents speak one language.)
+    pub comm: Option<CommLayers>,
 }
 
 impl SideShape {
-    /// Width of the MLP's input: the host row and the embedding.
+    /// Width of the MLP's input: the host row, the communicated state and the embedding.
     pub fn mlp_in(&self) -> usize {
-        self.net.in_dim + self.embedding.map_or(0, |(_, d)| d)
+        self.net.in_dim
+            + self.comm.as_ref().map_or(0, |c| c.width)
+            + self.embedding.map_or(0, |(_, d)| d)
     }
 
     /// One network, computed by hand.
@@ -145,6 +154,18 @@ impl GroupShape {
         let emb = a.agent_id == AgentId::Embedding && group.id_dim > 0;
         let side = |kind: &str, shared: bool, in_dim: usize, out_dim, head_gain, log_std| {
             let embedding = (emb && shared).then_some((n_agents, group.id_dim));
+            let host_in = in_dim - embedding.map_or(0, |(_, d)| d);
+            let comm = (kind == "actor" && group.communicates).then(|| CommLayers {
+                in_dim: host_in,
+                width: nw.hidden.first().copied().unwrap_or(nw.recurrent_hidden),
+                dim: a.communication_dim,
+                rounds: a.communication_rounds,
+                kind: a.communication,
+                key_dim: match a.communication {
+                    CommKind::Mean => 0,
+                    CommKind::Attention => a.communication_key_dim,
+                },
+            });
             SideShape {
                 prefix: format!("{}.{kind}", group.name),
                 n_nets: if shared { 1 } else { n_agents },
@@ -163,6 +184,7 @@ impl GroupShape {
                 },
                 embedding,
                 log_std,
+                comm,
             }
         };
         let (out, log_std) = match group.action_space {

@@ -132,6 +132,10 @@ pub struct EvalArgs {
     /// FILE.svg / FILE.png (the last frame).
     #[arg(long, value_name = "ascii|FILE.gif|FILE.svg|FILE.png")]
     pub render: Option<String>,
+    /// What communicating actors receive: the messages as `sent`, `zero`s, or each
+    /// receiver's counterpart's in another environment of the batch (`shuffle`).
+    #[arg(long, value_name = "sent|zero|shuffle", default_value = "sent")]
+    pub messages: crate::backend::MessageMode,
 }
 
 /// `marl compare ...`
@@ -639,6 +643,7 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
         env_set: crate::config::parse_assignments(&args.env_set, "--env-set")?,
         env_id: args.env_id.clone(),
         num_workers: args.workers,
+        messages: args.messages,
     };
     if let Some(r) = &args.render {
         let target = crate::tools::eval::RenderTarget::parse(r)?;

@@ -126,6 +126,9 @@ pub struct Group {
     /// Size of the agent id appended to actor and critic inputs (one-hot width, embedding
     /// size, or 0).
     pub id_dim: usize,
+    /// Whether the group's actors exchange learned messages (its agents form one channel
+    /// per environment).
+    pub communicates: bool,
 }
 
 /// The resolved configuration of a training run.
@@ -205,12 +208,6 @@ impl TrainConfig {
         let a = &raw.algo;
         let p = &raw.ppo;
         let e = &raw.env;
-        if a.enable_communication {
-            bail!(
-                "algo.enable_communication = true: learned communication is not built yet, and \
-                 it breaks decentralized execution; remove the key or set it to false"
-            );
-        }
         if e.n_envs == 0 || e.rollout_length == 0 {
             bail!("env.n_envs and env.rollout_length must be at least 1");
         }
@@ -298,7 +295,8 @@ impl TrainConfig {
                 raw.device
             );
         }
-        let groups = resolve_groups(&raw, &spec)?;
+        let mut groups = resolve_groups(&raw, &spec)?;
+        resolve_communication(&raw.algo, &mut groups)?;
         let num_updates = raw.total_timesteps / batch_size as u64;
         Ok(Self {
             raw,
@@ -402,12 +400,90 @@ fn resolve_groups(raw: &RawConfig, spec: &EnvSpec) -> Result<Vec<Group>> {
             critic_in: critic_in + critic_id,
             id_dim,
             agents,
+            communicates: false,
         });
     }
     if let Some(i) = seen.iter().position(|s| !s) {
         bail!("agent {i} ({}) is in no agent group", spec.agents[i].name);
     }
     Ok(groups)
+}
+
+/// Which groups communicate (`algo.enable_communication`, `communication_channels`), with one
+/// line per bad setting.
+fn resolve_communication(a: &AlgoConfig, groups: &mut [Group]) -> Result<()> {
+    if !a.enable_communication {
+        return Ok(());
+    }
+    if a.communication_dim == 0 {
+        bail!("algo.communication_dim = 0: a message needs at least one number (default 32)");
+    }
+    if a.communication_rounds == 0 {
+        bail!(
+            "algo.communication_rounds = 0: communication needs at least one round of messages \
+             per step (default 2); to train without it set algo.enable_communication = false"
+        );
+    }
+    if a.communication == CommKind::Attention && a.communication_key_dim == 0 {
+        bail!("algo.communication_key_dim = 0: attention needs keys of at least one number (default 16)");
+    }
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    let mut chosen = vec![false; groups.len()];
+    if a.communication_channels.is_empty() {
+        for (c, g) in chosen.iter_mut().zip(groups.iter()) {
+            *c = g.agents.len() > 1;
+        }
+        if !chosen.contains(&true) {
+            bail!(
+                "algo.enable_communication = true, but no agent group has two agents (groups: {}): \
+                 nobody could hear anybody; group agents with [agent_groups]",
+                names.join(", ")
+            );
+        }
+    }
+    for (ci, channel) in a.communication_channels.iter().enumerate() {
+        let key = format!("algo.communication_channels[{ci}]");
+        let mut members = Vec::new();
+        for name in channel {
+            let Some(gi) = names.iter().position(|n| n == name) else {
+                let hint = registry::closest(name, &names)
+                    .map(|c| format!("did you mean `{c}`? "))
+                    .unwrap_or_default();
+                bail!(
+                    "{key} names group `{name}`, which does not exist; {hint}the groups are: {}",
+                    names.join(", ")
+                );
+            };
+            if !members.contains(&gi) {
+                members.push(gi);
+            }
+        }
+        match members.as_slice() {
+            [] => bail!("{key} is empty: list the groups whose agents talk to each other"),
+            [gi] => {
+                if groups[*gi].agents.len() < 2 {
+                    bail!(
+                        "{key}: group `{}` has one agent, so nobody in the channel can hear it; \
+                         a channel needs two agents that meet",
+                        names[*gi]
+                    );
+                }
+                if std::mem::replace(&mut chosen[*gi], true) {
+                    bail!("{key}: group `{}` is already in another channel", names[*gi]);
+                }
+            }
+            [first, second, ..] => bail!(
+                "{key} joins groups `{}` and `{}`: messages between groups (agents of different \
+                 types) are not built yet; list each group as a channel of its own",
+                names[*first],
+                names[*second]
+            ),
+        }
+    }
+    for (g, c) in groups.iter_mut().zip(chosen) {
+        g.communicates = c;
+    }
+    Ok(())
 }
 
 /// The resolved config as TOML, every default filled in (`marl config show`, `config.toml`).
@@ -475,11 +551,57 @@ mod tests {
     }
 
     #[test]
-    fn communication_is_refused_clearly() {
+    fn communication_joins_the_agents_of_each_group_by_default() {
         let mut raw = RawConfig::default();
         raw.algo.enable_communication = true;
-        let err = TrainConfig::resolve(raw).unwrap_err().to_string();
-        assert!(err.contains("enable_communication"), "{err}");
+        let c = TrainConfig::resolve(raw).expect("resolve");
+        assert!(c.groups[0].communicates);
+        let mut raw = RawConfig::default();
+        raw.env.id = "mpe/simple_tag_v3".into();
+        raw.env.params.insert("num_good".into(), 1.into());
+        raw.algo.enable_communication = true;
+        let c = TrainConfig::resolve(raw).expect("resolve");
+        // Three adversaries talk; the one good agent has nobody to talk to.
+        let talk: Vec<_> = c.groups.iter().map(|g| g.communicates).collect();
+        assert_eq!(talk, [true, false]);
+    }
+
+    #[test]
+    fn bad_communication_settings_get_one_clear_line_each() {
+        let err = |f: &dyn Fn(&mut RawConfig)| {
+            let mut raw = RawConfig::default();
+            raw.env.id = "mpe/simple_tag_v3".into();
+            raw.env.params.insert("num_good".into(), 1.into());
+            raw.algo.enable_communication = true;
+            f(&mut raw);
+            let e = TrainConfig::resolve(raw).unwrap_err().to_string();
+            assert!(!e.contains('\n'), "{e}");
+            e
+        };
+        let e = err(&|r| r.algo.communication_dim = 0);
+        assert!(e.contains("communication_dim = 0"), "{e}");
+        let e = err(&|r| r.algo.communication_rounds = 0);
+        assert!(e.contains("communication_rounds = 0"), "{e}");
+        let e = err(&|r| {
+            r.algo.communication = CommKind::Attention;
+            r.algo.communication_key_dim = 0;
+        });
+        assert!(e.contains("communication_key_dim = 0"), "{e}");
+        let e = err(&|r| r.algo.communication_channels = vec![vec!["adversry".into()]]);
+        assert!(e.contains("`adversry`") && e.contains("did you mean `adversary`"), "{e}");
+        let e = err(&|r| r.algo.communication_channels = vec![vec!["agent".into()]]);
+        assert!(e.contains("has one agent"), "{e}");
+        let e = err(&|r| {
+            r.algo.communication_channels = vec![vec!["adversary".into(), "agent".into()]]
+        });
+        assert!(e.contains("joins groups `adversary` and `agent`"), "{e}");
+        let mut raw = RawConfig::default();
+        raw.env.id = "mpe/simple_tag_v3".into();
+        raw.env.params.insert("num_good".into(), 1.into());
+        raw.env.params.insert("num_adversaries".into(), 1.into());
+        raw.algo.enable_communication = true;
+        let e = TrainConfig::resolve(raw).unwrap_err().to_string();
+        assert!(e.contains("no agent group has two agents"), "{e}");
     }
 
     #[test]

@@ -141,12 +141,30 @@ pub struct AlgoConfig {
     pub critic_state: CriticState,
     /// Centralized critics also see the other agents' actions (one-hot) of their group.
     pub critic_other_actions: bool,
-    /// Learned messages between actors (not built yet: refused when true).
+    /// Learned messages between the actors of a channel, exchanged within each step and
+    /// trained end to end (README, "Learned communication").
     pub enable_communication: bool,
     /// Message size.
     pub communication_dim: usize,
     /// Message rounds per step.
     pub communication_rounds: usize,
+    /// How a receiver aggregates the others' messages.
+    pub communication: CommKind,
+    /// Query and key size of `communication = "attention"`.
+    pub communication_key_dim: usize,
+    /// Who hears whom: lists of groups, each list one channel. Empty: every group with
+    /// more than one agent is a channel of its own.
+    pub communication_channels: Vec<Vec<String>>,
+}
+
+/// How a receiver aggregates the messages of the others in its channel.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CommKind {
+    /// CommNet: the mean of the others' messages.
+    Mean,
+    /// TarMAC: the others' messages weighted by a softmax over query-key products.
+    Attention,
 }
 
 impl Default for AlgoConfig {
@@ -162,8 +180,11 @@ impl Default for AlgoConfig {
             critic_state: CriticState::Global,
             critic_other_actions: false,
             enable_communication: false,
-            communication_dim: 0,
-            communication_rounds: 0,
+            communication_dim: 32,
+            communication_rounds: 2,
+            communication: CommKind::Mean,
+            communication_key_dim: 16,
+            communication_channels: Vec::new(),
         }
     }
 }

@@ -29,6 +29,11 @@ impl Linear {
         Ok(Self { w })
     }
 
+    /// The `[out, in + 1]` variable.
+    pub fn var(&self) -> Var {
+        self.w.clone()
+    }
+
     /// `x W^T + b`, in `x`'s dtype (the f32 weights cast to bf16 for a bf16 pass).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let ones = Tensor::ones((x.dim(0)?, 1), x.dtype(), x.device())?;

@@ -51,6 +51,7 @@ fn workload(arch: &str) -> Result<(GroupShape, LossCoefs)> {
         net,
         embedding: None,
         log_std: None,
+        comm: None,
     };
     let (kind, lr, clip, value_loss, value_coef, clip_value_loss) = match (ln, rnn) {
         (true, _) => (
@@ -181,6 +182,7 @@ pub fn update(
             h0_actor: &h0_actor,
             h0_critic: &h0_critic,
         }),
+        channels: None,
     };
     let mut step = || -> Result<()> {
         b.accumulate(&mb, &coefs, None)?;

@@ -15,6 +15,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::backend::MessageMode;
 use crate::config::TrainConfig;
 use crate::run::{checkpoint, RunDir};
 pub use crate::tools::stats::Spread;
@@ -40,6 +41,8 @@ pub struct EvalOptions {
     pub env_set: toml::Table,
     /// Worker threads stepping the environments (None: the run's `num_workers`).
     pub num_workers: Option<usize>,
+    /// What communicating actors receive (`--messages`): as sent, zeros, or shuffled.
+    pub messages: MessageMode,
 }
 
 /// An evaluation's result.
@@ -59,6 +62,8 @@ pub struct EvalReport {
     pub greedy: bool,
     /// Seed of the episodes.
     pub seed: u64,
+    /// What communicating actors received: `sent`, `zero` or `shuffle`.
+    pub messages: &'static str,
     /// Per-agent mean return (PettingZoo scale), over episodes.
     pub return_per_agent: Spread,
     /// Team return (sum over agents).
@@ -150,6 +155,17 @@ pub fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
     let dev = crate::backend::device::parse("cpu")?;
     // No training environments: the caller builds the pool it evaluates on.
     let mut learner = Learner::for_evaluation(cfg.clone(), dev)?;
+    if opts.messages != MessageMode::Sent {
+        if !cfg.groups.iter().any(|g| g.communicates) {
+            bail!(
+                "--messages {}: the run's actors do not communicate (algo.enable_communication \
+                 is false in {})",
+                opts.messages.name(),
+                cfg_path.display()
+            );
+        }
+        learner.set_message_mode(opts.messages);
+    }
     learner.restore(&ck, false).with_context(|| {
         format!(
             "{}: the checkpoint does not fit `{}` with parameters {}",
@@ -219,6 +235,7 @@ pub fn evaluate(path: &Path, opts: &EvalOptions) -> Result<EvalReport> {
         episodes: episodes.len(),
         greedy: opts.greedy,
         seed: opts.seed,
+        messages: opts.messages.name(),
         return_per_agent: column(&|e| e.returns.iter().sum::<f64>() / na as f64),
         team_return: column(&|e| e.returns.iter().sum::<f64>()),
         episode_length: column(&|e| e.length as f64),
@@ -293,6 +310,7 @@ pub fn render(path: &Path, opts: &EvalOptions, target: &RenderTarget) -> Result<
             &ep.obs,
             &ep.masks,
             &first,
+            &[],
             opts.greedy,
             &random,
             &mut rng,

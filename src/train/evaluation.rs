@@ -183,12 +183,15 @@ fn play_round(
     // Random groups draw from a generator of the round's own.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut first = vec![true; n];
+    // Agents done before their episode ends, as the rollout marks them.
+    let mut dead = vec![false; n * n_agents];
     while results.iter().any(Option::is_none) {
         let data = &pool.data;
         learner.policy_actions(
             &data.obs,
             &data.masks,
             &first,
+            &dead,
             greedy,
             random_groups,
             &mut rng,
@@ -198,6 +201,10 @@ fn play_round(
         let data = &pool.data;
         first.copy_from_slice(&data.done);
         for e in 0..n {
+            for a in 0..n_agents {
+                let d = &mut dead[e * n_agents + a];
+                *d = !data.done[e] && (*d || data.terminated[e * n_agents + a]);
+            }
             if data.done[e] && results[e].is_none() {
                 results[e] = Some(EvalEpisode {
                     returns: data.final_return[e * n_agents..(e + 1) * n_agents].to_vec(),

@@ -10,11 +10,12 @@ use marl::algo::ppo::{names, LossConfig};
 use marl::backend::candle::CandleBackend;
 use marl::backend::layout::{GroupLayout, SavedOptimizer};
 use marl::backend::{
-    self, ActorOut, Backend, BackendKind, CriticRows, GroupShape, GroupState, LossCoefs, Minibatch,
-    NetShape, OptimShape, Precision, Recurrence, RowOutputs, Run, SeqBatch, SharedStates,
-    SideShape, StepInputs,
+    self, ActorOut, Backend, BackendKind, Channels, CriticRows, GroupShape, GroupState, LossCoefs,
+    Minibatch, NetShape, OptimShape, Precision, Recurrence, RowOutputs, Run, SeqBatch,
+    SharedStates, SideShape, StepInputs,
 };
-use marl::config::{OptimizerKind, ValueLoss};
+use marl::config::{CommKind, OptimizerKind, ValueLoss};
+use marl::nn::comm::CommLayers;
 use marl::nn::dist::MASKED_LOGIT;
 use marl::train::learner::{EpisodeStats, GroupStats, Learner};
 use marl_envs::ActionSpace;
@@ -56,6 +57,32 @@ fn one_update(sets: &[&str], kind: BackendKind, dev: &Device) -> Update {
 
 /// Every network the config allows, each on top of a plain MAPPO smoke run.
 const VARIANTS: &[&[&str]] = &[
+    // Communicating actors: CommNet's mean over 2 rounds; TarMAC's attention over 3 rounds,
+    // per agent, Gaussian; one round in two groups (tag: the adversaries talk); recurrent
+    // over chunks (whole environment chunks per minibatch).
+    &["algo.enable_communication=true"],
+    &[
+        "algo.enable_communication=true",
+        "algo.communication=\"attention\"",
+        "algo.communication_rounds=3",
+        "algo.communication_dim=8",
+        "algo.share_actor_params=false",
+        "env.params.continuous_actions=true",
+    ],
+    &[
+        "algo.enable_communication=true",
+        "algo.communication_rounds=1",
+        "env.id=\"mpe/simple_tag_v3\"",
+    ],
+    &[
+        "algo.enable_communication=true",
+        "algo.communication=\"attention\"",
+        "network.recurrent=\"gru\"",
+        "network.hidden=[16]",
+        "network.recurrent_hidden=16",
+        "network.data_chunk_length=5",
+        "env.params.max_cycles=10",
+    ],
     // MAPPO: clipped Huber on normalized values, separate Adams, batch advantage norm.
     &["ppo.clip_value_loss=true"],
     // on-policy's MLP with LayerNorms.
@@ -187,6 +214,8 @@ struct Small {
     ln: bool,
     /// A GRU between the hidden layers and (with `after`) more dense layers.
     recurrent: bool,
+    /// Actors that talk: aggregation and rounds (width 7, messages of 3, keys of 2).
+    comm: Option<(CommKind, usize)>,
 }
 
 /// A small group: 3 agents, shared or per-agent networks, an optional learned embedding,
@@ -211,6 +240,7 @@ fn small_shape(c: Small) -> GroupShape {
         },
         embedding: emb,
         log_std,
+        comm: None,
     };
     let (space, out, log_std) = if c.discrete {
         (ActionSpace::Discrete(4), 4, None)
@@ -225,11 +255,20 @@ fn small_shape(c: Small) -> GroupShape {
             Some(2),
         )
     };
+    let mut actor = side("actor", 6, out, 0.5, log_std);
+    actor.comm = c.comm.map(|(kind, rounds)| CommLayers {
+        in_dim: 6,
+        width: 7,
+        dim: 3,
+        rounds,
+        kind,
+        key_dim: if kind == CommKind::Attention { 2 } else { 0 },
+    });
     GroupShape {
         name: "g".into(),
         n_agents: 3,
         action_space: space,
-        actor: side("actor", 6, out, 0.5, log_std),
+        actor,
         critic: side("critic", 9, 1, 1.0, None),
         log_std_init: -0.5,
         optim: OptimShape {
@@ -272,6 +311,8 @@ struct Data {
     seq: Option<Seqs>,
     /// Critic rows given as shared states (the rows `x_critic` writes out).
     shared: Option<Shared>,
+    /// Communicating actors: each channel's rows (the agents of one environment step).
+    members: Option<Vec<u32>>,
 }
 
 /// Critic rows as shared states: the distinct states, their width, each row's state, each
@@ -403,6 +444,7 @@ impl Data {
             targets: uni(rows, rng),
             agents,
             runs,
+            members: shape.actor.comm.is_some().then(|| channel_members(shape, rows, sorted)),
             seq,
             shared: None,
         }
@@ -443,8 +485,45 @@ impl Data {
                 h0_actor: ha,
                 h0_critic: hc,
             }),
+            channels: self.members.as_ref().map(|m| Channels {
+                members: m,
+                n_members: 3,
+                live: &self.active,
+            }),
         }
     }
+}
+
+/// The channels of sorted rows (agent-major, as a rollout step's; recurrent: sequence `s` of
+/// each agent at step `t` is one channel): member `k` of a channel is agent `k`'s row.
+fn channel_members(shape: &GroupShape, rows: usize, sorted: bool) -> Vec<u32> {
+    assert!(sorted, "channels need whole environment steps: sorted rows");
+    let n = shape.n_agents;
+    let mut members = Vec::new();
+    match shape.actor.state_width() {
+        None => {
+            let per = rows / n;
+            for e in 0..per {
+                members.extend((0..n).map(|k| (k * per + e) as u32));
+            }
+        }
+        Some(_) => {
+            let (l, spa) = (SEQ_LEN, SEQS_PER_AGENT);
+            let s_all = spa * n;
+            for t in 0..l {
+                for s in 0..spa {
+                    members.extend((0..n).map(|k| {
+                        if shape.actor.n_nets > 1 {
+                            k * l * spa + t * spa + s
+                        } else {
+                            t * s_all + k * spa + s
+                        }
+                    } as u32));
+                }
+            }
+        }
+    }
+    members
 }
 
 const COEFS: LossCoefs = LossCoefs {
@@ -473,15 +552,23 @@ fn total_loss(b: &mut dyn Backend, d: &Data) -> f64 {
 /// resets inside the sequences).
 fn finite_differences(kind: BackendKind, dev: &Device) {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    for (discrete, shared, ln, recurrent) in [
-        (true, true, false, false),
-        (true, true, true, false),
-        (true, false, false, false),
-        (false, true, true, false),
-        (false, false, false, false),
-        (true, true, false, true),
-        (true, false, true, true),
-        (false, true, true, true),
+    let (mean, attention) = (Some((CommKind::Mean, 2)), Some((CommKind::Attention, 2)));
+    for (discrete, shared, ln, recurrent, comm) in [
+        (true, true, false, false, None),
+        (true, true, true, false, None),
+        (true, false, false, false, None),
+        (false, true, true, false, None),
+        (false, false, false, false, None),
+        (true, true, false, true, None),
+        (true, false, true, true, None),
+        (false, true, true, true, None),
+        // Through the message path: every sender's layers get each receiver's loss.
+        (true, true, false, false, mean),
+        (true, true, false, false, attention),
+        (false, false, true, false, Some((CommKind::Mean, 1))),
+        (true, false, false, false, Some((CommKind::Attention, 3))),
+        (true, true, false, true, mean),
+        (false, false, false, true, attention),
     ] {
         let c = Small {
             discrete,
@@ -489,10 +576,11 @@ fn finite_differences(kind: BackendKind, dev: &Device) {
             embedding: shared,
             ln,
             recurrent,
+            comm,
         };
         let shape = small_shape(c);
         let state = noisy_init(&shape, &mut rng);
-        let mut d = Data::random(&shape, 12, !shared, &mut rng);
+        let mut d = Data::random(&shape, 12, !shared || comm.is_some(), &mut rng);
         let build = |s: &GroupState| backend::build(kind, &shape, s, dev, 1).expect("backend");
         // Old log-probabilities near the current ones: ratios inside the clip range.
         let mut b = build(&state);
@@ -584,13 +672,20 @@ fn acted_logp(
 fn acting_and_training_agree(kind: BackendKind, dev: &Device) {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let tol = if kind == BackendKind::Cpu { 0.0 } else { 1e-5 };
-    for (discrete, shared, embedding, recurrent) in [
-        (true, true, true, false),
-        (true, false, false, false),
-        (false, true, false, false),
-        (true, true, true, true),
-        (true, false, false, true),
-        (false, true, false, true),
+    let (mean, attention) = (Some((CommKind::Mean, 2)), Some((CommKind::Attention, 3)));
+    for (discrete, shared, embedding, recurrent, comm) in [
+        (true, true, true, false, None),
+        (true, false, false, false, None),
+        (false, true, false, false, None),
+        (true, true, true, true, None),
+        (true, false, false, true, None),
+        (false, true, false, true, None),
+        // Messages exchanged while acting equal those recomputed in training (an agent done
+        // early, row 1, neither sends nor receives in both).
+        (true, true, true, false, mean),
+        (true, false, false, false, attention),
+        (false, true, false, true, attention),
+        (true, false, false, true, mean),
     ] {
         let c = Small {
             discrete,
@@ -598,6 +693,7 @@ fn acting_and_training_agree(kind: BackendKind, dev: &Device) {
             embedding,
             ln: true,
             recurrent,
+            comm,
         };
         let shape = small_shape(c);
         let state = noisy_init(&shape, &mut rng);
@@ -644,11 +740,13 @@ fn acting_and_training_agree(kind: BackendKind, dev: &Device) {
                 }
             }
             let (xa, xc) = (pick(&d.x_actor, 6), pick(&d.x_critic, 9));
+            let live = pick(&d.active, 1);
             let mut out = ActorOut::default();
             let mut values = vec![0.0; per_step];
             let step = StepInputs {
                 rows: per_step,
                 x_actor: &xa,
+                live: &live,
                 x_critic: CriticRows::whole(&xc),
                 actor_state: &mut ha,
                 critic_state: &mut hc,
@@ -700,6 +798,7 @@ fn step_outputs(b: &mut dyn Backend, shape: &GroupShape, d: &Data, rows: usize) 
     let step = StepInputs {
         rows,
         x_actor: &d.x_actor[..rows * 6],
+        live: &[],
         x_critic: CriticRows::whole(&d.x_critic[..rows * 9]),
         actor_state: &mut ha,
         critic_state: &mut hc,
@@ -713,10 +812,11 @@ fn step_outputs(b: &mut dyn Backend, shape: &GroupShape, d: &Data, rows: usize) 
 /// gives (the CPU backend keeps packed weights between a rollout's steps).
 fn acting_follows_the_parameters(kind: BackendKind, dev: &Device) {
     let mut rng = ChaCha8Rng::seed_from_u64(13);
-    for (discrete, shared, recurrent) in [
-        (true, true, false),
-        (false, false, false),
-        (true, true, true),
+    for (discrete, shared, recurrent, comm) in [
+        (true, true, false, None),
+        (false, false, false, None),
+        (true, true, true, None),
+        (true, true, false, Some((CommKind::Attention, 2))),
     ] {
         let shape = small_shape(Small {
             discrete,
@@ -724,10 +824,11 @@ fn acting_follows_the_parameters(kind: BackendKind, dev: &Device) {
             embedding: false,
             ln: false,
             recurrent,
+            comm,
         });
         let state = noisy_init(&shape, &mut rng);
         let mut b = backend::build(kind, &shape, &state, dev, 1).expect("backend");
-        let d = Data::random(&shape, 12, !shared, &mut rng);
+        let d = Data::random(&shape, 12, !shared || comm.is_some(), &mut rng);
         let rows = 2 * shape.n_agents;
         let before = step_outputs(b.as_mut(), &shape, &d, rows);
         b.accumulate(&d.minibatch(), &COEFS, None).expect("loss");
@@ -754,11 +855,13 @@ fn acting_follows_the_parameters(kind: BackendKind, dev: &Device) {
 /// bit, after a few optimizer steps.
 fn state_round_trips(kind: BackendKind, dev: &Device) {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
-    for (discrete, shared, joint, recurrent) in [
-        (true, true, false, false),
-        (false, false, true, false),
-        (true, true, true, false),
-        (true, false, false, true),
+    for (discrete, shared, joint, recurrent, comm) in [
+        (true, true, false, false, None),
+        (false, false, true, false, None),
+        (true, true, true, false, None),
+        (true, false, false, true, None),
+        (true, true, false, false, Some((CommKind::Attention, 2))),
+        (false, false, true, true, Some((CommKind::Mean, 2))),
     ] {
         let mut shape = small_shape(Small {
             discrete,
@@ -766,13 +869,14 @@ fn state_round_trips(kind: BackendKind, dev: &Device) {
             embedding: shared,
             ln: true,
             recurrent,
+            comm,
         });
         if joint {
             shape.optim.kind = OptimizerKind::Joint;
         }
         let state = noisy_init(&shape, &mut rng);
         let mut b = backend::build(kind, &shape, &state, dev, 1).expect("backend");
-        let d = Data::random(&shape, 12, !shared, &mut rng);
+        let d = Data::random(&shape, 12, !shared || comm.is_some(), &mut rng);
         for _ in 0..3 {
             b.accumulate(&d.minibatch(), &COEFS, None).expect("loss");
             b.step(1).expect("step");
@@ -791,6 +895,21 @@ fn state_round_trips(kind: BackendKind, dev: &Device) {
                     names.iter().any(|n| n.ends_with(&format!("gru.{name}"))),
                     "{names:?}"
                 );
+            }
+        }
+        if let Some((kind, _)) = comm {
+            // The message layers' documented names.
+            let names: Vec<&str> = model.iter().map(|(n, _)| n.as_str()).collect();
+            let sender = match kind {
+                CommKind::Mean => "message",
+                CommKind::Attention => "key",
+            };
+            for name in [
+                "g.actor.comm.encoder.weight".to_string(),
+                format!("g.actor.comm.rounds.1.{sender}.bias"),
+                "g.actor.comm.rounds.1.update.weight".to_string(),
+            ] {
+                assert!(names.contains(&name.as_str()), "{name} in {names:?}");
             }
         }
         let model = model.into_iter().collect();
@@ -836,6 +955,7 @@ fn bf16_agrees_with_f32(dev: &Device) {
             embedding: shared,
             ln,
             recurrent,
+            comm: None,
         };
         let shape = small_shape(c);
         let bf16 = GroupShape {
@@ -917,6 +1037,7 @@ fn shared_states_match_whole_rows(kind: BackendKind, dev: &Device) {
             embedding,
             ln,
             recurrent,
+            comm: None,
         });
         let own_w = if ids { 3 } else { 0 } + if others { 2 * 4 } else { 0 };
         shape.critic.net.in_dim = STATE_DIM + own_w;
@@ -1050,6 +1171,7 @@ mod mixed_precision {
                 embedding: false,
                 ln: false,
                 recurrent: false,
+                comm: None,
             })
         };
         let state = shape.init(&mut ChaCha8Rng::seed_from_u64(1));

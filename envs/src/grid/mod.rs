@@ -1,14 +1,17 @@
 //! Grid worlds: Level-Based Foraging exact to lbforaging 2.0.0 ([`foraging`]) on the rules in
 //! [`world`], its two-team competitive variant, pictures of a state ([`svg`]), and the
-//! multi-robot warehouse exact to rware 2.0.0 ([`warehouse`]).
+//! multi-robot warehouse exact to rware 2.0.0 ([`warehouse`]), and IC3Net's predator-prey exact to
+//! its reference ([`predator_prey`]).
 
 pub mod foraging;
 pub mod heuristic;
+pub mod predator_prey;
 pub mod svg;
 pub mod warehouse;
 pub mod world;
 
 pub use foraging::{ForagingEnv, ForagingParams, TeamForagingParams};
+pub use predator_prey::{PredatorPreyEnv, PredatorPreyParams};
 
 use crate::api::EnvSpec;
 use crate::error::EnvError;

@@ -16,6 +16,9 @@
 //! as a termination), the agents' positions and their valid actions must equal the recording.
 //!
 //! Format `marl-parity-rware-v1` (rware 2.0.0; `envs/tests/parity/FORMAT_RWARE.md`): see [`rware`].
+//!
+//! Format `marl-parity-predator-prey-v1` (IC3Net's predator-prey;
+//! `envs/tests/parity/FORMAT_PREDATOR_PREY.md`): see [`predator_prey`].
 
 use std::fmt;
 use std::path::Path;
@@ -27,6 +30,7 @@ use thiserror::Error;
 use crate::api::{EnvSpec, MultiAgentEnv, StepBuffers, WorldState};
 use crate::registry;
 
+pub mod predator_prey;
 pub mod rware;
 
 /// A trace that cannot be read or does not describe an environment marl has.
@@ -151,9 +155,14 @@ pub fn check_str(text: &str, file: &str) -> Result<ParityReport, TraceError> {
                 .map_err(|e| fail(format!("malformed marl-parity-rware-v1 trace: {e}")))?;
             rware::replay(&trace, file).map_err(fail)
         }
+        "marl-parity-predator-prey-v1" => {
+            let trace: predator_prey::Trace = serde_json::from_value(value)
+                .map_err(|e| fail(format!("malformed marl-parity-predator-prey-v1 trace: {e}")))?;
+            predator_prey::replay(&trace, file).map_err(fail)
+        }
         other => Err(fail(format!(
             "unknown trace format `{other}` (known: marl-parity-v1, marl-parity-lbf-v1, \
-             marl-parity-rware-v1)"
+             marl-parity-rware-v1, marl-parity-predator-prey-v1)"
         ))),
     }
 }

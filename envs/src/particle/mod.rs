@@ -1,5 +1,5 @@
 //! The Multi-Agent Particle Environments, exact ports of mpe2 1.1.1 (PettingZoo MPE v3
-//! semantics): one physics core ([`core`]), the env wrapper ([`env`]) and one file per scenario,
+//! semantics): one physics core ([`core`]), the env wrapper ([`env`](mod@env)) and one file per scenario,
 //! each opening with its spec table.
 
 pub mod adversary;

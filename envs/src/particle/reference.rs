@@ -8,11 +8,17 @@
 //! | Actions | `Discrete(50)` = `move + 5 * word`, or `Box(0,1,(15,))` = 5 movement + 10 comm |
 //! | Observation (21) | `self_vel(2), landmark_rel(6), colour of landmark g_i (3), partner_comm(10)` |
 //! | State | both observations concatenated (42) |
+//! | Without `env_channel` | actions `Discrete(5)` / `Box(0,1,(5,))` (movement only), observation (11) without `partner_comm`, state (22) |
 //! | Reward | `l_i = -dist(partner, landmark g_i)`, `g = (l_0 + l_1) / 2`, `r_i = g (1 - local_ratio) + l_i local_ratio` |
 //! | Episode | truncated after `max_cycles` (25) |
 //!
-//! Parameters: `local_ratio` (0.5), `max_cycles` (25), `continuous_actions` (false).
-//! State field `goal_landmark` (2).
+//! Parameters: `local_ratio` (0.5), `max_cycles` (25), `continuous_actions` (false),
+//! `env_channel` (true). State field `goal_landmark` (2).
+//!
+//! `env_channel = false` removes the environment's say channel: the agents are silent (mpe's
+//! `silent = True`), so neither the word action nor the partner's utterance exists, and the only
+//! way an agent can learn its own goal is a communication channel the learner adds. Movement,
+//! resets (the same draws from the same seed) and rewards are those of the default scenario.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -33,6 +39,9 @@ pub struct ReferenceParams {
     pub max_cycles: usize,
     /// Box actions instead of discrete ones.
     pub continuous_actions: bool,
+    /// Whether the environment carries the agents' say channel (mpe2's scenario: true). False
+    /// makes the agents silent: movement-only actions, no partner utterance in the observation.
+    pub env_channel: bool,
 }
 
 impl Default for ReferenceParams {
@@ -41,6 +50,7 @@ impl Default for ReferenceParams {
             local_ratio: 0.5,
             max_cycles: 25,
             continuous_actions: false,
+            env_channel: true,
         }
     }
 }
@@ -51,6 +61,7 @@ const COLORS: [[f64; 3]; 3] = [[0.75, 0.25, 0.25], [0.25, 0.75, 0.25], [0.25, 0.
 #[derive(Debug, Clone)]
 pub struct Reference {
     local_ratio: f64,
+    env_channel: bool,
     goals: [usize; 2],
 }
 
@@ -59,6 +70,7 @@ impl Reference {
     pub fn new(p: &ReferenceParams) -> Self {
         Self {
             local_ratio: p.local_ratio,
+            env_channel: p.env_channel,
             goals: [0, 0],
         }
     }
@@ -75,7 +87,7 @@ impl Scenario for Reference {
             .map(|i| {
                 let mut a = EntityParams::agent(format!("agent_{i}"), 0.05);
                 a.collide = false;
-                a.silent = false;
+                a.silent = !self.env_channel;
                 a
             })
             .collect();
@@ -88,7 +100,7 @@ impl Scenario for Reference {
     }
 
     fn obs_dims(&self, _world: &World) -> Vec<usize> {
-        vec![21; 2]
+        vec![if self.env_channel { 21 } else { 11 }; 2]
     }
 
     fn reset(&mut self, world: &mut World, rng: &mut ChaCha8Rng) {
@@ -109,9 +121,11 @@ impl Scenario for Reference {
             out[k] = c as f32;
             k += 1;
         }
-        for &c in world.comm_of(1 - i) {
-            out[k] = c as f32;
-            k += 1;
+        if self.env_channel {
+            for &c in world.comm_of(1 - i) {
+                out[k] = c as f32;
+                k += 1;
+            }
         }
     }
 

@@ -207,3 +207,69 @@ fn a_trace_without_a_seed_starts_from_its_recorded_state() {
     let report = parity::check_str(&v.to_string(), "unseeded.json").expect("well-formed");
     assert!(report.passed() && report.steps == 220, "{report}");
 }
+
+/// Recorded by `scripts/make_predator_prey_traces.py` from IC3Net's `predator_prey_env.py`
+/// (numpy 1.26.4, CPython 3.11.7): the easy and medium settings in `mixed` mode (captures,
+/// time limits, frozen predators, shared cells, moves off the grid), and `cooperative` and
+/// `competitive` episodes.
+#[test]
+fn every_predator_prey_trace_replays_exactly() {
+    let files = traces("predator_prey_");
+    assert!(
+        files.len() >= 9,
+        "expected the recorded predator-prey traces, found {}",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    let mut steps = 0;
+    for f in &files {
+        let report = parity::check_file(f).unwrap_or_else(|e| panic!("{e}"));
+        steps += report.steps;
+        if !report.passed() {
+            failures.push(report.to_string());
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(steps >= 200, "only {steps} steps replayed");
+}
+
+fn predator_prey_trace(name: &str) -> serde_json::Value {
+    let f = &traces(name)[0];
+    serde_json::from_str(&std::fs::read_to_string(f).expect("read")).expect("json")
+}
+
+#[test]
+fn a_changed_predator_prey_recording_is_caught_at_its_step() {
+    let v = predator_prey_trace("predator_prey_10x10-5p_mixed_seed0");
+    // Predator 2 stays at step 2 instead of what it did: its cell (or, on the grid's edge, the
+    // step after) must differ.
+    let mut changed = v.clone();
+    let a = changed["steps"][1]["actions"][2].as_i64().expect("action");
+    changed["steps"][1]["actions"][2] = serde_json::json!(if a == 4 { 0 } else { 4 });
+    let report = parity::check_str(&changed.to_string(), "changed.json").expect("well-formed");
+    let m = report.mismatch.expect("a changed action must be caught");
+    assert_eq!(m.step, 2, "{m}");
+
+    // The reference says the episode went on where marl ends it: caught as a flag.
+    let mut changed = v.clone();
+    let last = changed["steps"].as_array().expect("steps").len() - 1;
+    changed["steps"][last]["episode_over"] = serde_json::json!(false);
+    let report = parity::check_str(&changed.to_string(), "changed.json").expect("well-formed");
+    let m = report.mismatch.expect("a changed flag must be caught");
+    assert_eq!(
+        (m.step, m.field.as_str()),
+        (last + 1, "episode_over"),
+        "{m}"
+    );
+
+    // A trace of several prey cannot be replayed: marl has one.
+    let mut changed = v;
+    changed["env_args"]["nenemies"] = serde_json::json!(2);
+    let err = parity::check_str(&changed.to_string(), "prey.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("prey.json") && err.contains("nenemies"),
+        "{err}"
+    );
+}

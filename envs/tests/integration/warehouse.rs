@@ -1,9 +1,9 @@
 //! The warehouse's step and reset allocate nothing, crowded floors (ties, swaps, cycles)
-//! included. This test binary counts the allocations of its own test thread.
+//! included. This test binary counts the allocations of its own test thread (also for the
+//! other modules' allocation tests: [`counting_allocations`]).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use marl_envs::StepOut;
 use rand::{Rng, SeedableRng};
@@ -13,12 +13,12 @@ struct Counting;
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 fn note() {
     if COUNTING.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATIONS.with(|a| a.set(a.get() + 1));
     }
 }
 
@@ -43,6 +43,15 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
+
+/// The number of allocations `f` makes on this thread.
+pub(crate) fn counting_allocations(f: impl FnOnce()) -> usize {
+    ALLOCATIONS.with(|a| a.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(Cell::get)
+}
 
 #[test]
 fn stepping_and_resetting_allocate_nothing() {
@@ -70,22 +79,22 @@ fn stepping_and_resetting_allocate_nothing() {
         let mut state = vec![0.0; spec.state_dim];
         let (mut r, mut te, mut tr) = (vec![0.0; n], vec![false; n], vec![false; n]);
         env.reset(Some(3), &mut obs);
-        COUNTING.with(|c| c.set(true));
-        for a in actions.chunks_exact(n) {
-            let out = StepOut {
-                obs: &mut obs,
-                rewards: &mut r,
-                terminated: &mut te,
-                truncated: &mut tr,
-            };
-            env.step(a, out).expect("step");
-            env.state(&mut state);
-            if tr[0] {
-                env.reset(None, &mut obs);
+        let allocations = counting_allocations(|| {
+            for a in actions.chunks_exact(n) {
+                let out = StepOut {
+                    obs: &mut obs,
+                    rewards: &mut r,
+                    terminated: &mut te,
+                    truncated: &mut tr,
+                };
+                env.step(a, out).expect("step");
+                env.state(&mut state);
+                if tr[0] {
+                    env.reset(None, &mut obs);
+                }
             }
-        }
-        COUNTING.with(|c| c.set(false));
-        assert_eq!(ALLOCATIONS.swap(0, Ordering::Relaxed), 0, "{id} allocated");
+        });
+        assert_eq!(allocations, 0, "{id} allocated");
     }
 }
 

@@ -45,9 +45,13 @@ pub struct GroupLearner {
     logp: Vec<f32>,
     /// Values of the final states where episodes ended this step, or after the rollout.
     boot: Vec<f32>,
+    /// 1 where a row's agent is live, outside the rollout (evaluation, bootstrapping).
+    live: Vec<f32>,
     mb: MinibatchScratch,
     /// Recurrent networks: the rollout's states, `[R, H]` each (empty: feed-forward).
     rnn: Rnn,
+    /// The actors exchange messages.
+    talks: bool,
 }
 
 /// The recurrent states of a group, each `[R, H]` (all empty for feed-forward networks).
@@ -152,8 +156,10 @@ impl GroupLearner {
             actions: vec![0.0; rows * act_w],
             logp: vec![0.0; rows],
             boot: vec![0.0; rows],
+            live: vec![1.0; rows],
             mb: MinibatchScratch::default(),
             rnn: Rnn::new(rows, widths),
+            talks: shape.actor.comm.is_some(),
             input,
         }
     }
@@ -240,10 +246,11 @@ impl GroupLearner {
         rng: &mut ChaCha8Rng,
         joint: &mut [f32],
     ) -> Result<()> {
-        let r = self.rows();
-        let x = &self.buf.actor_in[self.input.row_layout().step_span(t, self.input.actor_in)];
+        let (r, rl) = (self.rows(), self.input.row_layout());
+        let x = &self.buf.actor_in[rl.step_span(t, self.input.actor_in)];
+        let live = &self.buf.active[rl.step_span(t, 1)];
         self.backend
-            .act(x, r, &mut self.actor_out, &mut self.rnn.actor)?;
+            .act(x, r, live, &mut self.actor_out, &mut self.rnn.actor)?;
         self.sample(spec, masks, false, rng, joint);
         self.record_actions(t);
         Ok(())
@@ -290,6 +297,7 @@ impl GroupLearner {
             StepInputs {
                 rows: r,
                 x_actor: &b.actor_in[rl.step_span(t, self.input.actor_in)],
+                live: &b.active[rl.step_span(t, 1)],
                 x_critic,
                 actor_state: &mut self.rnn.actor,
                 critic_state: &mut self.rnn.critic,
@@ -319,19 +327,39 @@ impl GroupLearner {
         self.buf.states[t * s..(t + 1) * s].copy_from_slice(&states[..s]);
     }
 
+    /// Writes which rows' agents are live into `self.live` (`agent_dead`: per environment
+    /// and agent; empty: none).
+    fn mark_live(&mut self, spec: &EnvSpec, agent_dead: &[bool]) {
+        let rl = self.input.row_layout();
+        let na = spec.num_agents();
+        for (k, &agent) in self.input.agents.iter().enumerate() {
+            for e in 0..rl.n_envs {
+                let dead = agent_dead.get(e * na + agent).copied().unwrap_or(false);
+                self.live[rl.index(0, k, e)] = if dead { 0.0 } else { 1.0 };
+            }
+        }
+    }
+
+    /// What communicating actors' receivers get when acting (`marl eval --messages`).
+    pub fn set_message_mode(&mut self, mode: crate::backend::MessageMode) {
+        self.backend.set_message_mode(mode);
+    }
+
     /// Acts in evaluation episodes, whose recurrent states are kept apart from the rollout's;
-    /// `first[e]`: environment `e` starts an episode (its states are zeroed).
+    /// `first[e]`: environment `e` starts an episode (its states are zeroed); agents marked in
+    /// `agent_dead` (per environment and agent; may be empty) neither send nor receive.
     #[allow(clippy::too_many_arguments)]
     pub fn act_eval(
         &mut self,
         spec: &EnvSpec,
-        obs: &[f32],
-        masks: &[bool],
+        (obs, masks): (&[f32], &[bool]),
         first: &[bool],
+        agent_dead: &[bool],
         greedy: bool,
         rng: &mut ChaCha8Rng,
         joint: &mut [f32],
     ) -> Result<()> {
+        self.mark_live(spec, agent_dead);
         if self.rnn.recurrent() {
             let (rl, rows) = (self.input.row_layout(), self.rows());
             let reset = (0..rows).map(|row| first[rl.env_of(row)]);
@@ -339,8 +367,13 @@ impl GroupLearner {
         }
         self.input.actor_rows(spec, obs, &mut self.x_actor);
         let r = self.rows();
-        self.backend
-            .act(&self.x_actor, r, &mut self.actor_out, &mut self.rnn.eval)?;
+        self.backend.act(
+            &self.x_actor,
+            r,
+            &self.live,
+            &mut self.actor_out,
+            &mut self.rnn.eval,
+        )?;
         self.sample(spec, masks, greedy, rng, joint);
         Ok(())
     }
@@ -350,17 +383,18 @@ impl GroupLearner {
     pub fn act_at_bootstrap(
         &mut self,
         spec: &EnvSpec,
-        obs: &[f32],
-        masks: &[bool],
+        (obs, masks): (&[f32], &[bool]),
+        agent_dead: &[bool],
         rng: &mut ChaCha8Rng,
         joint: &mut [f32],
     ) -> Result<()> {
+        self.mark_live(spec, agent_dead);
         self.input.actor_rows(spec, obs, &mut self.x_actor);
         let r = self.rows();
         let state = &mut self.rnn.scratch_actor;
         state.copy_from_slice(&self.rnn.actor);
         self.backend
-            .act(&self.x_actor, r, &mut self.actor_out, state)?;
+            .act(&self.x_actor, r, &self.live, &mut self.actor_out, state)?;
         self.sample(spec, masks, false, rng, joint);
         Ok(())
     }
@@ -575,6 +609,7 @@ impl GroupLearner {
                 input: &self.input,
                 unshared: self.layout.unshared(),
                 shared_critic: self.layout.shared_critic(),
+                talks: self.talks,
             },
             self.backend.as_mut(),
             &mut self.value_norm,
@@ -684,6 +719,7 @@ impl GroupLearner {
             input: &self.input,
             unshared: self.layout.unshared(),
             shared_critic: self.layout.shared_critic(),
+            talks: self.talks,
         };
         update::replay(&batch, self.backend.as_mut())
     }

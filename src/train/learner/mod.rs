@@ -230,8 +230,8 @@ impl Learner {
                     for g in &mut self.groups {
                         g.act_at_bootstrap(
                             spec,
-                            &d.final_obs,
-                            &self.all_masks,
+                            (&d.final_obs, &self.all_masks),
+                            &self.agent_dead,
                             &mut self.rng,
                             &mut self.final_joint,
                         )?;
@@ -264,7 +264,13 @@ impl Learner {
         let d = &self.pool.data;
         if other_actions {
             for g in &mut self.groups {
-                g.act_at_bootstrap(spec, &d.obs, &d.masks, &mut self.rng, &mut self.joint)?;
+                g.act_at_bootstrap(
+                    spec,
+                    (&d.obs, &d.masks),
+                    &self.agent_dead,
+                    &mut self.rng,
+                    &mut self.joint,
+                )?;
             }
         }
         for g in &mut self.groups {
@@ -314,17 +320,28 @@ impl Learner {
             .collect()
     }
 
+    /// What communicating actors' receivers get when acting from now on (`marl eval
+    /// --messages`).
+    pub fn set_message_mode(&mut self, mode: backend::MessageMode) {
+        for g in &mut self.groups {
+            g.set_message_mode(mode);
+        }
+    }
+
     /// The joint action of every environment (`[n_envs, action_len]`) in evaluation episodes,
     /// for observations and masks laid out as the pool's: the policies' (greedy or sampled),
     /// except for the groups flagged in `random_groups`, which act uniformly at random (masked)
     /// from `rng`. `first[e]`: environment `e` starts an episode (recurrent policies start
-    /// from zero there; their evaluation states are apart from the rollout's).
+    /// from zero there; their evaluation states are apart from the rollout's). `agent_dead`
+    /// (per environment and agent, or empty): agents done before their episode, which do not
+    /// talk.
     #[allow(clippy::too_many_arguments)]
     pub fn policy_actions(
         &mut self,
         obs: &[f32],
         masks: &[bool],
         first: &[bool],
+        agent_dead: &[bool],
         greedy: bool,
         random_groups: &[bool],
         rng: &mut ChaCha8Rng,
@@ -335,7 +352,15 @@ impl Learner {
             if random_groups.get(gi).copied().unwrap_or(false) {
                 random_group_actions(spec, g.agents(), masks, rng, joint);
             } else {
-                g.act_eval(spec, obs, masks, first, greedy, &mut self.rng, joint)?;
+                g.act_eval(
+                    spec,
+                    (obs, masks),
+                    first,
+                    agent_dead,
+                    greedy,
+                    &mut self.rng,
+                    joint,
+                )?;
             }
         }
         Ok(())

@@ -163,3 +163,42 @@ fn a_truncation_bootstraps_unless_told_to_end_the_return_there() {
         "{bootstrapped} of {ends} ends bootstrapped"
     );
 }
+
+/// Communicating actors: the training pass recomputes every message from the stored
+/// observations (and, recurrent, the chunks' stored states) and gives the rollout's
+/// log-probabilities and values bit for bit: mean and attention, shared and per-agent actors,
+/// feed-forward and recurrent with episodes ending inside chunks.
+#[test]
+fn training_recomputes_the_messages_the_rollout_acted_on() {
+    let talk: &[&[&str]] = &[
+        &["algo.enable_communication=true"],
+        &[
+            "algo.enable_communication=true",
+            "algo.communication=\"attention\"",
+            "algo.communication_rounds=3",
+            "algo.share_actor_params=false",
+            "env.id=\"lbf/Foraging-5x5-2p-1f-coop-v3\"",
+        ],
+        &[
+            "algo.enable_communication=true",
+            "algo.communication=\"attention\"",
+            "network.recurrent=\"gru\"",
+            "network.hidden=[16]",
+            "network.recurrent_hidden=8",
+            "network.data_chunk_length=5",
+            "env.rollout_length=20",
+            "env.params.max_cycles=7",
+        ],
+    ];
+    for sets in talk {
+        let mut l = learner(sets);
+        collect(&mut l);
+        collect(&mut l);
+        for g in &mut l.groups {
+            let (logp, values) = g.replay().expect("replay");
+            let b = g.buffer();
+            assert_eq!(b.logp, logp, "{sets:?}: log-probabilities");
+            assert_eq!(b.values, values, "{sets:?}: values");
+        }
+    }
+}

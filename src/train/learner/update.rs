@@ -13,7 +13,8 @@ use crate::algo::ppo::{self, names, LossConfig};
 use crate::algo::scalars::Scalars;
 use crate::algo::value_norm::ValueNorm;
 use crate::backend::{
-    Backend, CriticRows, LossCoefs, Minibatch, RowLayout, RowOutputs, Run, SeqBatch, SharedStates,
+    Backend, Channels, CriticRows, LossCoefs, Minibatch, RowLayout, RowOutputs, Run, SeqBatch,
+    SharedStates,
 };
 use crate::config::{AdvantageNorm, MinibatchUnit, PpoConfig};
 use crate::train::buffer::{CriticForm, GroupBuffer, InputLayout};
@@ -43,6 +44,9 @@ pub struct GroupBatch<'a> {
     pub unshared: bool,
     /// One critic for all the group's agents.
     pub shared_critic: bool,
+    /// The actors exchange messages: minibatches then hold whole channels (all the group's
+    /// agents of an environment step, or of an environment's chunk).
+    pub talks: bool,
 }
 
 /// The update's settings.
@@ -100,6 +104,10 @@ struct Gathered {
     starts: Vec<f32>,
     h0_actor: Vec<f32>,
     h0_critic: Vec<f32>,
+    /// Communicating actors: the rows of each channel's members, and per (step,
+    /// environment) of the rollout its channel (`u32::MAX`: not in this minibatch).
+    members: Vec<u32>,
+    channel_slot: Vec<u32>,
 }
 
 impl Gathered {
@@ -120,6 +128,8 @@ impl Gathered {
         self.idx.clear();
         if env_steps {
             env_step_rows(units, rl, &mut self.idx);
+        } else if chunk.is_some() && g.talks {
+            env_chunk_units(units, rl, &mut self.idx);
         } else {
             self.idx.extend_from_slice(units);
         }
@@ -169,6 +179,9 @@ impl Gathered {
             std::panic::resume_unwind(panic);
         }
         self.distinct_states(b, l);
+        if g.talks {
+            self.channels(b, rl);
+        }
         self.agents.clear();
         self.agents.extend(self.idx.iter().map(|&i| agent_of(i)));
         self.runs.clear();
@@ -255,6 +268,30 @@ impl Gathered {
         }
     }
 
+    /// The channel of each of the minibatch's rows: its step and environment; its place in
+    /// the channel: its agent. Every channel is whole (the units are whole steps or chunks of
+    /// environments, or the whole rollout).
+    fn channels(&mut self, b: &GroupBuffer, rl: RowLayout) {
+        let n = rl.n_agents;
+        self.channel_slot.clear();
+        self.channel_slot.resize(b.t_len * rl.n_envs, u32::MAX);
+        self.members.clear();
+        self.members.resize(self.idx.len(), u32::MAX);
+        let mut next = 0u32;
+        for (pos, &i) in self.idx.iter().enumerate() {
+            let slot = &mut self.channel_slot[rl.env_step_of(i)];
+            if *slot == u32::MAX {
+                *slot = next;
+                next += 1;
+            }
+            self.members[*slot as usize * n + rl.agent_of(i)] = pos as u32;
+        }
+        debug_assert!(
+            self.members.iter().all(|&m| m != u32::MAX),
+            "a minibatch holds part of a channel"
+        );
+    }
+
     /// The gathered minibatch.
     fn minibatch<'a>(
         &'a self,
@@ -296,6 +333,11 @@ impl Gathered {
                 starts: &self.starts,
                 h0_actor: &self.h0_actor,
                 h0_critic: &self.h0_critic,
+            }),
+            channels: (!self.members.is_empty()).then(|| Channels {
+                members: &self.members,
+                n_members: l.agents.len(),
+                live: &self.active,
             }),
         }
     }
@@ -357,6 +399,16 @@ fn env_step_rows(units: &[usize], rl: RowLayout, rows: &mut Vec<usize>) {
     }
 }
 
+/// Appends to `out` the units of environment chunks `units` (`c * n_envs + e`: chunk `c` of
+/// environment `e`): chunk `c` of each of the environment's rows, in agent order.
+fn env_chunk_units(units: &[usize], rl: RowLayout, out: &mut Vec<usize>) {
+    let r_step = rl.rows();
+    for &u in units {
+        let (c, e) = (u / rl.n_envs, u % rl.n_envs);
+        out.extend((0..rl.n_agents).map(|k| c * r_step + rl.index(0, k, e)));
+    }
+}
+
 fn gather(dst: &mut Vec<f32>, src: &[f32], idx: &[usize], w: usize) {
     // Every value is written below: a buffer of the right length is reused as it is.
     dst.resize(idx.len() * w, 0.0);
@@ -409,17 +461,22 @@ pub fn run_epochs(
     // that a critic on the shared state computes the state's part once per step and epoch),
     // or (recurrent networks) whole chunks of the rollout, unit `c * R + r` being chunk `c`
     // of row `r`.
+    // Communicating actors always train on whole environment steps (or chunks).
     let chunk = (!b.starts.is_empty()).then_some(b.chunk);
     let env_steps = chunk.is_none()
         && n_agents > 1
-        && match p.minibatch_unit {
-            MinibatchUnit::Auto => g.shared_critic && l.critic_form() == CriticForm::SharedState,
-            MinibatchUnit::Sample => false,
-            MinibatchUnit::EnvStep => true,
-        };
+        && (g.talks
+            || match p.minibatch_unit {
+                MinibatchUnit::Auto => {
+                    g.shared_critic && l.critic_form() == CriticForm::SharedState
+                }
+                MinibatchUnit::Sample => false,
+                MinibatchUnit::EnvStep => true,
+            });
     let units = match chunk {
         None if env_steps => b.t_len * l.n_envs,
         None => total,
+        Some(c) if g.talks => l.n_envs * (b.t_len / c),
         Some(c) => rows_per_step * (b.t_len / c),
     };
     let mb_size = units / p.num_minibatches;
@@ -519,6 +576,7 @@ pub(super) fn replay(
     let chunk = (!b.starts.is_empty()).then_some(b.chunk);
     let units = match chunk {
         None => b.logp.len(),
+        Some(c) if g.talks => g.input.n_envs * (b.t_len / c),
         Some(c) => b.rows * (b.t_len / c),
     };
     let mut gathered = Gathered::default();
