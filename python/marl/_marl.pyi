@@ -99,6 +99,7 @@ def evaluate(
     env_id: Optional[str] = None,
     env_params_json: str = "{}",
     num_workers: Optional[int] = None,
+    messages: str = "sent",
 ) -> str:
     """``marl eval --json``'s report as JSON text."""
 
@@ -124,5 +125,6 @@ class Policy:
         greedy: bool = True,
         seed: Optional[int] = None,
         state: Optional[int] = None,
+        agent_dead: Optional[npt.NDArray[np.bool_]] = None,
     ) -> Tuple[npt.NDArray[np.float32], int]:
         """``(actions float32 [B, action_len], state counter)``."""

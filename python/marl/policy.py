@@ -161,6 +161,7 @@ class Policy:
         *,
         action_mask: Any = None,
         episode_start: Optional[np.ndarray] = None,
+        agent_done: Optional[np.ndarray] = None,
     ) -> Tuple[Any, PolicyState]:
         """Actions for ``obs`` and the state to pass to the next call.
 
@@ -170,7 +171,9 @@ class Policy:
         likely actions, else actions are sampled from a generator that ``seed`` restarts (as
         ``marl eval --seed`` does) and ``None`` continues. ``action_mask``: the env's masks
         (``infos[agent]["action_mask"]`` dict, ``make_vec``'s ``action_mask()``, or ``bool
-        [B, mask_len]``); unavailable actions are never taken.
+        [B, mask_len]``); unavailable actions are never taken. ``agent_done`` (``bool [B,
+        n_agents]``): agents whose episode ended before their environment's (they send no
+        messages to communicating actors), as ``marl eval`` tracks them.
         """
         flat, mode = self._flat_obs(obs)
         b = flat.shape[0]
@@ -190,6 +193,7 @@ class Policy:
             greedy=bool(greedy),
             seed=None if seed is None else int(seed),
             state=None if state is None else state._token,
+            agent_dead=None if agent_done is None else np.ascontiguousarray(np.asarray(agent_done, dtype=bool).reshape(b, -1)),
         )
         return self._actions(actions, mode), PolicyState(token, self)
 

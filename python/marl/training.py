@@ -227,11 +227,14 @@ def evaluate(
     env: Optional[str] = None,
     env_params: Optional[Mapping[str, Any]] = None,
     num_workers: Optional[int] = None,
+    messages: str = "sent",
 ) -> Dict[str, Any]:
     """Evaluates a run's latest intact checkpoint (or a checkpoint directory) as ``marl
     eval`` does, with the same defaults: ``episodes`` episodes seeded from ``seed``, sampled
     actions unless ``greedy``; ``random_groups`` act uniformly at random; ``env`` /
-    ``env_params`` evaluate in another environment id or with changed parameters.
+    ``env_params`` evaluate in another environment id or with changed parameters;
+    ``messages`` (``"sent"``, ``"zero"``, ``"shuffle"``) is what communicating actors receive
+    (``marl eval --messages``).
 
     Returns ``marl eval --json``'s report as a dict: ``return_per_agent``, ``team_return``,
     ``episode_length`` (each ``{"mean", "std", "ci95", ...}``), ``groups``, ``agents``,
@@ -246,5 +249,6 @@ def evaluate(
         env_id=env,
         env_params_json=json.dumps(dict(env_params or {}), default=_json_default),
         num_workers=num_workers,
+        messages=messages,
     )
     return json.loads(text)

@@ -22,10 +22,11 @@ def traces(prefix):
 MPE = traces("simple_")
 LBF = traces("lbf_")
 RWARE = traces("rware_")
+PREDATOR_PREY = traces("predator_prey_")
 
 
 def test_the_recordings_are_there():
-    assert len(MPE) >= 19 and len(LBF) >= 10 and len(RWARE) >= 21
+    assert len(MPE) >= 19 and len(LBF) >= 10 and len(RWARE) >= 21 and len(PREDATOR_PREY) >= 9
 
 
 def f32(values):
@@ -167,3 +168,48 @@ def test_rware_trace(path):
         ended = {a: term[a] or trunc[a] for a in term}
         assert_each(t, env, "done", ended, [step["done"]] * len(env.possible_agents))
         rware_check_state(t, env, step["state"])
+
+
+@pytest.mark.parametrize("path", PREDATOR_PREY, ids=lambda p: p.name)
+def test_predator_prey_trace(path):
+    trace = json.loads(path.read_text())
+    assert trace["format"] == "marl-parity-predator-prey-v1"
+    args = dict(trace["env_args"])
+    # Arguments marl fixes must hold their only value; `nfriendly` is marl's `npredator`.
+    for key, only in (("nenemies", 1), ("moving_prey", False), ("enemy_comm", False)):
+        assert args.pop(key, only) == only
+    args["npredator"] = args.pop("nfriendly")
+    args["max_steps"] = trace["max_steps"]
+    env = envs.make("ic3net/predator_prey_v0", **args)
+    env.reset(seed=0)
+    start = trace["initial_state"]
+    obs, _ = env.set_world_state(
+        {
+            "predator_pos": [x for c in start["predator_loc"] for x in c],
+            "prey_pos": [x for c in start["prey_loc"] for x in c],
+        }
+    )
+    assert_obs(0, env, obs, trace["initial_obs"])
+    mixed = args.get("mode") == "mixed"
+    agents = env.possible_agents
+    for k, step in enumerate(trace["steps"]):
+        t = step["t"]
+        assert t == k + 1
+        live = list(env.agents)
+        # PettingZoo: actions of the live agents only (a predator at the prey in mixed mode
+        # has left the episode).
+        obs, rew, term, trunc, _ = env.step({a: x for a, x in zip(agents, step["actions"]) if a in live})
+        assert_obs(t, env, {a: env.observe(a) for a in agents}, step["obs"])
+        want_term = {a: bool(mixed and r == 1) for a, r in zip(agents, step["reached_prey"])}
+        want_trunc = {a: bool(step["time_limit"] and not want_term[a]) for a in agents}
+        for a in live:
+            i = agents.index(a)
+            assert rew[a] == step["rewards"][i], f"step {t}: reward of {a}"
+            assert term[a] == want_term[a], f"step {t}: terminated of {a}"
+            assert trunc[a] == want_trunc[a], f"step {t}: truncated of {a}"
+        cells = env.world_state()["predator_pos"].reshape(-1, 2).astype(int).tolist()
+        assert cells == step["predator_loc"], f"step {t}: predator cells"
+        if step["success"] is not None:
+            assert env.metrics()["success"] == step["success"], f"step {t}: success"
+        if step["episode_over"] or step["time_limit"]:
+            assert env.agents == [], f"step {t}: the episode is over"

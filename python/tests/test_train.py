@@ -152,17 +152,19 @@ def play(policy, env_id, params, n, seed, greedy, masked=False):
     obs = venv.reset()
     state = None
     done = np.ones(n, bool)
+    dead = np.zeros((n, len(policy.possible_agents)), bool)  # agents done before their env
     returns = [None] * n
     first_call = True
     while any(r is None for r in returns):
         mask = venv.action_mask() if masked else None
         actions, state = policy.act(
             obs, state, greedy=greedy, seed=seed if first_call else None,
-            action_mask=mask, episode_start=done,
+            action_mask=mask, episode_start=done, agent_done=dead,
         )
         first_call = False
         obs, rew, term, trunc, info = venv.step(actions)
         done = info["done"]
+        dead = ~done[:, None] & (dead | term)
         for e in np.flatnonzero(done):
             if returns[e] is None:
                 returns[e] = info["episode_return"][e].copy()

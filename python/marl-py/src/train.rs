@@ -217,6 +217,19 @@ fn value_err_chain(e: anyhow::Error) -> PyErr {
     PyValueError::new_err(format!("{e:#}"))
 }
 
+fn message_mode(name: &str) -> PyResult<marl::backend::MessageMode> {
+    use marl::backend::MessageMode;
+    match name {
+        "sent" => Ok(MessageMode::Sent),
+        "zero" => Ok(MessageMode::Zero),
+        "shuffle" => Ok(MessageMode::Shuffle),
+        other => Err(PyValueError::new_err(format!(
+            "messages `{other}`: expected \"sent\", \"zero\" or \"shuffle\""
+        ))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn eval_options(
     episodes: usize,
     greedy: bool,
@@ -225,6 +238,7 @@ fn eval_options(
     env_id: Option<String>,
     env_params_json: &str,
     num_workers: Option<usize>,
+    messages: &str,
 ) -> PyResult<EvalOptions> {
     if episodes == 0 {
         return Err(PyValueError::new_err("episodes must be at least 1"));
@@ -237,12 +251,13 @@ fn eval_options(
         env_id,
         env_set: params_from_json("env_params", env_params_json)?,
         num_workers,
+        messages: message_mode(messages)?,
     })
 }
 
 /// `marl eval`: the report as JSON text (what `marl eval --json` prints).
 #[pyfunction]
-#[pyo3(signature = (path, episodes = 100, greedy = false, seed = 0, random_groups = Vec::new(), env_id = None, env_params_json = "{}", num_workers = None))]
+#[pyo3(signature = (path, episodes = 100, greedy = false, seed = 0, random_groups = Vec::new(), env_id = None, env_params_json = "{}", num_workers = None, messages = "sent"))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
     py: Python<'_>,
@@ -254,6 +269,7 @@ fn evaluate(
     env_id: Option<String>,
     env_params_json: &str,
     num_workers: Option<usize>,
+    messages: &str,
 ) -> PyResult<String> {
     let opts = eval_options(
         episodes,
@@ -263,6 +279,7 @@ fn evaluate(
         env_id,
         env_params_json,
         num_workers,
+        messages,
     )?;
     let report = py
         .detach(|| eval_tool::evaluate(&path, &opts))
@@ -283,7 +300,7 @@ fn eval_episodes<'py>(
     greedy: bool,
     seed: u64,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<u64>>)> {
-    let opts = eval_options(episodes, greedy, seed, Vec::new(), None, "{}", None)?;
+    let opts = eval_options(episodes, greedy, seed, Vec::new(), None, "{}", None, "sent")?;
     let played = py
         .detach(|| -> anyhow::Result<_> {
             let Loaded {
@@ -406,7 +423,7 @@ impl Policy {
     /// zeroed). `seed` restarts the sampler of stochastic actions as `marl eval --seed` does;
     /// None continues it. `state` is the counter the previous call returned (None: a fresh
     /// start of every row). Returns `(actions float32 [B, action_len], state)`.
-    #[pyo3(signature = (obs, first, masks = None, greedy = true, seed = None, state = None))]
+    #[pyo3(signature = (obs, first, masks = None, greedy = true, seed = None, state = None, agent_dead = None))]
     #[allow(clippy::too_many_arguments)]
     fn act<'py>(
         &self,
@@ -417,6 +434,7 @@ impl Policy {
         greedy: bool,
         seed: Option<u64>,
         state: Option<u64>,
+        agent_dead: Option<PyReadonlyArray2<'py, bool>>,
     ) -> PyResult<(Bound<'py, PyArray2<f32>>, u64)> {
         let shape = obs.shape();
         let (b, width) = (shape[0], shape[1]);
@@ -445,6 +463,19 @@ impl Policy {
                 m.as_array().iter().copied().collect()
             }
             None => vec![true; b * ml],
+        };
+        let n_agents = self.spec.num_agents();
+        let dead_vec: Vec<bool> = match &agent_dead {
+            Some(d) => {
+                if d.shape() != [b, n_agents] {
+                    return Err(PyValueError::new_err(format!(
+                        "agent_done has shape {:?}, expected ({b}, {n_agents})",
+                        d.shape()
+                    )));
+                }
+                d.as_array().iter().copied().collect()
+            }
+            None => Vec::new(),
         };
         let obs_vec: Vec<f32> = obs.as_array().iter().copied().collect();
         if let Some(x) = obs_vec.iter().find(|x| !x.is_finite()) {
@@ -484,7 +515,7 @@ impl Policy {
                 *rng = ChaCha8Rng::seed_from_u64(s);
             }
             l.learner.policy_actions(
-                &obs_vec, &mask_vec, &first_vec, greedy, &l.random, rng, &mut joint,
+                &obs_vec, &mask_vec, &first_vec, &dead_vec, greedy, &l.random, rng, &mut joint,
             )
         })
         .map_err(runtime_err)?;
