@@ -132,14 +132,16 @@ impl DeviceChannels {
     /// Rows `[rows, w]` as `[channels, M, w]`.
     fn by_channel(&self, x: &Tensor) -> Result<Tensor> {
         let w = x.dim(1)?;
-        Ok(x.index_select(&self.members, 0)?
+        Ok(x
+            .index_select(&self.members, 0)?
             .reshape((self.n_channels, self.n_members, w))?)
     }
 
     /// `[channels, M, w]` back to rows `[rows, w]`.
     fn to_rows(&self, x: &Tensor) -> Result<Tensor> {
         let w = x.dim(2)?;
-        Ok(x.reshape((self.n_channels * self.n_members, w))?
+        Ok(x
+            .reshape((self.n_channels * self.n_members, w))?
             .index_select(&self.place, 0)?)
     }
 }

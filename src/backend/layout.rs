@@ -228,11 +228,7 @@ impl SideLayout {
                     out: l.out,
                     inp: l.inp,
                 };
-                push_to(
-                    &mut entries,
-                    format!("{}.comm.{}", side.prefix, l.name),
-                    kind,
-                );
+                push_to(&mut entries, format!("{}.comm.{}", side.prefix, l.name), kind);
             }
             at..end_of(&entries)
         });

@@ -80,12 +80,7 @@ impl CpuComm {
     /// Initial parameters: orthogonal weights (gain 5/3 before a tanh, 1 otherwise), zero
     /// biases, drawn layer by layer from `rng`.
     pub fn init(&self, rng: &mut ChaCha8Rng, out: &mut [f32]) {
-        for (l, (net, &at)) in self
-            .layers
-            .linears()
-            .iter()
-            .zip(self.nets.iter().zip(&self.offsets))
-        {
+        for (l, (net, &at)) in self.layers.linears().iter().zip(self.nets.iter().zip(&self.offsets)) {
             let gain = if l.tanh { 5.0 / 3.0 } else { 1.0 };
             net.init(gain, rng, &mut out[at..at + l.len()]);
         }
@@ -148,11 +143,7 @@ impl CpuComm {
             self.run(update, params, &upd, rows, version);
             let mut next = std::mem::take(&mut self.hidden[r + 1]);
             next.clear();
-            next.extend(
-                hr.iter()
-                    .zip(self.nets[update].output())
-                    .map(|(a, b)| a + b),
-            );
+            next.extend(hr.iter().zip(self.nets[update].output()).map(|(a, b)| a + b));
             self.hidden[r + 1] = next;
             self.hidden[r] = hr;
             self.update_in[r] = upd;
@@ -269,14 +260,7 @@ impl CpuComm {
 
     /// Adds the parameters' gradients for `d_out` (the loss's gradient w.r.t. the last
     /// forward's output, `[rows, width]`, with messages as sent) into `grads`.
-    pub fn backward(
-        &mut self,
-        params: &[f32],
-        grads: &mut [f32],
-        x: &[f32],
-        ch: &Channels<'_>,
-        d_out: &[f32],
-    ) {
+    pub fn backward(&mut self, params: &[f32], grads: &mut [f32], x: &[f32], ch: &Channels<'_>, d_out: &[f32]) {
         let (h, c, n) = (self.layers.width, self.layers.dim, ch.n_members);
         let w = h + c;
         let rows = self.rows;

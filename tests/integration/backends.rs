@@ -444,11 +444,7 @@ impl Data {
             targets: uni(rows, rng),
             agents,
             runs,
-            members: shape
-                .actor
-                .comm
-                .is_some()
-                .then(|| channel_members(shape, rows, sorted)),
+            members: shape.actor.comm.is_some().then(|| channel_members(shape, rows, sorted)),
             seq,
             shared: None,
         }
