@@ -132,16 +132,14 @@ impl DeviceChannels {
     /// Rows `[rows, w]` as `[channels, M, w]`.
     fn by_channel(&self, x: &Tensor) -> Result<Tensor> {
         let w = x.dim(1)?;
-        Ok(x
-            .index_select(&self.members, 0)?
+        Ok(x.index_select(&self.members, 0)?
             .reshape((self.n_channels, self.n_members, w))?)
     }
 
     /// `[channels, M, w]` back to rows `[rows, w]`.
     fn to_rows(&self, x: &Tensor) -> Result<Tensor> {
         let w = x.dim(2)?;
-        Ok(x
-            .reshape((self.n_channels * self.n_members, w))?
+        Ok(x.reshape((self.n_channels * self.n_members, w))?
             .index_select(&self.place, 0)?)
     }
 }
@@ -151,6 +149,8 @@ struct Comm {
     layers: CommLayers,
     /// In `CommLayers::linears` order.
     linears: Vec<Linear>,
+    /// Each round's gate.
+    gates: Vec<Var>,
 }
 
 impl Comm {
@@ -160,14 +160,20 @@ impl Comm {
             .iter()
             .map(|l| Linear::zeros(l.inp, l.out, dev))
             .collect::<Result<Vec<_>>>()?;
+        let gates = (0..layers.rounds)
+            .map(|_| Var::zeros(layers.width, DType::F32, dev))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             layers: layers.clone(),
             linears,
+            gates,
         })
     }
 
     fn vars(&self) -> Vec<Var> {
-        self.linears.iter().map(Linear::var).collect()
+        let mut v: Vec<Var> = self.linears.iter().map(Linear::var).collect();
+        v.extend(self.gates.iter().cloned());
+        v
     }
 
     /// The final hidden state `[rows, width]` of host rows `x`.
@@ -206,8 +212,9 @@ impl Comm {
                 MessageMode::Shuffle => received = received.index_select(&ch.next, 0)?,
             }
             let c = ch.to_rows(&received)?;
-            let u = tanh(&self.linears[first + per - 1].forward(&Tensor::cat(&[&h, &c], 1)?)?)?;
-            h = (h + u)?;
+            let u = tanh(&self.linears[first + per - 1].forward(&c)?)?;
+            let gate = self.gates[r].as_tensor().to_dtype(u.dtype())?;
+            h = (h + u.broadcast_mul(&gate)?)?;
         }
         Ok(h)
     }
@@ -493,9 +500,7 @@ impl Side {
         let mut x = x.prepared(self.compute, keep_shared)?;
         if let Some(comm) = &self.comm {
             let (ch, mode) = talk.context("a communicating actor is given its channels")?;
-            let rows = x.whole()?.clone();
-            let h = comm.forward(&rows, ch, mode)?;
-            x = Input::Rows(Tensor::cat(&[&rows, &h], 1)?);
+            x = Input::Rows(comm.forward(x.whole()?, ch, mode)?);
         }
         let (y, h) = self.run_nets(&x, runs, ids, seq)?;
         let f32 = |t: Tensor| t.to_dtype(DType::F32);

@@ -51,8 +51,10 @@ struct Side {
     /// Rows as the networks read them, where they differ from the caller's: with the
     /// embedding appended, or with a state the network cannot share written out in front.
     x_in: Vec<f32>,
-    /// Whether the last forward read `x_in` (else the caller's rows).
+    /// Whether the last forward read `x_in`, or the message layers' output (else the
+    /// caller's rows).
     read_x_in: bool,
+    read_comm: bool,
     /// The outputs of every row, `[rows, out_dim]`.
     out: Vec<f32>,
     /// The loss's gradient w.r.t. `out`.
@@ -106,6 +108,7 @@ impl Side {
             ls_at: Vec::new(),
             x_in: Vec::new(),
             read_x_in: false,
+            read_comm: false,
             out: Vec::new(),
             d_out: Vec::new(),
             ls_rows: Vec::new(),
@@ -158,9 +161,9 @@ impl Side {
         x.states.is_some() && self.nets.len() == 1 && self.nets[0].shares_states()
     }
 
-    /// Fills `x_in` where the networks do not read `x` as it is: the communicated state and
-    /// the learned embedding appended to each row, and a state that the networks cannot share
-    /// written out in front.
+    /// Fills `x_in` where the networks do not read `x` as it is: the communicated state in
+    /// place of the host row, the learned embedding appended to each row, and a state that the
+    /// networks cannot share written out in front.
     fn prepare_input(
         &mut self,
         x: &CriticRows<'_>,
@@ -170,8 +173,13 @@ impl Side {
     ) {
         let shared = self.shares_states(x);
         let emb = self.layout.embedding();
-        self.read_x_in = emb.is_some() || self.comm.is_some() || (x.states.is_some() && !shared);
-        if !self.read_x_in {
+        self.read_x_in = emb.is_some() || (x.states.is_some() && !shared);
+        // The networks read the communicated state where it is, unless rows need more.
+        self.read_comm = self.comm.is_some() && !self.read_x_in;
+        if self.comm.is_some() {
+            self.read_x_in = !self.read_comm;
+        }
+        if !self.read_x_in && !self.read_comm {
             return;
         }
         let e = self.emb_dim;
@@ -186,6 +194,9 @@ impl Side {
             }
             _ => (&[][..], 0),
         };
+        if self.read_comm {
+            return;
+        }
         let x_in = &mut self.x_in;
         x_in.clear();
         for r in 0..rows {
@@ -193,8 +204,11 @@ impl Side {
                 let st = s.of_row[r] as usize;
                 x_in.extend_from_slice(&s.values[st * s.dim..(st + 1) * s.dim]);
             }
-            x_in.extend_from_slice(&x.own[r * own_w..(r + 1) * own_w]);
-            x_in.extend_from_slice(&hidden[r * h_w..(r + 1) * h_w]);
+            if h_w == 0 {
+                x_in.extend_from_slice(&x.own[r * own_w..(r + 1) * own_w]);
+            } else {
+                x_in.extend_from_slice(&hidden[r * h_w..(r + 1) * h_w]);
+            }
             if let Some(emb) = &emb {
                 let a = agents[r] as usize;
                 x_in.extend_from_slice(&self.values[emb.start + a * e..emb.start + (a + 1) * e]);
@@ -224,6 +238,8 @@ impl Side {
             out_dim,
             x_in,
             read_x_in,
+            read_comm,
+            comm,
             out,
             ..
         } = self;
@@ -237,7 +253,12 @@ impl Side {
             })
         };
         let o = *out_dim;
-        let input = network_input(&x, shared, if *read_x_in { x_in } else { x.own });
+        let rows_in = match (&*comm, *read_x_in, *read_comm) {
+            (_, true, _) => &x_in[..],
+            (Some(c), _, true) => c.output(),
+            _ => x.own,
+        };
+        let input = network_input(&x, shared, rows_in);
         out.resize(rows * o, 0.0);
         if nets.len() == 1 {
             let y = nets[0].forward(
@@ -332,6 +353,8 @@ impl Side {
             emb_dim,
             x_in,
             read_x_in,
+            read_comm,
+            comm,
             d_out,
             d_in,
             d_run,
@@ -341,7 +364,12 @@ impl Side {
         let (o, e) = (*out_dim, *emb_dim);
         let rows = d_out.len() / o;
         let emb = layout.embedding();
-        let input = network_input(&x, shared, if *read_x_in { x_in } else { x.own });
+        let rows_in = match (&*comm, *read_x_in, *read_comm) {
+            (_, true, _) => &x_in[..],
+            (Some(c), _, true) => c.output(),
+            _ => x.own,
+        };
+        let input = network_input(&x, shared, rows_in);
         if nets.len() == 1 {
             let r0 = layout.net(0);
             let want_dx = (emb.is_some() || talks).then_some(&mut *d_in);
@@ -393,12 +421,11 @@ impl Side {
             // The communicated state's columns of the input gradient, back through the
             // message layers to every sender.
             let ch = channels.expect("a communicating actor is given its channels");
-            let own_w = x.own.len() / rows.max(1);
             let h_w = comm.width();
             let w = self.d_in.len() / rows.max(1);
             self.d_comm.clear();
             for row in self.d_in.chunks_exact(w).take(rows) {
-                self.d_comm.extend_from_slice(&row[own_w..own_w + h_w]);
+                self.d_comm.extend_from_slice(&row[..h_w]);
             }
             let (p, g) = (&self.values[range.clone()], &mut self.grads[range]);
             comm.backward(p, g, x.own, ch, &self.d_comm);

@@ -15,7 +15,8 @@
 //! | `p.log_std` (Gaussian actors) | `[action size]` |
 //! | `{group}.actor.comm.encoder.weight`, `.bias` (communicating actors; one set per group) | `[width, in]`, `[width]` |
 //! | `{group}.actor.comm.rounds.{r}.message` (mean) or `.query`, `.key` and `.value` (attention) | `[dim or key, width]`, `[dim or key]` |
-//! | `{group}.actor.comm.rounds.{r}.update` | `[width, width + dim]`, `[width]` |
+//! | `{group}.actor.comm.rounds.{r}.update` | `[width, dim]`, `[width]` |
+//! | `{group}.actor.comm.rounds.{r}.gate` (after every round's layers) | `[width]` |
 //!
 //! and the same under `{group}.critic`. A side's flat vector holds the tensors in this order
 //! (per network its MLP then its embedding; then the log-stds; the message layers last), which is also the order of
@@ -228,7 +229,15 @@ impl SideLayout {
                     out: l.out,
                     inp: l.inp,
                 };
-                push_to(&mut entries, format!("{}.comm.{}", side.prefix, l.name), kind);
+                push_to(
+                    &mut entries,
+                    format!("{}.comm.{}", side.prefix, l.name),
+                    kind,
+                );
+            }
+            for g in c.gates() {
+                let kind = Kind::Vector(c.width);
+                push_to(&mut entries, format!("{}.comm.{g}", side.prefix), kind);
             }
             at..end_of(&entries)
         });

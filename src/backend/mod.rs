@@ -293,7 +293,13 @@ pub trait Backend: Send {
         actor_out: &mut ActorOut,
         values: &mut [f32],
     ) -> Result<()> {
-        self.act(step.x_actor, step.rows, step.live, actor_out, step.actor_state)?;
+        self.act(
+            step.x_actor,
+            step.rows,
+            step.live,
+            actor_out,
+            step.actor_state,
+        )?;
         self.values(step.x_critic, step.rows, values, step.critic_state)
     }
 

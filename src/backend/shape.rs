@@ -55,18 +55,21 @@ pub struct SideShape {
     pub embedding: Option<(usize, usize)>,
     /// Gaussian actors: the action size of each network's state-independent log-std.
     pub log_std: Option<usize>,
-    /// Actors that communicate: the message layers in front of the networks, whose final
-    /// hidden state each network reads after the host row.
-    /// (One set per group: its agents speak one language.)
+    /// Actors that communicate: the message layers in front of the networks (their encoder is
+    /// the first hidden layer), whose final hidden state each network reads instead of the
+    /// host row; one set per group (its agents speak one language).
     pub comm: Option<CommLayers>,
 }
 
 impl SideShape {
-    /// Width of the MLP's input: the host row, the communicated state and the embedding.
+    /// Width of the MLP's input: the host row (or the communicated state) and the embedding.
     pub fn mlp_in(&self) -> usize {
-        self.net.in_dim
-            + self.comm.as_ref().map_or(0, |c| c.width)
-            + self.embedding.map_or(0, |(_, d)| d)
+        self.net.in_dim + self.embedding.map_or(0, |(_, d)| d)
+    }
+
+    /// Width of a host row: the network's input, or the message layers' with communication.
+    pub fn host_in(&self) -> usize {
+        self.comm.as_ref().map_or(self.net.in_dim, |c| c.in_dim)
     }
 
     /// One network, computed by hand.
@@ -166,13 +169,19 @@ impl GroupShape {
                     CommKind::Attention => a.communication_key_dim,
                 },
             });
+            // With messages, the first hidden layer is their encoder: the network reads the
+            // communicated state through the other layers.
+            let (net_in, hidden) = match &comm {
+                Some(c) => (c.width, nw.hidden.get(1..).unwrap_or_default().to_vec()),
+                None => (host_in, nw.hidden.clone()),
+            };
             SideShape {
                 prefix: format!("{}.{kind}", group.name),
                 n_nets: if shared { 1 } else { n_agents },
                 net: NetShape {
                     // A learned embedding is appended inside the network, not in host rows.
-                    in_dim: in_dim - embedding.map_or(0, |(_, d)| d),
-                    hidden: nw.hidden.clone(),
+                    in_dim: net_in,
+                    hidden,
                     out_dim,
                     relu: nw.activation == Activation::Relu,
                     layer_norm: nw.layer_norm,

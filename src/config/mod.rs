@@ -469,7 +469,10 @@ fn resolve_communication(a: &AlgoConfig, groups: &mut [Group]) -> Result<()> {
                     );
                 }
                 if std::mem::replace(&mut chosen[*gi], true) {
-                    bail!("{key}: group `{}` is already in another channel", names[*gi]);
+                    bail!(
+                        "{key}: group `{}` is already in another channel",
+                        names[*gi]
+                    );
                 }
             }
             [first, second, ..] => bail!(
@@ -588,7 +591,10 @@ mod tests {
         });
         assert!(e.contains("communication_key_dim = 0"), "{e}");
         let e = err(&|r| r.algo.communication_channels = vec![vec!["adversry".into()]]);
-        assert!(e.contains("`adversry`") && e.contains("did you mean `adversary`"), "{e}");
+        assert!(
+            e.contains("`adversry`") && e.contains("did you mean `adversary`"),
+            "{e}"
+        );
         let e = err(&|r| r.algo.communication_channels = vec![vec!["agent".into()]]);
         assert!(e.contains("has one agent"), "{e}");
         let e = err(&|r| {

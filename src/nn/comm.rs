@@ -9,10 +9,16 @@
 //! | send (attention, TarMAC) | `q_i = W_q h_i + b_q`, `k_i = W_k h_i + b_k`, `v_i = W_v h_i + b_v` | `[key]`, `[key]`, `[dim]` |
 //! | receive (mean) | `c_i = mean_{j != i, live} m_j` | `[dim]` |
 //! | receive (attention) | `c_i = sum_j softmax_j(q_i . k_j / sqrt(key)) v_j` over `j != i`, live | `[dim]` |
-//! | update | `h_i += tanh(W_u [h_i, c_i] + b_u)` | `[width]` |
+//! | update | `h_i += g ⊙ tanh(W_u c_i + b_u)`, a learned gate `g` per round starting at 0 | `[width]` |
 //!
-//! send, receive and update repeat for each round with layers of their own; the actor's
-//! network then reads `[x_i, h_i]`. An agent that is not live (done before its
+//! The encoder is the actor's first hidden layer (`network.hidden[0]` wide); send, receive and
+//! update repeat for each round with layers of their own; the rest of the actor's network (its
+//! other hidden layers, a GRU, the head) then reads `h_i`. The update is residual and reads the
+//! aggregate only, so that a round costs two `width x dim` products per agent: CommNet's
+//! `tanh(H h + C c)` would triple it, and the residual path already carries `h`. The gate
+//! starts closed, so a communicating actor starts as the same actor without messages and opens
+//! the channel as far as the messages help (with it open from the start, simple_spread learned
+//! 1.5 per agent worse at 1M steps). An agent that is not live (done before its
 //! environment's episode ended) neither sends nor receives (`c_i = 0`), as does an agent
 //! alone in its channel. Sums over senders run in member order, so a row's numbers do not
 //! depend on which other channels share its batch: acting and training agree to the bit.
@@ -103,7 +109,8 @@ pub enum MessageMode {
 
 /// Where the message layers' parameters lie in their range of the flat vector: the encoder,
 /// then per round its senders (mean: the message; attention: query, key, value) and its
-/// update, each a linear layer stored as `weight [out, in]` then `bias [out]`.
+/// update, each a linear layer stored as `weight [out, in]` then `bias [out]`; then each
+/// round's gate `[width]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommLayers {
     /// Host row width.
@@ -166,7 +173,7 @@ impl CommLayers {
                     v.push(lin(format!("rounds.{r}.value"), c, h, false));
                 }
             }
-            v.push(lin(format!("rounds.{r}.update"), h, h + c, true));
+            v.push(lin(format!("rounds.{r}.update"), h, c, true));
         }
         v
     }
@@ -179,9 +186,16 @@ impl CommLayers {
         }
     }
 
+    /// The gates, one `[width]` vector per round, stored after every linear layer.
+    pub fn gates(&self) -> Vec<String> {
+        (0..self.rounds)
+            .map(|r| format!("rounds.{r}.gate"))
+            .collect()
+    }
+
     /// Parameters of all the message layers.
     pub fn param_count(&self) -> usize {
-        self.linears().iter().map(CommLinear::len).sum()
+        self.linears().iter().map(CommLinear::len).sum::<usize>() + self.rounds * self.width
     }
 }
 

@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::comm::{softmax_heard, Channels, CommLayers, MessageMode};
 use super::cpu_mlp::CpuMlp;
+use super::init::orthogonal;
 use crate::config::CommKind;
 
 /// The message layers of one group, with the activations of the last forward.
@@ -17,10 +18,12 @@ pub struct CpuComm {
     /// Per linear layer (parameter order): the network and where its parameters start.
     nets: Vec<CpuMlp>,
     offsets: Vec<usize>,
+    /// Where the gates start (one `[width]` per round).
+    gates_at: usize,
     param_count: usize,
     /// Hidden states before each round and after the last, `[rounds + 1][rows, width]`.
     hidden: Vec<Vec<f32>>,
-    /// Each round's update input `[h, c]`, `[rounds][rows, width + dim]`.
+    /// Each round's received aggregates (the update's input), `[rounds][rows, dim]`.
     update_in: Vec<Vec<f32>>,
     /// Attention weights per round, `[rounds][channels, members, members]`.
     alpha: Vec<Vec<f32>>,
@@ -53,7 +56,8 @@ impl CpuComm {
             layers: layers.clone(),
             nets,
             offsets,
-            param_count: at,
+            gates_at: at,
+            param_count: at + layers.rounds * layers.width,
             hidden: vec![Vec::new(); layers.rounds + 1],
             update_in: vec![Vec::new(); layers.rounds],
             alpha: vec![Vec::new(); layers.rounds],
@@ -77,13 +81,32 @@ impl CpuComm {
         self.layers.width
     }
 
-    /// Initial parameters: orthogonal weights (gain 5/3 before a tanh, 1 otherwise), zero
-    /// biases, drawn layer by layer from `rng`.
+    /// The last forward's output, `[rows, width]`.
+    pub fn output(&self) -> &[f32] {
+        &self.hidden[self.layers.rounds]
+    }
+
+    /// Initial parameters, drawn layer by layer from `rng`: orthogonal weights, zero biases;
+    /// the encoder with tanh's gain 5/3, the senders with 1, the updates with 0.1, so that the
+    /// first messages nudge the hidden state rather than drown it.
     pub fn init(&self, rng: &mut ChaCha8Rng, out: &mut [f32]) {
-        for (l, (net, &at)) in self.layers.linears().iter().zip(self.nets.iter().zip(&self.offsets)) {
-            let gain = if l.tanh { 5.0 / 3.0 } else { 1.0 };
-            net.init(gain, rng, &mut out[at..at + l.len()]);
+        for (i, (l, &at)) in self.layers.linears().iter().zip(&self.offsets).enumerate() {
+            let gain = match (i, l.tanh) {
+                (0, _) => 5.0 / 3.0,
+                (_, true) => 0.1,
+                (_, false) => 1.0,
+            };
+            let (w, b) = out[at..at + l.len()].split_at_mut(l.out * l.inp);
+            w.copy_from_slice(&orthogonal(l.out, l.inp, gain, rng));
+            b.fill(0.0);
         }
+        out[self.gates_at..].fill(0.0);
+    }
+
+    /// Round `r`'s gate.
+    fn gate(&self, r: usize) -> std::ops::Range<usize> {
+        let w = self.layers.width;
+        self.gates_at + r * w..self.gates_at + (r + 1) * w
     }
 
     /// Index of round `r`'s first sender and its update in `nets`.
@@ -111,7 +134,7 @@ impl CpuComm {
         version: Option<u64>,
     ) -> &[f32] {
         assert_eq!(params.len(), self.param_count);
-        let (h, c) = (self.layers.width, self.layers.dim);
+        let c = self.layers.dim;
         self.rows = rows;
         self.run(0, params, x, rows, version);
         let mut h0 = std::mem::take(&mut self.hidden[0]);
@@ -125,25 +148,28 @@ impl CpuComm {
                 self.run(first + s, params, &hr, rows, version);
             }
             let mut upd = std::mem::take(&mut self.update_in[r]);
-            upd.resize(rows * (h + c), 0.0);
-            for (dst, src) in upd.chunks_exact_mut(h + c).zip(hr.chunks_exact(h)) {
-                dst[..h].copy_from_slice(src);
-                dst[h..].fill(0.0);
-            }
+            upd.clear();
+            upd.resize(rows * c, 0.0);
             self.receive(r, channels, &mut upd);
             match mode {
                 MessageMode::Sent => {}
-                MessageMode::Zero => {
-                    for row in upd.chunks_exact_mut(h + c) {
-                        row[h..].fill(0.0);
-                    }
-                }
+                MessageMode::Zero => upd.fill(0.0),
                 MessageMode::Shuffle => self.shuffle(channels, &mut upd),
             }
             self.run(update, params, &upd, rows, version);
             let mut next = std::mem::take(&mut self.hidden[r + 1]);
             next.clear();
-            next.extend(hr.iter().zip(self.nets[update].output()).map(|(a, b)| a + b));
+            let gate = &params[self.gate(r)];
+            let u = self.nets[update].output();
+            for (h_row, u_row) in hr.chunks_exact(gate.len()).zip(u.chunks_exact(gate.len())) {
+                next.extend(
+                    h_row
+                        .iter()
+                        .zip(u_row)
+                        .zip(gate)
+                        .map(|((h, u), g)| h + g * u),
+                );
+            }
             self.hidden[r + 1] = next;
             self.hidden[r] = hr;
             self.update_in[r] = upd;
@@ -151,11 +177,10 @@ impl CpuComm {
         &self.hidden[self.layers.rounds]
     }
 
-    /// Writes each row's received aggregate of round `r` into the last `dim` columns of its
-    /// update input (rows that hear nobody keep zeros).
+    /// Writes each row's received aggregate of round `r` into `upd` (`[rows, dim]`, zeros
+    /// where a row hears nobody).
     fn receive(&mut self, r: usize, ch: &Channels<'_>, upd: &mut [f32]) {
-        let (h, c, n) = (self.layers.width, self.layers.dim, ch.n_members);
-        let w = h + c;
+        let (c, n) = (self.layers.dim, ch.n_members);
         let (first, _) = self.round(r);
         match self.layers.kind {
             CommKind::Mean => {
@@ -171,7 +196,7 @@ impl CpuComm {
                         if !ch.is_live(ra) {
                             continue;
                         }
-                        let dst = &mut upd[ra as usize * w + h..(ra as usize + 1) * w];
+                        let dst = &mut upd[ra as usize * c..(ra as usize + 1) * c];
                         for (b, &rb) in members.iter().enumerate() {
                             if b == a || !ch.is_live(rb) {
                                 continue;
@@ -216,7 +241,7 @@ impl CpuComm {
                         if !softmax_heard(&self.scores, heard, al) {
                             continue;
                         }
-                        let dst = &mut upd[ra as usize * w + h..(ra as usize + 1) * w];
+                        let dst = &mut upd[ra as usize * c..(ra as usize + 1) * c];
                         for (b, &rb) in members.iter().enumerate() {
                             if !heard(b) {
                                 continue;
@@ -236,8 +261,7 @@ impl CpuComm {
     /// Moves every received aggregate to the same member of the previous channel: each
     /// receiver hears what its counterpart in the next environment heard.
     fn shuffle(&mut self, ch: &Channels<'_>, upd: &mut [f32]) {
-        let (h, c, n) = (self.layers.width, self.layers.dim, ch.n_members);
-        let w = h + c;
+        let (c, n) = (self.layers.dim, ch.n_members);
         let n_ch = ch.len();
         if n_ch < 2 {
             return;
@@ -245,7 +269,7 @@ impl CpuComm {
         self.shuffled.resize(n_ch * n * c, 0.0);
         for ci in 0..n_ch {
             for (a, &ra) in ch.of(ci).iter().enumerate() {
-                let src = &upd[ra as usize * w + h..(ra as usize + 1) * w];
+                let src = &upd[ra as usize * c..(ra as usize + 1) * c];
                 self.shuffled[(ci * n + a) * c..(ci * n + a + 1) * c].copy_from_slice(src);
             }
         }
@@ -253,16 +277,22 @@ impl CpuComm {
             let from = (ci + 1) % n_ch;
             for (a, &ra) in ch.of(ci).iter().enumerate() {
                 let src = &self.shuffled[(from * n + a) * c..(from * n + a + 1) * c];
-                upd[ra as usize * w + h..(ra as usize + 1) * w].copy_from_slice(src);
+                upd[ra as usize * c..(ra as usize + 1) * c].copy_from_slice(src);
             }
         }
     }
 
     /// Adds the parameters' gradients for `d_out` (the loss's gradient w.r.t. the last
     /// forward's output, `[rows, width]`, with messages as sent) into `grads`.
-    pub fn backward(&mut self, params: &[f32], grads: &mut [f32], x: &[f32], ch: &Channels<'_>, d_out: &[f32]) {
-        let (h, c, n) = (self.layers.width, self.layers.dim, ch.n_members);
-        let w = h + c;
+    pub fn backward(
+        &mut self,
+        params: &[f32],
+        grads: &mut [f32],
+        x: &[f32],
+        ch: &Channels<'_>,
+        d_out: &[f32],
+    ) {
+        let (c, n) = (self.layers.dim, ch.n_members);
         let rows = self.rows;
         let mut dh = std::mem::take(&mut self.d_hidden);
         dh.clear();
@@ -270,13 +300,33 @@ impl CpuComm {
         let mut d_upd = std::mem::take(&mut self.d_update_in);
         for r in (0..self.layers.rounds).rev() {
             let (first, update) = self.round(r);
-            // h_{r+1} = h_r + tanh(W_u [h_r, c_r] + b_u): the update sees dh, h_r gets it too.
-            self.back(update, params, grads, r, false, &dh, Some(&mut d_upd));
-            for (d, g) in dh.chunks_exact_mut(h).zip(d_upd.chunks_exact(w)) {
-                for (x, y) in d.iter_mut().zip(&g[..h]) {
-                    *x += y;
+            // h_{r+1} = h_r + g ⊙ tanh(W_u c_r + b_u): h_r gets dh as it is, the gate
+            // dh ⊙ u, and c_r dh ⊙ g through the update.
+            let (gate, width) = (self.gate(r), self.layers.width);
+            let mut du = std::mem::take(&mut self.d_x);
+            du.resize(dh.len(), 0.0);
+            {
+                let u = self.nets[update].output();
+                let g = &params[gate.clone()];
+                let dg = &mut grads[gate];
+                for ((dh_row, u_row), du_row) in dh
+                    .chunks_exact(width)
+                    .zip(u.chunks_exact(width))
+                    .zip(du.chunks_exact_mut(width))
+                {
+                    for (((dg, du), (&d, &u)), &g) in dg
+                        .iter_mut()
+                        .zip(du_row.iter_mut())
+                        .zip(dh_row.iter().zip(u_row))
+                        .zip(g)
+                    {
+                        *dg += d * u;
+                        *du = d * g;
+                    }
                 }
             }
+            self.back(update, params, grads, r, false, &du, Some(&mut d_upd));
+            self.d_x = du;
             // Each receiver's gradient goes back to what its senders sent.
             let mut d_send = std::mem::take(&mut self.d_send);
             match self.layers.kind {
@@ -295,7 +345,7 @@ impl CpuComm {
                             if !ch.is_live(ra) {
                                 continue;
                             }
-                            let dc = &d_upd[ra as usize * w + h..(ra as usize + 1) * w];
+                            let dc = &d_upd[ra as usize * c..(ra as usize + 1) * c];
                             for (b, &rb) in members.iter().enumerate() {
                                 if b == a || !ch.is_live(rb) {
                                     continue;
@@ -331,7 +381,7 @@ impl CpuComm {
                                 continue;
                             }
                             let al = &alpha[(ci * n + a) * n..(ci * n + a + 1) * n];
-                            let dc = &d_upd[ra as usize * w + h..(ra as usize + 1) * w];
+                            let dc = &d_upd[ra as usize * c..(ra as usize + 1) * c];
                             // d alpha_b = dc . v_b; d score_b = alpha_b (d alpha_b - sum).
                             let mut weighted = 0.0f32;
                             for (b, &rb) in members.iter().enumerate() {
@@ -381,7 +431,7 @@ impl CpuComm {
     }
 
     /// The backward of layer `i` of round `r`: a sender (`sender`) reads `h_r`, the update
-    /// `[h_r, c_r]`.
+    /// `c_r`.
     #[allow(clippy::too_many_arguments)]
     fn back(
         &mut self,

@@ -11,7 +11,7 @@ use marl::backend::candle::CandleBackend;
 use marl::backend::layout::{GroupLayout, SavedOptimizer};
 use marl::backend::{
     self, ActorOut, Backend, BackendKind, Channels, CriticRows, GroupShape, GroupState, LossCoefs,
-    Minibatch, NetShape, OptimShape, Precision, Recurrence, RowOutputs, Run, SeqBatch,
+    MessageMode, Minibatch, NetShape, OptimShape, Precision, Recurrence, RowOutputs, Run, SeqBatch,
     SharedStates, SideShape, StepInputs,
 };
 use marl::config::{CommKind, OptimizerKind, ValueLoss};
@@ -264,6 +264,11 @@ fn small_shape(c: Small) -> GroupShape {
         kind,
         key_dim: if kind == CommKind::Attention { 2 } else { 0 },
     });
+    if c.comm.is_some() {
+        // The first hidden layer is the messages' encoder; the network reads its state.
+        actor.net.in_dim = 7;
+        actor.net.hidden.remove(0);
+    }
     GroupShape {
         name: "g".into(),
         n_agents: 3,
@@ -433,7 +438,7 @@ impl Data {
         active[1] = 0.0;
         Self {
             rows,
-            x_actor: uni(rows * shape.actor.net.in_dim, rng),
+            x_actor: uni(rows * shape.actor.host_in(), rng),
             x_critic: uni(rows * shape.critic.net.in_dim, rng),
             actions,
             mask_bias,
@@ -444,7 +449,11 @@ impl Data {
             targets: uni(rows, rng),
             agents,
             runs,
-            members: shape.actor.comm.is_some().then(|| channel_members(shape, rows, sorted)),
+            members: shape
+                .actor
+                .comm
+                .is_some()
+                .then(|| channel_members(shape, rows, sorted)),
             seq,
             shared: None,
         }
@@ -851,6 +860,68 @@ fn acting_follows_the_parameters(kind: BackendKind, dev: &Device) {
     }
 }
 
+/// What receivers get when acting (`marl eval --messages`): zeros give exactly what agents
+/// that hear nobody act on (every other agent not live); shuffled aggregates come from another
+/// environment, so where every environment holds the same rows they change nothing; and the
+/// messages matter (zeros act otherwise than the messages as sent).
+fn message_modes(kind: BackendKind, dev: &Device) {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    for comm in [(CommKind::Mean, 2), (CommKind::Attention, 3)] {
+        let shape = small_shape(Small {
+            discrete: true,
+            shared: true,
+            embedding: false,
+            ln: false,
+            recurrent: false,
+            comm: Some(comm),
+        });
+        let state = noisy_init(&shape, &mut rng);
+        let n_envs = 4;
+        let rows = n_envs * shape.n_agents;
+        let x: Vec<f32> = (0..rows * 6)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        let act = |mode: MessageMode, x: &[f32], live: &[f32]| {
+            let mut b = backend::build(kind, &shape, &state, dev, 1).expect("backend");
+            b.set_message_mode(mode);
+            let mut out = ActorOut::default();
+            b.act(x, rows, live, &mut out, &mut []).expect("act");
+            out.out
+        };
+        let sent = act(MessageMode::Sent, &x, &[]);
+        let zero = act(MessageMode::Zero, &x, &[]);
+        let alone = act(MessageMode::Sent, &x, &vec![0.0; rows]);
+        assert_ne!(sent, zero, "{kind:?} {comm:?}: the messages change nothing");
+        let tol = if kind == BackendKind::Cpu { 0.0 } else { 1e-6 };
+        for (a, b) in zero.iter().zip(&alone) {
+            assert!(
+                (a - b).abs() <= tol,
+                "{kind:?} {comm:?}: zeros {a}, alone {b}"
+            );
+        }
+        // Every environment the same (rows agent-major: agent k's rows k * n_envs + e).
+        let same: Vec<f32> = (0..rows)
+            .flat_map(|r| {
+                let k = r / n_envs;
+                x[k * n_envs * 6..k * n_envs * 6 + 6].to_vec()
+            })
+            .collect();
+        let shuffled = act(MessageMode::Shuffle, &same, &[]);
+        let sent_same = act(MessageMode::Sent, &same, &[]);
+        for (a, b) in shuffled.iter().zip(&sent_same) {
+            assert!(
+                (a - b).abs() <= tol,
+                "{kind:?} {comm:?}: shuffled {a}, sent {b}"
+            );
+        }
+        let shuffled = act(MessageMode::Shuffle, &x, &[]);
+        assert_ne!(
+            shuffled, sent,
+            "{kind:?} {comm:?}: shuffling changes nothing"
+        );
+    }
+}
+
 /// Parameters and optimizer state survive `state` -> checkpoint names -> `load_state` bit for
 /// bit, after a few optimizer steps.
 fn state_round_trips(kind: BackendKind, dev: &Device) {
@@ -1145,6 +1216,8 @@ macro_rules! backend_suite {
                     |dev| state_round_trips($kind, dev),
                 a_critic_on_shared_states_matches_the_same_rows_written_out =>
                     |dev| shared_states_match_whole_rows($kind, dev),
+                zeroed_or_shuffled_messages_reach_the_receivers_as_told =>
+                    |dev| message_modes($kind, dev),
             }
         }
     )*};

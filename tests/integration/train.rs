@@ -113,9 +113,10 @@ fn with<'a>(path: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
 
 /// The two backends (candle's autograd, and the hand-written CPU backend), and a recurrent
 /// policy (its states carried across steps, updates and checkpoints: 8-step episodes end in
-/// the middle of 25-step rollouts and of the checkpoint at update 4) on each. On CUDA the
-/// knob is moot (candle's autograd is the GPU's backend): the paths that name candle.
-const PATHS: [&[&str]; 4] = [
+/// the middle of 25-step rollouts and of the checkpoint at update 4) on each, and a recurrent
+/// policy whose actors talk (attention). On CUDA the knob is moot (candle's autograd is the
+/// GPU's backend): the paths that name candle.
+const PATHS: [&[&str]; 5] = [
     &["network.cpu_fast_path=false"],
     &["network.cpu_fast_path=true"],
     &[
@@ -131,6 +132,15 @@ const PATHS: [&[&str]; 4] = [
         "network.recurrent_hidden=16",
         "network.data_chunk_length=5",
         "env.params.max_cycles=8",
+    ],
+    &[
+        "network.cpu_fast_path=true",
+        "network.recurrent=\"gru\"",
+        "network.recurrent_hidden=16",
+        "network.data_chunk_length=5",
+        "env.params.max_cycles=8",
+        "algo.enable_communication=true",
+        "algo.communication=\"attention\"",
     ],
 ];
 
@@ -286,9 +296,16 @@ fn bad_input_is_a_clear_error() {
     assert_eq!(code, 2);
     assert!(msg.contains("cannot create output directory"), "{msg}");
 
-    let (code, msg) = marl_output(&["train", &smoke, "--set", "algo.enable_communication=true"]);
+    let (code, msg) = marl_output(&[
+        "train",
+        &smoke,
+        "--set",
+        "algo.enable_communication=true",
+        "--set",
+        "algo.communication_rounds=0",
+    ]);
     assert_eq!(code, 2);
-    assert!(msg.contains("enable_communication"), "{msg}");
+    assert!(msg.contains("communication_rounds = 0"), "{msg}");
 
     let (code, msg) = marl_output(&["eval", &tmp.path().join("nothing").display().to_string()]);
     assert_eq!(code, 2);
@@ -322,6 +339,12 @@ fn eval_of_the_run(dev: &Device) {
     let (code, text) = marl_output(&["eval", &dir, "--policy", "prey=random"]);
     assert_eq!(code, 2);
     assert!(text.contains("no group `prey`"), "{text}");
+    let (code, text) = marl_output(&["eval", &dir, "--messages", "zero"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("do not communicate"), "{text}");
+    let (code, text) = marl_output(&["eval", &dir, "--messages", "loud"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("expected sent, zero or shuffle"), "{text}");
 }
 
 #[test]
@@ -387,6 +410,19 @@ fn every_algorithm_variant_trains() {
             "env.id=\"grid/team_foraging_v1\"",
             "env.rollout_length=50",
             "algo.reward_sharing=\"mixed\"",
+        ],
+        // Predators that reach the prey are done early: they stop talking.
+        &[
+            "env.id=\"ic3net/predator_prey-5x5-3p-v0\"",
+            "env.rollout_length=20",
+            "algo.enable_communication=true",
+        ],
+        &[
+            "env.id=\"mpe/simple_reference_v3\"",
+            "env.params.env_channel=false",
+            "algo.enable_communication=true",
+            "algo.communication=\"attention\"",
+            "algo.share_actor_params=false",
         ],
     ];
     let tmp = tempfile::tempdir().expect("tmp");
