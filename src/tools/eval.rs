@@ -80,15 +80,22 @@ pub struct EvalReport {
 }
 
 /// A run's policy, ready to act in pools of `n_envs` environments (it holds none itself).
-struct Loaded {
-    ck_dir: PathBuf,
-    cfg: TrainConfig,
-    learner: Learner,
-    random: Vec<bool>,
-    global_step: u64,
+pub struct Loaded {
+    /// The checkpoint loaded.
+    pub ck_dir: PathBuf,
+    /// The run's config, resolved for `n_envs` environments on the CPU.
+    pub cfg: TrainConfig,
+    /// The networks, restored.
+    pub learner: Learner,
+    /// Per group: acts at random (`EvalOptions::random_groups`).
+    pub random: Vec<bool>,
+    /// Environment steps the checkpoint was trained for.
+    pub global_step: u64,
 }
 
-fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
+/// Loads the checkpoint found at `path` (run directory or checkpoint) with the run's own
+/// config, as `marl eval` does, for batches of `n_envs` environments (the Python `Policy`).
+pub fn load(path: &Path, opts: &EvalOptions, n_envs: usize) -> Result<Loaded> {
     // The checkpoint `latest` names, or the newest intact one before it when that is damaged.
     let checkpoint::Found {
         dir: ck_dir,
