@@ -92,7 +92,7 @@ def train(
 
 def evaluate(
     path: str,
-    episodes: int = 100,
+    episodes: int = 1000,
     greedy: bool = False,
     seed: int = 0,
     random_groups: List[str] = ...,
@@ -104,7 +104,7 @@ def evaluate(
     """``marl eval --json``'s report as JSON text."""
 
 def eval_episodes(
-    path: str, episodes: int = 100, greedy: bool = False, seed: int = 0
+    path: str, episodes: int = 1000, greedy: bool = False, seed: int = 0
 ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]:
     """The episodes ``marl eval`` plays: returns ``[episodes, n_agents]`` and lengths."""
 

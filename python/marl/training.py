@@ -219,7 +219,7 @@ def _json_default(x: Any) -> Any:
 
 def evaluate(
     run: Union[PathLike, Run],
-    episodes: int = 100,
+    episodes: int = 1000,
     greedy: bool = False,
     seed: int = 0,
     *,

@@ -257,7 +257,7 @@ fn eval_options(
 
 /// `marl eval`: the report as JSON text (what `marl eval --json` prints).
 #[pyfunction]
-#[pyo3(signature = (path, episodes = 100, greedy = false, seed = 0, random_groups = Vec::new(), env_id = None, env_params_json = "{}", num_workers = None, messages = "sent"))]
+#[pyo3(signature = (path, episodes = 1000, greedy = false, seed = 0, random_groups = Vec::new(), env_id = None, env_params_json = "{}", num_workers = None, messages = "sent"))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
     py: Python<'_>,
@@ -291,7 +291,7 @@ fn evaluate(
 /// `min(episodes, 128)` environments), one row each: `(returns float64 [episodes, n_agents],
 /// lengths uint64 [episodes])`.
 #[pyfunction]
-#[pyo3(signature = (path, episodes = 100, greedy = false, seed = 0))]
+#[pyo3(signature = (path, episodes = 1000, greedy = false, seed = 0))]
 #[allow(clippy::type_complexity)]
 fn eval_episodes<'py>(
     py: Python<'py>,
