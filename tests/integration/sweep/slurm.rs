@@ -217,8 +217,10 @@ fn job_of_index0(dir: &Path) -> String {
     format!("{}_0", subs[0]["job_id"].as_str().expect("job id"))
 }
 
-/// Waits for a requeued job to be pending, then lets it start now instead of after Slurm's
-/// requeue delay (BeginTime about two minutes ahead).
+/// Waits for a requeued job to be pending, then lets it start in 3 s instead of after Slurm's
+/// requeue delay (BeginTime about two minutes ahead). Not at once: a job started within a
+/// second of its kill can reach slurmd before slurmd forgets the killed job, which then
+/// refuses it ("Job credential revoked") and the job ends without another attempt.
 fn start_now(job: &str, conf: &str) {
     let t0 = Instant::now();
     loop {
@@ -229,7 +231,7 @@ fn start_now(job: &str, conf: &str) {
             let (code, o, e) = output(with_conf(Command::new("scontrol"), conf).args([
                 "update",
                 &format!("JobId={job}"),
-                "StartTime=now",
+                "StartTime=now+3",
             ]));
             assert_eq!(code, 0, "scontrol update: {o}{e}");
             return;
