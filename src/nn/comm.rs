@@ -58,6 +58,14 @@ impl Channels<'_> {
     pub fn is_live(&self, row: u32) -> bool {
         self.live.get(row as usize).is_none_or(|&l| l > 0.0)
     }
+
+    /// The weight of each heard message in the mean a live member of channel `c` receives:
+    /// `1 / (live members - 1)`, or None when fewer than two members are live (nobody hears
+    /// anybody).
+    pub fn mean_weight(&self, c: usize) -> Option<f32> {
+        let live = self.of(c).iter().filter(|&&m| self.is_live(m)).count();
+        (live >= 2).then(|| 1.0 / (live - 1) as f32)
+    }
 }
 
 /// The member table of one step's rows, agent-major (`row = k * n_envs + e`): channel `e`

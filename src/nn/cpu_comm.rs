@@ -186,12 +186,10 @@ impl CpuComm {
             CommKind::Mean => {
                 let msg = self.nets[first].output();
                 for ci in 0..ch.len() {
-                    let members = ch.of(ci);
-                    let live = members.iter().filter(|&&m| ch.is_live(m)).count();
-                    if live < 2 {
+                    let Some(scale) = ch.mean_weight(ci) else {
                         continue;
-                    }
-                    let scale = 1.0 / (live - 1) as f32;
+                    };
+                    let members = ch.of(ci);
                     for (a, &ra) in members.iter().enumerate() {
                         if !ch.is_live(ra) {
                             continue;
@@ -335,12 +333,10 @@ impl CpuComm {
                     dm.clear();
                     dm.resize(rows * c, 0.0);
                     for ci in 0..ch.len() {
-                        let members = ch.of(ci);
-                        let live = members.iter().filter(|&&m| ch.is_live(m)).count();
-                        if live < 2 {
+                        let Some(scale) = ch.mean_weight(ci) else {
                             continue;
-                        }
-                        let scale = 1.0 / (live - 1) as f32;
+                        };
+                        let members = ch.of(ci);
                         for (a, &ra) in members.iter().enumerate() {
                             if !ch.is_live(ra) {
                                 continue;
