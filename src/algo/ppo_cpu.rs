@@ -53,6 +53,9 @@ pub struct PolicyInputs<'a> {
     pub advantages: &'a [f32],
     /// 1 for active samples, 0 otherwise, `[B]`.
     pub active: &'a [f32],
+    /// What the means divide by: the minibatch's active samples ([`active_count`]), also
+    /// where these rows are one part of it (the parts' terms and gradients then add up).
+    pub count: f64,
 }
 
 /// The policy terms, as means over active samples.
@@ -69,6 +72,16 @@ pub struct PolicyTerms {
 }
 
 impl PolicyTerms {
+    /// The terms of two parts of one minibatch, each divided by the whole's count.
+    pub fn plus(&self, other: &Self) -> Self {
+        Self {
+            policy_loss: self.policy_loss + other.policy_loss,
+            entropy: self.entropy + other.entropy,
+            approx_kl: self.approx_kl + other.approx_kl,
+            clipfrac: self.clipfrac + other.clipfrac,
+        }
+    }
+
     /// All the loss's values, with the critic's value loss ([`value_grad`]).
     pub fn with_value_loss(self, value_loss: f64) -> LossValues {
         LossValues {
@@ -99,7 +112,7 @@ pub fn policy_grad(
     mut row_logp: Option<&mut [f32]>,
 ) -> PolicyTerms {
     let w = inp.head.width();
-    let count = active_count(inp.active);
+    let count = inp.count;
     let inv = (1.0 / count) as f32;
     let mut t = PolicyTerms::default();
     for (b, d) in d_head.chunks_exact_mut(w).enumerate() {
@@ -230,7 +243,8 @@ fn elementwise(err: f32, kind: ValueLoss, delta: f32) -> (f32, f32) {
 }
 
 /// Writes `d (value_coef * value_loss) / d values` into `d_values` and returns the value loss
-/// (a mean over active samples, before its coefficient).
+/// (a sum over active samples divided by `count`, as [`PolicyInputs::count`], before its
+/// coefficient).
 #[allow(clippy::too_many_arguments)]
 pub fn value_grad(
     values: &[f32],
@@ -239,9 +253,9 @@ pub fn value_grad(
     active: &[f32],
     cfg: &LossConfig,
     value_coef: f32,
+    count: f64,
     d_values: &mut [f32],
 ) -> f64 {
-    let count = active_count(active);
     let inv = (1.0 / count) as f32;
     let eps = cfg.clip_epsilon as f32;
     let delta = cfg.huber_delta as f32;
@@ -315,6 +329,7 @@ mod tests {
                     old_logp: &old,
                     advantages: &adv,
                     active: &active,
+                    count: active_count(&active),
                 },
                 0.2,
                 0.01,
@@ -323,7 +338,16 @@ mod tests {
                 None,
             );
             let mut d_v = vec![0.0; 4];
-            let vl = value_grad(&values, &old_v, &targets, &active, &cfg, 0.5, &mut d_v);
+            let vl = value_grad(
+                &values,
+                &old_v,
+                &targets,
+                &active,
+                &cfg,
+                0.5,
+                active_count(&active),
+                &mut d_v,
+            );
 
             let t = |v: &[f32]| Tensor::from_vec(v.to_vec(), v.len(), &dev);
             let z = Var::from_tensor(&Tensor::from_vec(logits.clone(), (4, n), &dev)?)?;
@@ -405,6 +429,7 @@ mod tests {
                 old_logp: &old,
                 advantages: &adv,
                 active: &active,
+                count: active_count(&active),
             },
             0.2,
             0.01,

@@ -15,7 +15,9 @@ use super::{
     ActorOut, Backend, BackendKind, Channels, CriticRows, GroupShape, GroupState, LossCoefs,
     MessageMode, Minibatch, RowLayout, RowOutputs, Run, SideShape, SideState, StepInputs,
 };
-use crate::algo::ppo_cpu::{policy_grad, value_grad, Head, PolicyInputs, PolicyTerms};
+use crate::algo::ppo_cpu::{
+    active_count, policy_grad, value_grad, Head, PolicyInputs, PolicyTerms,
+};
 use crate::algo::scalars::Scalars;
 use crate::config::OptimizerKind;
 use crate::nn::comm::step_members;
@@ -33,6 +35,7 @@ const PARALLEL_STEP_MACS: usize = 1 << 16;
 const LOG_STD_RANGE: (f32, f32) = (-5.0, 2.0);
 
 /// One side (actor or critic): its networks, parameters, gradients, optimizer and buffers.
+#[derive(Clone)]
 struct Side {
     nets: Vec<CpuNet>,
     layout: SideLayout,
@@ -476,6 +479,9 @@ pub struct CpuBackend {
     step_members: Vec<u32>,
     /// What the actor's receivers get when acting.
     mode: MessageMode,
+    /// The sides of a halved minibatch's second half, once one has been halved.
+    second: Option<Box<SecondHalf>>,
+    halves: Halves,
 }
 
 impl CpuBackend {
@@ -500,6 +506,8 @@ impl CpuBackend {
             step_runs: Vec::new(),
             step_members: Vec::new(),
             mode: MessageMode::Sent,
+            second: None,
+            halves: Halves::default(),
         })
     }
 
@@ -533,6 +541,21 @@ fn actor_pass(
     space: &ActionSpace,
     mb: &Minibatch<'_>,
     coefs: &LossCoefs,
+    count: f64,
+    row_logp: Option<&mut [f32]>,
+) -> PolicyTerms {
+    let terms = actor_loss(side, space, mb, coefs, count, row_logp);
+    actor_backward(side, mb);
+    terms
+}
+
+/// The first half of [`actor_pass`]: forward and the loss's gradient w.r.t. the outputs.
+fn actor_loss(
+    side: &mut Side,
+    space: &ActionSpace,
+    mb: &Minibatch<'_>,
+    coefs: &LossCoefs,
+    count: f64,
     row_logp: Option<&mut [f32]>,
 ) -> PolicyTerms {
     let seq = mb.seq.map(|s| SideSeq {
@@ -557,22 +580,27 @@ fn actor_pass(
             d: dim,
         },
     };
-    let terms = policy_grad(
+    policy_grad(
         &PolicyInputs {
             head,
             actions: mb.actions,
             old_logp: mb.old_logp,
             advantages: mb.advantages,
             active: mb.active,
+            count,
         },
         coefs.loss.clip_epsilon as f32,
         coefs.entropy_coef as f32,
         &mut side.d_out,
         &mut side.d_ls,
         row_logp,
-    );
+    )
+}
+
+/// The second half of [`actor_pass`]: the backward from the outputs' gradient.
+fn actor_backward(side: &mut Side, mb: &Minibatch<'_>) {
+    let x = CriticRows::whole(mb.x_actor);
     side.backward(x, mb.agents, mb.runs, mb.channels.as_ref());
-    terms
 }
 
 /// The critic's pass of a minibatch; returns the value loss.
@@ -580,6 +608,7 @@ fn critic_pass(
     side: &mut Side,
     mb: &Minibatch<'_>,
     coefs: &LossCoefs,
+    count: f64,
     row_values: Option<&mut [f32]>,
 ) -> f64 {
     let seq = mb.seq.map(|s| SideSeq {
@@ -599,10 +628,170 @@ fn critic_pass(
         mb.active,
         &coefs.loss,
         coefs.value_coef as f32,
+        count,
         &mut side.d_out,
     );
     side.backward(mb.x_critic, mb.agents, mb.runs, None);
     value_loss
+}
+
+/// Both passes of one part of a minibatch (the whole or a half) on one pair of sides; means
+/// divide by `count`, the whole minibatch's active rows.
+#[allow(clippy::too_many_arguments)]
+fn both_passes(
+    actor: &mut Side,
+    critic: &mut Side,
+    space: &ActionSpace,
+    mb: &Minibatch<'_>,
+    coefs: &LossCoefs,
+    count: f64,
+    rows: Option<RowOutputs<'_>>,
+) -> (PolicyTerms, f64) {
+    let (row_logp, row_values) = match rows {
+        Some(r) => (Some(r.logp), Some(r.values)),
+        None => (None, None),
+    };
+    let terms = actor_pass(actor, space, mb, coefs, count, row_logp);
+    (terms, critic_pass(critic, mb, coefs, count, row_values))
+}
+
+/// The sides that run the second half of a minibatch (see [`CpuBackend::accumulate`]): the
+/// same networks with buffers and gradients of their own, their parameters copied from the
+/// backend's whenever those changed (their optimizer state is never used).
+struct SecondHalf {
+    actor: Side,
+    critic: Side,
+}
+
+impl SecondHalf {
+    fn of(actor: &Side, critic: &Side) -> Box<Self> {
+        let mut second = Box::new(Self {
+            actor: actor.clone(),
+            critic: critic.clone(),
+        });
+        second.actor.grads.fill(0.0);
+        second.critic.grads.fill(0.0);
+        second
+    }
+
+    /// Takes the parameters of `actor` and `critic` where they have changed since.
+    fn follow(&mut self, actor: &Side, critic: &Side) {
+        for (mine, theirs) in [(&mut self.actor, actor), (&mut self.critic, critic)] {
+            if mine.version != theirs.version {
+                mine.values.copy_from_slice(&theirs.values);
+                mine.version = theirs.version;
+            }
+        }
+    }
+
+    /// Adds its gradients into `actor`'s and `critic`'s (after theirs: a fixed order) and
+    /// zeroes its own.
+    fn hand_over(&mut self, actor: &mut Side, critic: &mut Side) {
+        for (mine, theirs) in [(&mut self.actor, actor), (&mut self.critic, critic)] {
+            for (g, h) in theirs.grads.iter_mut().zip(mine.grads.iter_mut()) {
+                *g += *h;
+                *h = 0.0;
+            }
+        }
+    }
+}
+
+/// Half B's rebased tables for [`Halves::cut`].
+#[derive(Debug, Default)]
+struct Halves {
+    members: Vec<u32>,
+    of_row: Vec<u32>,
+}
+
+impl Halves {
+    /// `mb` as two minibatches of whole channels, rows `[0, cut)` and `[cut, rows)`: where its
+    /// rows are feed-forward and each channel's members are consecutive rows in channel order
+    /// (the learner's environment-step minibatches), for networks that ignore `runs` (one per
+    /// side). None otherwise.
+    fn cut<'a>(&'a mut self, mb: &Minibatch<'a>) -> Option<[Minibatch<'a>; 2]> {
+        let ch = mb.channels?;
+        let (n, n_ch, rows) = (ch.n_members, ch.len(), mb.rows);
+        if mb.seq.is_some() || n_ch < 2 || n * n_ch != rows {
+            return None;
+        }
+        if !(0..n_ch).all(|c| ch.of(c).iter().all(|&r| r as usize / n == c)) {
+            return None;
+        }
+        let cut = n_ch / 2 * n;
+        self.members.clear();
+        self.members
+            .extend(ch.members[cut..].iter().map(|&r| r - cut as u32));
+        // The learner copies a minibatch's states in order of first use, so each half reads
+        // a range of them; where not (states read in place), both read them all.
+        let states = mb.x_critic.states.map(|s| {
+            let (of_a, of_b) = s.of_row.split_at(cut);
+            let first_b = of_b.iter().copied().min().unwrap_or(0);
+            let ranged = of_a.iter().all(|&st| st < first_b);
+            self.of_row.clear();
+            if ranged {
+                self.of_row.extend(of_b.iter().map(|&st| st - first_b));
+            } else {
+                self.of_row.extend_from_slice(of_b);
+            }
+            let at = if ranged { first_b as usize * s.dim } else { 0 };
+            let values_a = if ranged { &s.values[..at] } else { s.values };
+            (s, of_a, values_a, &s.values[at..])
+        });
+        let this: &'a Halves = self;
+        let split = |x: &'a [f32]| x.split_at(x.len() / rows * cut);
+        let (own_a, own_b) = split(mb.x_critic.own);
+        let (critic_a, critic_b) = match states {
+            None => (CriticRows::whole(own_a), CriticRows::whole(own_b)),
+            Some((s, of_a, values_a, values_b)) => (
+                CriticRows {
+                    own: own_a,
+                    states: Some(super::SharedStates {
+                        values: values_a,
+                        of_row: of_a,
+                        ..s
+                    }),
+                },
+                CriticRows {
+                    own: own_b,
+                    states: Some(super::SharedStates {
+                        values: values_b,
+                        of_row: &this.of_row,
+                        ..s
+                    }),
+                },
+            ),
+        };
+        let half = |lo: usize, hi: usize, x_critic, members: &'a [u32]| {
+            let part = |x: &'a [f32]| {
+                let w = x.len() / rows;
+                &x[lo * w..hi * w]
+            };
+            Minibatch {
+                rows: hi - lo,
+                x_actor: part(mb.x_actor),
+                x_critic,
+                actions: part(mb.actions),
+                mask_bias: mb.mask_bias.map(part),
+                old_logp: part(mb.old_logp),
+                old_values: part(mb.old_values),
+                active: part(mb.active),
+                advantages: part(mb.advantages),
+                targets: part(mb.targets),
+                agents: &mb.agents[lo..hi],
+                runs: &[],
+                seq: None,
+                channels: Some(Channels {
+                    members,
+                    n_members: n,
+                    live: part(ch.live),
+                }),
+            }
+        };
+        Some([
+            half(0, cut, critic_a, &ch.members[..cut]),
+            half(cut, rows, critic_b, &this.members),
+        ])
+    }
 }
 
 impl Backend for CpuBackend {
@@ -694,19 +883,83 @@ impl Backend for CpuBackend {
         coefs: &LossCoefs,
         rows: Option<RowOutputs<'_>>,
     ) -> Result<Scalars> {
-        let (actor, critic, space) = (&mut self.actor, &mut self.critic, &self.action_space);
+        let count = active_count(mb.active);
+        let Self {
+            actor,
+            critic,
+            action_space: space,
+            threads,
+            second,
+            halves,
+            ..
+        } = self;
+        let one_net_each = actor.nets.len() == 1 && critic.nets.len() == 1;
+        if let (Some(_), true) = (&actor.comm, one_net_each) {
+            if let Some([a, b]) = halves.cut(mb) {
+                // A communicating actor costs about three critics, so rather than the actor
+                // on one core and the critic on the other, each core runs both on half the
+                // minibatch's channels, the second half on sides of its own whose gradients
+                // are then added in. Halves on one core or two: the same arithmetic.
+                let second = second.get_or_insert_with(|| SecondHalf::of(actor, critic));
+                second.follow(actor, critic);
+                let (rows_a, rows_b) = match rows {
+                    Some(r) => {
+                        let (la, lb) = r.logp.split_at_mut(a.rows);
+                        let (va, vb) = r.values.split_at_mut(a.rows);
+                        let a = RowOutputs {
+                            logp: la,
+                            values: va,
+                        };
+                        (
+                            Some(a),
+                            Some(RowOutputs {
+                                logp: lb,
+                                values: vb,
+                            }),
+                        )
+                    }
+                    None => (None, None),
+                };
+                let (sa, sb) = (&mut second.actor, &mut second.critic);
+                let ((ta, va), part_b) = if *threads > 1 {
+                    parallel::join(
+                        || both_passes(actor, critic, space, &a, coefs, count, rows_a),
+                        || both_passes(sa, sb, space, &b, coefs, count, rows_b),
+                    )
+                } else {
+                    let first = both_passes(actor, critic, space, &a, coefs, count, rows_a);
+                    (
+                        first,
+                        Ok(both_passes(sa, sb, space, &b, coefs, count, rows_b)),
+                    )
+                };
+                let (tb, vb) = part_b.map_err(|_| anyhow!("the second half's pass panicked"))?;
+                second.hand_over(actor, critic);
+                return Ok(ta.plus(&tb).with_value_loss(va + vb).scalars());
+            }
+        }
         let (row_logp, row_values) = match rows {
             Some(r) => (Some(r.logp), Some(r.values)),
             None => (None, None),
         };
-        let (terms, value_loss) = if self.threads > 1 {
+        let (terms, value_loss) = if *threads > 1 && actor.comm.is_some() {
+            // Minibatches that cannot be halved (recurrent chunks, networks per agent): the
+            // critic's pass runs beside the actor's forward, then the actor's backward has
+            // both cores (each layer's weight and input gradients side by side).
+            let (terms, value_loss) = parallel::join(
+                || actor_loss(actor, space, mb, coefs, count, row_logp),
+                || critic_pass(critic, mb, coefs, count, row_values),
+            );
+            parallel::with_second_core(|| actor_backward(actor, mb));
+            (terms, value_loss)
+        } else if *threads > 1 {
             parallel::join(
-                || actor_pass(actor, space, mb, coefs, row_logp),
-                || critic_pass(critic, mb, coefs, row_values),
+                || actor_pass(actor, space, mb, coefs, count, row_logp),
+                || critic_pass(critic, mb, coefs, count, row_values),
             )
         } else {
-            let terms = actor_pass(actor, space, mb, coefs, row_logp);
-            (terms, Ok(critic_pass(critic, mb, coefs, row_values)))
+            let terms = actor_pass(actor, space, mb, coefs, count, row_logp);
+            (terms, Ok(critic_pass(critic, mb, coefs, count, row_values)))
         };
         let value_loss = value_loss.map_err(|_| anyhow!("the critic's pass panicked"))?;
         Ok(terms.with_value_loss(value_loss).scalars())

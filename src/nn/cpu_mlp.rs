@@ -18,6 +18,11 @@ use rand_chacha::ChaCha8Rng;
 
 use super::init::orthogonal;
 use super::simd;
+use crate::util::parallel;
+
+/// Multiply-adds of a layer's backward product above which its two products (weight and
+/// input gradients) are worth handing one to the second core, where the caller lends it.
+const SPLIT_MACS: usize = 1 << 15;
 
 /// `dst[m x n] (+)= lhs[m x k] . rhs[k x n]`, each given as (slice, row stride, column stride).
 #[allow(clippy::too_many_arguments)]
@@ -450,37 +455,45 @@ impl CpuMlp {
                 self.first_layer_backward_shared(params, grads, &s, want_dx);
                 continue;
             }
-            let input = self.layer_input(l, x);
-            // dW[o x i] += delta^T[o x B] . input[B x i].
+            let mut below = std::mem::take(&mut self.delta_below);
+            let (input, delta) = (self.layer_input(l, x), &self.delta);
             let (gw, gb) = grads[w..b + o].split_at_mut(i * o);
-            matmul(
-                o,
-                i,
-                batch,
-                gw,
-                (i, 1),
-                true,
-                &self.delta,
-                (1, o),
-                input,
-                (i, 1),
-            );
-            simd::add_rows(gb, &self.delta);
-            if l > 0 || self.input_norm.is_some() || want_dx {
-                // d input[B x i] = delta[B x o] . W[o x i].
-                self.delta_below.resize(batch * i, 0.0);
-                matmul(
-                    batch,
-                    i,
-                    o,
-                    &mut self.delta_below,
-                    (i, 1),
-                    false,
-                    &self.delta,
-                    (o, 1),
-                    &params[w..b],
-                    (i, 1),
-                );
+            // dW[o x i] += delta^T[o x B] . input[B x i].
+            let mut weight_grad = || {
+                matmul(o, i, batch, gw, (i, 1), true, delta, (1, o), input, (i, 1));
+                simd::add_rows(gb, delta);
+            };
+            let below_too = l > 0 || self.input_norm.is_some() || want_dx;
+            if below_too {
+                // d input[B x i] = delta[B x o] . W[o x i], independent of dW: the two
+                // products may run side by side (`parallel::split`).
+                below.resize(batch * i, 0.0);
+                let weight = &params[w..b];
+                let mut input_grad = || {
+                    matmul(
+                        batch,
+                        i,
+                        o,
+                        &mut below,
+                        (i, 1),
+                        false,
+                        delta,
+                        (o, 1),
+                        weight,
+                        (i, 1),
+                    )
+                };
+                if batch * i * o >= SPLIT_MACS {
+                    parallel::split(input_grad, weight_grad);
+                } else {
+                    input_grad();
+                    weight_grad();
+                }
+            } else {
+                weight_grad();
+            }
+            self.delta_below = below;
+            if below_too {
                 std::mem::swap(&mut self.delta, &mut self.delta_below);
             }
         }

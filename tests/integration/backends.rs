@@ -1226,6 +1226,42 @@ macro_rules! backend_suite {
 // The hand-written backend is the CPU's; candle's autograd runs on every device.
 backend_suite!(cpu => BackendKind::Cpu, cpu_only; candle => BackendKind::Candle, per_device);
 
+/// The CPU backend hands part of a communicating actor's backward to the second core (each
+/// layer's weight and input gradients side by side, from batches of a few thousand rows):
+/// the loss terms and gradients equal one core's bit for bit.
+mod two_cores {
+    use super::*;
+
+    #[test]
+    fn a_talking_actors_gradient_on_two_cores_equals_one_cores() {
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        for (shared, comm) in [
+            (true, (CommKind::Mean, 2)),
+            (false, (CommKind::Attention, 2)),
+            (true, (CommKind::Attention, 3)),
+        ] {
+            let shape = small_shape(Small {
+                discrete: true,
+                shared,
+                embedding: false,
+                ln: false,
+                recurrent: false,
+                comm: Some(comm),
+            });
+            let state = noisy_init(&shape, &mut rng);
+            // 2,400 rows: every layer's products are past the size the split starts at.
+            let d = Data::random(&shape, 2400, true, &mut rng);
+            let [one, two] = [1, 2].map(|threads| {
+                let mut b = backend::build(BackendKind::Cpu, &shape, &state, &Device::Cpu, threads)
+                    .expect("backend");
+                loss_and_gradient(b.as_mut(), &d)
+            });
+            assert!(two.1.iter().any(|&g| g != 0.0), "{comm:?}: no gradient");
+            assert_eq!(one, two, "{comm:?} shared {shared}");
+        }
+    }
+}
+
 mod mixed_precision {
     use super::*;
 
