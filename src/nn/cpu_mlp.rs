@@ -439,11 +439,26 @@ impl CpuMlp {
         let batch = self.batch;
         let n_layers = self.acts.len();
         let want_dx = d_input.is_some();
-        self.delta.clear();
-        self.delta.extend_from_slice(d_out);
+        // The top layer's delta: `d_out` itself where nothing changes it (a linear head),
+        // else written once, through the activation where no norm comes first.
+        let top = n_layers - 1;
+        let read_d_out = !self.activated(top);
+        let fused = self.activated(top) && self.norms[top].is_none();
+        if fused {
+            self.delta.resize(d_out.len(), 0.0);
+            simd::activation_grad_into(&mut self.delta, d_out, &self.acts[top], self.relu);
+        } else if !read_d_out {
+            self.delta.clear();
+            self.delta.extend_from_slice(d_out);
+        }
         for l in (0..n_layers).rev() {
             let (i, o, w, b) = self.layer(l);
-            if self.activated(l) {
+            if l == top && read_d_out && shared.is_some() && l == 0 {
+                // The shared first layer reads `self.delta`.
+                self.delta.clear();
+                self.delta.extend_from_slice(d_out);
+            }
+            if self.activated(l) && !(l == top && fused) {
                 // delta is d loss / d (this layer's norm output, or activation output).
                 if let Some(n) = &self.norms[l] {
                     n.backward(params, grads, &mut self.delta, true);
@@ -456,7 +471,12 @@ impl CpuMlp {
                 continue;
             }
             let mut below = std::mem::take(&mut self.delta_below);
-            let (input, delta) = (self.layer_input(l, x), &self.delta);
+            let delta = if l == top && read_d_out {
+                d_out
+            } else {
+                &self.delta
+            };
+            let input = self.layer_input(l, x);
             let (gw, gb) = grads[w..b + o].split_at_mut(i * o);
             // dW[o x i] += delta^T[o x B] . input[B x i].
             let mut weight_grad = || {
@@ -501,8 +521,8 @@ impl CpuMlp {
             n.backward(params, grads, &mut self.delta, want_dx);
         }
         if let Some(dx) = d_input {
-            dx.clear();
-            dx.extend_from_slice(&self.delta);
+            // Handed over, not copied: `self.delta` is rewritten before it is read again.
+            std::mem::swap(dx, &mut self.delta);
         }
     }
 

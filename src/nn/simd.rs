@@ -74,6 +74,22 @@ wide_fn! {
 }
 
 wide_fn! {
+    /// `out = d` through the activation from its output `y`: [`activation_grad`] of a copy
+    /// of `d`, the same products, in one pass.
+    pub fn activation_grad_into(out: &mut [f32], d: &[f32], y: &[f32], relu: bool) {
+        if relu {
+            for ((o, &d), &y) in out.iter_mut().zip(d).zip(y) {
+                *o = if y <= 0.0 { 0.0 } else { d };
+            }
+        } else {
+            for ((o, &d), &y) in out.iter_mut().zip(d).zip(y) {
+                *o = d * (1.0 - y * y);
+            }
+        }
+    }
+}
+
+wide_fn! {
     /// Adds every row of `rows` (`[n, acc.len()]`) into `acc` (a bias gradient), row after
     /// row. Blocks of columns stay in registers over all rows instead of going through
     /// memory at each row; each element sees the same additions in the same order.
