@@ -265,7 +265,7 @@ fn run_one(
             })?
         }
     };
-    let eval = evaluate_final(&run, opts.episodes, policy)?;
+    let eval = evaluate_final(&run, opts.episodes, 0, policy)?;
     log(&format!(
         "{} seed {seed}: final {} return {:.3} per agent ({:.0} s, {:.0} steps/s)",
         method.label,
@@ -284,14 +284,19 @@ fn run_one(
 }
 
 /// The final evaluation of a run with `policy`, as `marl eval RUN [--greedy] --episodes N
-/// --seed 0` gives it, also written to `RUN/eval/final.json` (`final_stochastic.json`).
-pub fn evaluate_final(run: &RunDir, episodes: usize, policy: EvalPolicy) -> Result<EvalReport> {
+/// --seed SEED` gives it, also written to `RUN/eval/final.json` (`final_stochastic.json`).
+pub fn evaluate_final(
+    run: &RunDir,
+    episodes: usize,
+    seed: u64,
+    policy: EvalPolicy,
+) -> Result<EvalReport> {
     let eval = eval::evaluate(
         run.path(),
         &EvalOptions {
             episodes,
             greedy: policy.greedy(),
-            seed: 0,
+            seed,
             ..EvalOptions::default()
         },
     )?;

@@ -35,7 +35,8 @@ pub struct SweepArgs {
 /// `marl sweep CONFIG ...`
 #[derive(Debug, Args)]
 pub struct LaunchArgs {
-    /// The config file (its `[sweep]` table, if any, gives axes and seeds).
+    /// The config file (its `[sweep]` table, if any, gives axes and seeds), or a directory of
+    /// configs: a suite, every `*.toml` in it but `suite.toml`, in one sweep.
     #[arg(required = true)]
     pub config: Option<PathBuf>,
     /// An axis (`--set ppo.learning_rate=1e-3,3e-4`) or, with one value, an override of every
@@ -142,13 +143,19 @@ pub enum SweepCommand {
         dry_run: bool,
     },
     /// The tables of `marl compare` grouped by config across seeds, the missing runs, learning
-    /// curves, and marl-eval's JSON (collect.md, collect.json, plots/, marl-eval.json).
+    /// curves, and marl-eval's JSON (collect.md, collect.json, plots/, marl-eval.json); for a
+    /// suite (a sweep of a directory of configs), the results table instead (results.md,
+    /// results.json, plots/, marl-eval.json).
     Collect {
         /// The sweep directory.
         dir: PathBuf,
-        /// Episodes of each final greedy evaluation.
+        /// Episodes of each final evaluation.
         #[arg(long, default_value_t = 1000)]
         episodes: usize,
+        /// The evaluation seed of the final evaluations (`marl eval --seed`); a suite refuses
+        /// one that a run trained with.
+        #[arg(long, default_value_t = 0)]
+        eval_seed: u64,
         /// Return that counts as solved for "steps to threshold" (default: the first config's
         /// mean final return).
         #[arg(long)]
@@ -240,17 +247,40 @@ pub fn run(args: SweepArgs, quiet: bool) -> Result<ExitCode> {
         SweepCommand::Collect {
             dir,
             episodes,
+            eval_seed,
             threshold,
             jobs,
             json,
         } => {
             anyhow::ensure!(episodes > 0, "--episodes must be at least 1");
+            let sweep = SweepDir::new(&dir)?;
+            if super::suite::is_suite(&super::manifest::Manifest::read(&sweep)?) {
+                anyhow::ensure!(
+                    threshold.is_none(),
+                    "--threshold: a suite's table measures steps to each config's peer figure \
+                     (suite.toml), not to one threshold"
+                );
+                let opts = super::suite::SuiteOptions {
+                    episodes,
+                    eval_seed,
+                    jobs: jobs.unwrap_or_else(cores),
+                };
+                let c = super::suite::collect(&sweep, &opts)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&c)?);
+                } else {
+                    print!("{}", super::suite::markdown(&c));
+                    println!("\nwrote {}", c.out.join("results.md").display());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let opts = CollectOptions {
                 episodes,
+                eval_seed,
                 threshold,
                 jobs: jobs.unwrap_or_else(cores),
             };
-            let c = collect::collect(&SweepDir::new(&dir)?, &opts)?;
+            let c = collect::collect(&sweep, &opts)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&c)?);
             } else {

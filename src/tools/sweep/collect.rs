@@ -2,7 +2,8 @@
 //! (its seeds pooled), every config set against the first; the runs still missing, listed;
 //! learning curves; and the marl-eval JSON file ([`super::marl_eval`]).
 //!
-//! Every finished run is evaluated as `marl eval RUN --greedy --episodes N --seed 0` (saved in
+//! Every finished run is evaluated as `marl eval RUN --greedy --episodes N --seed S` (`S`:
+//! `--eval-seed`, 0 unless told; saved in
 //! `RUN/eval/final.json`), exactly as `marl compare` does, so the numbers depend on the runs
 //! only: the same sweep trained on Slurm or locally collects into the same tables.
 
@@ -26,6 +27,8 @@ use crate::train::evaluation::EvalPolicy;
 pub struct CollectOptions {
     /// Episodes of each final greedy evaluation.
     pub episodes: usize,
+    /// Their evaluation seed.
+    pub eval_seed: u64,
     /// Return counted as solved for "steps to threshold" (default: the first config's mean
     /// final return, per group).
     pub threshold: Option<f64>,
@@ -135,7 +138,26 @@ pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
     let tables = tables(&configs, &runs, opts.threshold)?;
     let figures = compare::learning_curves(&dir.root, &configs, &runs, EvalPolicy::Greedy)?;
     let marl_eval = dir.root.join("marl-eval.json");
-    let doc = super::marl_eval::export(dir, &manifest, &runs)?;
+    let export: Vec<super::marl_eval::ExportRun> = runs
+        .iter()
+        .zip(&finished)
+        .map(|(r, e)| super::marl_eval::ExportRun {
+            run_dir: r.run_dir.clone(),
+            env: r.eval.env.clone(),
+            algorithm: super::marl_eval::algorithm(&manifest, e),
+            seed: r.seed,
+            groups: r.eval.groups.iter().map(|g| g.0.clone()).collect(),
+            final_return: r.eval.return_per_agent.mean,
+            final_team_return: r.eval.team_return.mean,
+            final_groups: r
+                .eval
+                .groups
+                .iter()
+                .map(|g| (g.0.clone(), g.1.mean))
+                .collect(),
+        })
+        .collect();
+    let doc = super::marl_eval::export(&export)?;
     crate::run::fsio::write_atomic(&marl_eval, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     let c = Collection {
         out: dir.root.clone(),
@@ -174,8 +196,13 @@ fn evaluate_all(
                     let record = RunRecord::read(&run_dir).with_context(|| {
                         format!("{}: missing", run_dir.summary_path().display())
                     })?;
-                    let eval = compare::evaluate_final(&run_dir, opts.episodes, EvalPolicy::Greedy)
-                        .with_context(|| format!("evaluating {}", run_dir.display()))?;
+                    let eval = compare::evaluate_final(
+                        &run_dir,
+                        opts.episodes,
+                        opts.eval_seed,
+                        EvalPolicy::Greedy,
+                    )
+                    .with_context(|| format!("evaluating {}", run_dir.display()))?;
                     Ok(RunResult {
                         method: e.label.clone(),
                         seed: e.seed,
@@ -248,7 +275,7 @@ pub fn markdown(c: &Collection, opts: &CollectOptions) -> String {
     let configs = c.tables.first().map_or(0, |t| t.rows.len());
     let _ = writeln!(
         s,
-        "# Sweep `{}` on {env}: {configs} config{}, {} of {} runs finished\n\nFinal return: `marl eval RUN --greedy --episodes {} --seed 0` \
+        "# Sweep `{}` on {env}: {configs} config{}, {} of {} runs finished\n\nFinal return: `marl eval RUN --greedy --episodes {} --seed {}` \
          (per-agent mean return of the group), pooled over each config's seeds. Interval: 95% \
          bootstrap of the mean over seeds. AUC: the evaluation curve's mean over training. \
          Steps: first evaluation at or above the threshold (mean over the seeds that reached \
@@ -258,7 +285,8 @@ pub fn markdown(c: &Collection, opts: &CollectOptions) -> String {
         if configs == 1 { "" } else { "s" },
         c.runs.len(),
         c.total,
-        opts.episodes
+        opts.episodes,
+        opts.eval_seed
     );
     for t in &c.tables {
         let _ = writeln!(

@@ -9,7 +9,12 @@
 //! SWEEP/attempts/<run_id>.jsonl  one line per task that ran the run: host, job, outcome, error
 //! SWEEP/slurm/                 sweep.sbatch and submissions.jsonl (the arrays submitted)
 //! SWEEP/logs/                  each task's output (slurm-<job>_<task>.out, local-<index>.out)
+//! SWEEP/suite.toml             a suite's table description, copied from the configs' directory
 //! ```
+//!
+//! A sweep of a directory (a suite: `marl sweep configs/benchmarks`) takes every `*.toml` in it
+//! but `suite.toml` ([`super::suite`]), in file-name order; each run's entry names its file
+//! (`source`) and its label starts with the file's stem.
 //!
 //! The run id is the first 12 hex digits of the SHA-256 of the run's resolved config (its seed
 //! included, `out_dir` left out), so the same run gets the same directory whatever the grid,
@@ -79,6 +84,11 @@ impl SweepDir {
     pub fn slurm(&self) -> PathBuf {
         self.root.join("slurm")
     }
+
+    /// A suite's table description (`suite.toml`), frozen at launch.
+    pub fn suite(&self) -> PathBuf {
+        self.root.join(super::suite::SUITE_FILE)
+    }
 }
 
 /// The runs of a sweep.
@@ -111,6 +121,10 @@ pub struct Entry {
     pub seed: u64,
     /// The `--set` overrides on top of the config file that make this run.
     pub overrides: Vec<String>,
+    /// The config file this run comes from, for a sweep of a directory of configs (a suite):
+    /// its file name in that directory. Absent for a sweep of one config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A run planned from a grid, with its resolved config.
@@ -162,15 +176,70 @@ pub fn read_config(path: &Path) -> Result<(Grid, String)> {
 
 /// Expands `grid` over the config at `path` (whose own `[sweep]` table comes first): every
 /// point resolved and validated, with its run id. Two points giving the same config are an
-/// error.
+/// error. A directory is a suite: every config in it ([`plan_dir`]).
 pub fn plan(path: &Path, grid: Grid) -> Result<(String, Vec<Planned>)> {
-    let (file_grid, text) = read_config(path)?;
-    let grid = file_grid.with(grid);
     let name = path
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("sweep")
         .to_string();
+    if path.is_dir() {
+        return Ok((name, plan_dir(path, grid)?));
+    }
+    let planned = plan_file(path, grid, None)?;
+    Ok((name, planned))
+}
+
+/// The configs of a suite directory: every `*.toml` but `suite.toml`, by file name.
+pub fn suite_configs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the config directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension().is_some_and(|e| e == "toml")
+                && p.file_name().is_some_and(|n| n != super::suite::SUITE_FILE)
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("{}: no config (*.toml) in the directory", dir.display());
+    }
+    Ok(files)
+}
+
+/// Every config of the directory `dir` with `grid` (each file's own `[sweep]` table first),
+/// in file-name order; labels start with the file's stem.
+pub fn plan_dir(dir: &Path, grid: Grid) -> Result<Vec<Planned>> {
+    let mut planned: Vec<Planned> = Vec::new();
+    for file in suite_configs(dir)? {
+        for p in plan_file(&file, grid.clone(), Some(&file))? {
+            if let Some(twin) = planned.iter().find(|q| q.entry.run_id == p.entry.run_id) {
+                bail!(
+                    "{} and {} give the same run ({} seed {}): remove one",
+                    twin.entry.source.as_deref().unwrap_or("?"),
+                    p.entry.source.as_deref().unwrap_or("?"),
+                    p.entry.label,
+                    p.entry.seed
+                );
+            }
+            planned.push(p);
+        }
+    }
+    Ok(planned)
+}
+
+/// The points of one config file; `suite_file` (the file itself, in a suite) puts its name in
+/// the entries and its stem in front of the labels.
+fn plan_file(path: &Path, grid: Grid, suite_file: Option<&Path>) -> Result<Vec<Planned>> {
+    let (file_grid, text) = read_config(path)?;
+    let grid = file_grid.with(grid);
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("sweep")
+        .to_string();
+    let source = suite_file.and_then(|f| f.file_name()?.to_str().map(String::from));
     let mut planned: Vec<Planned> = Vec::new();
     for point in grid.expand() {
         let mut overrides = grid.fixed.clone();
@@ -189,10 +258,10 @@ pub fn plan(path: &Path, grid: Grid) -> Result<(String, Vec<Planned>)> {
                 overrides.join(" ")
             );
         }
-        let label = if point.values.is_empty() {
-            name.clone()
-        } else {
-            point.label()
+        let label = match (point.values.is_empty(), source.is_some()) {
+            (true, _) => stem.clone(),
+            (false, false) => point.label(),
+            (false, true) => format!("{stem} {}", point.label()),
         };
         planned.push(Planned {
             entry: Entry {
@@ -207,11 +276,12 @@ pub fn plan(path: &Path, grid: Grid) -> Result<(String, Vec<Planned>)> {
                     .collect(),
                 seed: raw.seed,
                 overrides,
+                source: source.clone(),
             },
             config_text: config::to_toml(&raw)?,
         });
     }
-    Ok((name, planned))
+    Ok(planned)
 }
 
 impl Manifest {

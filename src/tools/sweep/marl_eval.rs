@@ -10,7 +10,9 @@
 //! - environment and task: the env id split at its first `/` (`mpe/simple_spread_v3` gives
 //!   `mpe`, `simple_spread_v3`);
 //! - algorithm: the run's axis values without `env.*` ones (those make tasks), or the sweep's
-//!   name without axes; commas become spaces (marl-eval refuses them);
+//!   name without axes; in a suite, the method (`MAPPO`, `IPPO`, with ` (GRU)`), or the config's
+//!   stem where two configs share a task and method; commas become spaces (marl-eval refuses
+//!   them);
 //! - run: `seed_<seed>`, as BenchMARL writes it;
 //! - steps: every periodic greedy evaluation logged in metrics.csv (`eval/return`), keys
 //!   zero-padded so that they sort in training order, one value each (the mean over `logging.eval_episodes`, which marl-eval accepts as a one-element
@@ -22,46 +24,65 @@
 //! Metrics: `return` (per-agent mean, PettingZoo scale), `team_return` (sum over agents), and
 //! with several agent groups `return_<group>` too.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 
-use super::manifest::{Manifest, SweepDir};
+use super::manifest::{Entry, Manifest};
 use crate::run::dir::Metrics;
 use crate::run::metrics::EVAL_RETURN;
 use crate::run::RunDir;
-use crate::tools::compare::RunResult;
 
-/// The marl-eval document of the finished `runs` of a sweep.
-pub fn export(dir: &SweepDir, manifest: &Manifest, runs: &[RunResult]) -> Result<Value> {
+/// One finished run as the export needs it.
+#[derive(Debug, Clone)]
+pub struct ExportRun {
+    /// The run directory (its metrics.csv gives the steps).
+    pub run_dir: PathBuf,
+    /// The env id (split into environment and task).
+    pub env: String,
+    /// The algorithm's name in the file.
+    pub algorithm: String,
+    /// The seed.
+    pub seed: u64,
+    /// The run's agent groups.
+    pub groups: Vec<String>,
+    /// The final greedy evaluation: per-agent mean return, team return, per group.
+    pub final_return: f64,
+    /// Team return of the final evaluation.
+    pub final_team_return: f64,
+    /// Per group, the final evaluation's per-agent return.
+    pub final_groups: Vec<(String, f64)>,
+}
+
+/// The algorithm name of a sweep's run: its axis values without `env.*` ones (those make
+/// tasks), or the sweep's name without axes; commas become spaces (marl-eval refuses them).
+pub fn algorithm(manifest: &Manifest, entry: &Entry) -> String {
+    let axes: Vec<&str> = entry
+        .axes
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("env."))
+        .collect();
+    let name = if axes.is_empty() {
+        manifest.name.clone()
+    } else {
+        axes.join(" ")
+    };
+    clean(&name)
+}
+
+/// A name marl-eval accepts: no commas.
+pub fn clean(name: &str) -> String {
+    name.replace(", ", " ").replace(',', " ")
+}
+
+/// The marl-eval document of finished runs.
+pub fn export(runs: &[ExportRun]) -> Result<Value> {
     let mut root = Map::new();
     for r in runs {
-        let Some(entry) = manifest
-            .runs
-            .iter()
-            .find(|e| dir.run_dir(&e.run_id).path() == r.run_dir)
-        else {
-            continue;
-        };
-        let (env, task) = r
-            .eval
-            .env
-            .split_once('/')
-            .unwrap_or((&r.eval.env, &r.eval.env));
-        let axes: Vec<&str> = entry
-            .axes
-            .iter()
-            .map(String::as_str)
-            .filter(|a| !a.starts_with("env."))
-            .collect();
-        let algorithm = if axes.is_empty() {
-            manifest.name.clone()
-        } else {
-            axes.join(" ")
-        }
-        .replace(", ", " ")
-        .replace(',', " ");
-        let groups: Vec<String> = r.eval.groups.iter().map(|g| g.0.clone()).collect();
-        let several = groups.len() > 1;
+        let (env, task) = r.env.split_once('/').unwrap_or((&r.env, &r.env));
+        let several = r.groups.len() > 1;
         let mut run = Map::new();
         let Metrics { header, rows } = RunDir::new(r.run_dir.as_path()).read_metrics()?;
         let col = |name: &str| header.iter().position(|c| c == name);
@@ -92,7 +113,7 @@ pub fn export(dir: &SweepDir, manifest: &Manifest, runs: &[RunResult]) -> Result
                 step.insert("team_return".into(), json!([team]));
             }
             if several {
-                for g in &groups {
+                for g in &r.groups {
                     if let Some(x) = num(row, col(&format!("{g}/eval_return"))) {
                         step.insert(format!("return_{g}"), json!([x]));
                     }
@@ -102,11 +123,11 @@ pub fn export(dir: &SweepDir, manifest: &Manifest, runs: &[RunResult]) -> Result
             k += 1;
         }
         let mut absolute = Map::new();
-        absolute.insert("return".into(), json!([r.eval.return_per_agent.mean]));
-        absolute.insert("team_return".into(), json!([r.eval.team_return.mean]));
+        absolute.insert("return".into(), json!([r.final_return]));
+        absolute.insert("team_return".into(), json!([r.final_team_return]));
         if several {
-            for (g, x) in &r.eval.groups {
-                absolute.insert(format!("return_{g}"), json!([x.mean]));
+            for (g, x) in &r.final_groups {
+                absolute.insert(format!("return_{g}"), json!([x]));
             }
         }
         run.insert("absolute_metrics".into(), Value::Object(absolute));
@@ -120,7 +141,7 @@ pub fn export(dir: &SweepDir, manifest: &Manifest, runs: &[RunResult]) -> Result
                     .as_object_mut()
             })
             .and_then(|m| {
-                m.entry(algorithm)
+                m.entry(r.algorithm.clone())
                     .or_insert_with(|| json!({}))
                     .as_object_mut()
             });

@@ -14,6 +14,7 @@
 //! - [`task`]: one run, as an array task runs it;
 //! - [`local`], [`slurm`]: the schedulers (`--backend`);
 //! - [`status`], [`collect`], [`marl_eval`]: what came of it;
+//! - [`suite`]: a sweep of a directory of configs and its results table;
 //! - [`cli`]: the command line.
 
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod manifest;
 pub mod marl_eval;
 pub mod slurm;
 pub mod status;
+pub mod suite;
 pub mod task;
 
 use std::path::{Path, PathBuf};
@@ -49,7 +51,8 @@ pub enum Scheduler {
 /// What to launch.
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
-    /// The config file.
+    /// The config file, or a directory of configs (a suite: every `*.toml` in it but
+    /// `suite.toml`).
     pub config: PathBuf,
     /// Axes, fixed overrides and seeds from the command line (on top of the file's `[sweep]`).
     pub grid: Grid,
@@ -94,6 +97,10 @@ pub fn launch(opts: &LaunchOptions, stop: &StopSignal, log: &dyn Fn(&str)) -> Re
         }
     };
     let dir = SweepDir::new(&out)?;
+    if opts.config.is_dir() {
+        // Checked before anything is written or run.
+        suite::SuiteFile::of_dir(&opts.config)?;
+    }
     if opts.dry_run {
         println!(
             "sweep `{name}` in {}: {} runs",
@@ -137,6 +144,9 @@ pub fn launch(opts: &LaunchOptions, stop: &StopSignal, log: &dyn Fn(&str)) -> Re
         });
     }
     let (manifest, indices) = Manifest::create_or_extend(&dir, &name, &opts.config, &planned)?;
+    if opts.config.is_dir() {
+        suite::freeze(&opts.config, &dir)?;
+    }
     let todo: Vec<usize> = indices
         .iter()
         .copied()

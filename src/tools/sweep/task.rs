@@ -206,7 +206,12 @@ fn train_or_skip(
         let resume = run_dir.has_config() && run_dir.has_checkpoint();
         *resumed = resume;
         let opts = RunOptions {
-            config_name: manifest.name.clone(),
+            config_name: entry
+                .source
+                .as_deref()
+                .and_then(|s| Path::new(s).file_stem()?.to_str())
+                .unwrap_or(&manifest.name)
+                .to_string(),
             resume: resume.then(|| run_dir.path().to_path_buf()),
             run_dir: (!resume).then(|| run_dir.path().to_path_buf()),
         };

@@ -1,4 +1,5 @@
-//! `marl sweep` and what it stands on: [`local`] on this machine, [`slurm`]
+//! `marl sweep` and what it stands on: [`local`] on this machine, [`suite`] a directory of
+//! configs and its results table, [`slurm`]
 //! against a real single-node Slurm cluster started by `scripts/slurm-cluster.sh` (skipped with
 //! a message only where that is impossible: not root, no apt-get). The dashboard files are
 //! read back with TensorBoard's and marl-eval's own Python readers where
@@ -6,6 +7,7 @@
 
 mod local;
 mod slurm;
+mod suite;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
