@@ -91,14 +91,14 @@ impl Env {
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let mut g = self.lock()?;
         let inner = &mut *g;
-        inner.env.reset(seed, &mut inner.buf.obs);
+        py.detach(|| inner.env.reset(seed, &mut inner.buf.obs));
         inner.ended = false;
         inner.started = true;
         Ok(PyArray1::from_slice(py, &inner.buf.obs))
     }
 
-    /// Applies one joint action; returns `(obs, rewards, terminated, truncated)` as fresh
-    /// arrays (`float32 [obs_len]`, `float64 [n_agents]`, `bool [n_agents]`, `bool [n_agents]`).
+    /// Applies one joint action, with the GIL released while the environment steps; returns
+    /// `(obs, rewards, terminated, truncated)` as fresh arrays (`float32 [obs_len]`, `float64 [n_agents]`, `bool [n_agents]`, `bool [n_agents]`).
     #[allow(clippy::type_complexity)]
     fn step<'py>(
         &self,
@@ -123,10 +123,10 @@ impl Env {
             ));
         }
         read_actions(actions, &self.spec, None, &mut inner.actions)?;
-        inner
-            .buf
-            .step(inner.env.as_mut(), &inner.actions)
-            .map_err(value_err)?;
+        // The GIL is released while the environment steps, as `VecEnv` does: other Python
+        // threads run meanwhile (the object's lock keeps this one to one caller at a time).
+        let (buf, env, acts) = (&mut inner.buf, inner.env.as_mut(), &inner.actions);
+        py.detach(|| buf.step(env, acts)).map_err(value_err)?;
         inner.ended = inner.buf.ended();
         Ok((
             PyArray1::from_slice(py, &inner.buf.obs),
