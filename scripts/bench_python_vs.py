@@ -39,17 +39,23 @@ TABLE = 16  # batches of random actions cycled through
 # ---------------------------------------------------------------- worker side (one per venv)
 
 
-def _timed(step: Callable[[], int], seconds: float, block: Callable[[], None] = lambda: None) -> float:
-    """Calls `step` (which returns the env-steps it made) until `seconds` have passed; env-steps/s."""
+def _timed(
+    step: Callable[[], int], seconds: float, block: Callable[[], None] = lambda: None
+) -> Tuple[float, float]:
+    """Calls `step` (which returns the env-steps it made) until `seconds` have passed; returns
+    env-steps per second of wall time and per second of this process's CPU time (all its
+    threads: what the side costs, whatever else the machine runs)."""
     steps = 0
+    c0 = time.process_time()
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         steps += step()
         block()
-    return steps / (time.perf_counter() - t0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return steps / wall, steps / cpu
 
 
-def _marl_vec(env_id: str, n: int, threads: int) -> Callable[[float], float]:
+def _marl_vec(env_id: str, n: int, threads: int) -> Callable[[float], Tuple[float, float]]:
     import numpy as np
     from marl import envs
 
@@ -71,7 +77,7 @@ def _marl_vec(env_id: str, n: int, threads: int) -> Callable[[float], float]:
     return lambda s: _timed(step, s)
 
 
-def _pettingzoo_loop(env: Any) -> Callable[[float], float]:
+def _pettingzoo_loop(env: Any) -> Callable[[float], Tuple[float, float]]:
     """A PettingZoo `ParallelEnv` stepped one joint action at a time, reset at episode end."""
     import numpy as np
 
@@ -94,7 +100,7 @@ def _pettingzoo_loop(env: Any) -> Callable[[float], float]:
     return lambda s: _timed(step, s)
 
 
-def _gymnasium_loop(env: Any) -> Callable[[float], float]:
+def _gymnasium_loop(env: Any) -> Callable[[float], Tuple[float, float]]:
     """A multi-agent gymnasium env (lbforaging, rware: a tuple of actions, one `done`)."""
     import numpy as np
 
@@ -117,7 +123,7 @@ def _gymnasium_loop(env: Any) -> Callable[[float], float]:
     return lambda s: _timed(step, s)
 
 
-def _jaxmarl(n: int, scan: bool) -> Callable[[float], float]:
+def _jaxmarl(n: int, scan: bool) -> Callable[[float], Tuple[float, float]]:
     import jax
     import jax.numpy as jnp
     import jaxmarl
@@ -176,7 +182,7 @@ def _jaxmarl(n: int, scan: bool) -> Callable[[float], float]:
     return lambda s: _timed(step, s, block)
 
 
-def _make_case(name: str, n: int) -> Callable[[float], float]:
+def _make_case(name: str, n: int) -> Callable[[float], Tuple[float, float]]:
     """The benchmark `name` ("side:task[:threads]"), set up and warmed up."""
     side, task, *rest = name.split(":")
     ids = {"mpe": MPE, "lbf": LBF, "rware": RWARE}
@@ -209,14 +215,14 @@ def _make_case(name: str, n: int) -> Callable[[float], float]:
 
 def worker(n: int) -> None:
     """Answers `{"case", "seconds"}` lines on stdin with `RESULT {...}` lines on stdout."""
-    cases: Dict[str, Callable[[float], float]] = {}
+    cases: Dict[str, Callable[[float], Tuple[float, float]]] = {}
     for line in sys.stdin:
         req = json.loads(line)
         name = req["case"]
         if name not in cases:
             cases[name] = _make_case(name, n)
-        sps = cases[name](float(req["seconds"]))
-        print("RESULT " + json.dumps({"case": name, "steps_per_s": sps}), flush=True)
+        wall, cpu = cases[name](float(req["seconds"]))
+        print("RESULT " + json.dumps({"case": name, "steps_per_s": wall, "steps_per_cpu_s": cpu}), flush=True)
 
 
 # ---------------------------------------------------------------- driver side
@@ -229,21 +235,27 @@ VERSIONS = {
 
 
 class Worker:
-    def __init__(self, python: str, n: int) -> None:
+    """One side's worker process (its virtualenv's Python running this file with --worker)."""
+
+    def __init__(self, python: str, n: int, pin: str) -> None:
         env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+        cmd = [python, os.path.abspath(__file__), "--worker", "--envs", str(n)]
+        if pin:
+            cmd = ["taskset", "-c", pin] + cmd
         self.proc = subprocess.Popen(
-            [python, os.path.abspath(__file__), "--worker", "--envs", str(n)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         )
 
-    def run(self, case: str, seconds: float) -> float:
+    def run(self, case: str, seconds: float) -> Tuple[float, float]:
+        """One timed window: (env-steps per wall second, per CPU second)."""
         assert self.proc.stdin and self.proc.stdout
         self.proc.stdin.write(json.dumps({"case": case, "seconds": seconds}) + "\n")
         self.proc.stdin.flush()
         for line in self.proc.stdout:
             if line.startswith("RESULT "):
-                return float(json.loads(line[7:])["steps_per_s"])
+                r = json.loads(line[7:])
+                return float(r["steps_per_s"]), float(r["steps_per_cpu_s"])
         raise RuntimeError(f"worker for {case} ended (exit {self.proc.wait()})")
 
     def close(self) -> None:
@@ -252,17 +264,23 @@ class Worker:
         self.proc.wait()
 
 
+def median(xs: List[float]) -> float:
+    s = sorted(xs)
+    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--envs", type=int, default=1024)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default="mpe,lbf,rware")
+    ap.add_argument("--only", default="mpe,lbf,rware", help="tasks, of mpe, lbf, rware")
+    ap.add_argument("--pin", default="", help="taskset -c list for every worker (e.g. 1: one core)")
     ap.add_argument("--marl-python", default="target/py-venv/bin/python")
     ap.add_argument("--jaxmarl-python", default="target/jaxmarl-venv/bin/python")
     ap.add_argument("--reference-python", default="target/reference-venv/bin/python")
-    ap.add_argument("--json", help="also write the per-round figures here")
+    ap.add_argument("--json", help="also write every window's figures here")
     args = ap.parse_args()
     if args.worker:
         worker(args.envs)
@@ -270,53 +288,53 @@ def main() -> None:
     pythons = {"marl": args.marl_python, "jaxmarl": args.jaxmarl_python, "reference": args.reference_python}
     n = args.envs
     tasks = args.only.split(",")
-    cases: List[Tuple[str, str, str]] = []  # (venv, case, label)
+    cases: List[Tuple[str, str, str]] = []  # (side, case, label)
     for task in tasks:
         cases.append(("marl", f"marl_vec:{task}:1", f"marl make_vec x{n}, 1 thread"))
-        cases.append(("marl", f"marl_vec:{task}:2", f"marl make_vec x{n}, 2 threads"))
+        if not args.pin or "," in args.pin or "-" in args.pin:
+            cases.append(("marl", f"marl_vec:{task}:2", f"marl make_vec x{n}, 2 threads"))
         if task == "mpe":
             cases.append(("jaxmarl", "jaxmarl_step:mpe", f"JaxMARL jit(vmap(step)) x{n}, a call a step"))
-            cases.append(("jaxmarl", "jaxmarl_scan:mpe", f"JaxMARL jit(scan(vmap(step))) x{n}, 100 steps a call"))
+            cases.append(("jaxmarl", "jaxmarl_scan:mpe", f"JaxMARL jit(scan(vmap(step))) x{n}, 100 a call"))
         cases.append(("marl", f"marl_make:{task}", "marl make (PettingZoo ParallelEnv), 1 env"))
         cases.append(("reference", f"reference:{task}", "reference package, 1 env"))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
-    for side, py in pythons.items():
-        if any(c[0] == side for c in cases):
-            out = subprocess.run([py, "-c", VERSIONS[side]], capture_output=True, text=True, check=True)
-            print(f"{side}: {out.stdout.strip().splitlines()[-1]}")
-    workers = {side: Worker(py, n) for side, py in pythons.items() if any(c[0] == side for c in cases)}
-    results: Dict[str, List[float]] = {c[1]: [] for c in cases}
+    used = [side for side in pythons if any(c[0] == side for c in cases)]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
+          + (f", workers pinned to CPU {args.pin}" if args.pin else ""))
+    for side in used:
+        out = subprocess.run([pythons[side], "-c", VERSIONS[side]], capture_output=True, text=True, check=True)
+        print(f"{side}: {out.stdout.strip().splitlines()[-1]}")
+    workers = {side: Worker(pythons[side], n, args.pin) for side in used}
+    wall: Dict[str, List[float]] = {c[1]: [] for c in cases}
+    cpu: Dict[str, List[float]] = {c[1]: [] for c in cases}
     try:
         for r in range(args.rounds):
-            order = cases if r % 2 == 0 else list(reversed(cases))
-            for side, case, _ in order:
-                sps = workers[side].run(case, args.seconds)
-                results[case].append(sps)
-                print(f"  round {r + 1}: {case:<22} {sps:>14,.0f}", file=sys.stderr, flush=True)
+            for side, case, _ in cases if r % 2 == 0 else list(reversed(cases)):
+                w, c = workers[side].run(case, args.seconds)
+                wall[case].append(w)
+                cpu[case].append(c)
+                print(f"  round {r + 1}: {case:<22} {w:>14,.0f} /s  {c:>14,.0f} /CPU-s", file=sys.stderr, flush=True)
     finally:
-        for w in workers.values():
-            w.close()
+        for wk in workers.values():
+            wk.close()
 
-    def med(xs: List[float]) -> float:
-        s = sorted(xs)
-        return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
-
-    print(f"env-steps/s, median of {args.rounds} alternated {args.seconds:g} s windows (min-max):")
+    print(f"env-steps per second (wall; min-max) and per CPU-second of the side's process, medians of "
+          f"{args.rounds} alternated {args.seconds:g} s windows; ratios are medians of the rounds' ratios:")
     for task in tasks:
         print(f"{task}:")
-        rows = [c for c in cases if c[1].split(":")[1] == task]
-        ref = med(results[f"reference:{task}"])
-        jax_step = med(results["jaxmarl_step:mpe"]) if task == "mpe" else None
-        for _, case, label in rows:
-            m = med(results[case])
-            extra = f"  x{m / ref:,.0f} reference"
-            if jax_step:
-                extra += f"  x{m / jax_step:,.1f} JaxMARL step"
-            lo, hi = min(results[case]), max(results[case])
-            print(f"  {label:<50} {m:>12,.0f}  ({lo:,.0f}-{hi:,.0f}){extra}")
+        ref = f"reference:{task}"
+        for _, case, label in [c for c in cases if c[1].split(":")[1] == task]:
+            ratios = [f"x{median([a / b for a, b in zip(wall[case], wall[ref])]):,.0f} reference"]
+            if task == "mpe":
+                js = "jaxmarl_step:mpe"
+                ratios.append(f"x{median([a / b for a, b in zip(wall[case], wall[js])]):,.1f} JaxMARL step"
+                              f" (CPU x{median([a / b for a, b in zip(cpu[case], cpu[js])]):,.1f})")
+            lo, hi = min(wall[case]), max(wall[case])
+            print(f"  {label:<48} {median(wall[case]):>11,.0f} ({lo:,.0f}-{hi:,.0f})"
+                  f" {median(cpu[case]):>11,.0f}/CPU-s  {'  '.join(ratios)}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({"wall": wall, "cpu": cpu, "args": vars(args)}, f, indent=1)
 
 
 if __name__ == "__main__":
