@@ -28,8 +28,9 @@ class Env:
     def step(
         self, actions: npt.NDArray[Any]
     ) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-        """One joint action ``[action_len]`` (or ``[n_agents]`` / ``[n_agents, dim]``); returns
-        fresh ``(obs [obs_len], rewards [n], terminated [n], truncated [n])``."""
+        """One joint action ``[action_len]`` (or ``[n_agents]`` / ``[n_agents, dim]``), stepped
+        with the GIL released; returns fresh ``(obs [obs_len], rewards [n], terminated [n],
+        truncated [n])``."""
     def observe(self) -> npt.NDArray[np.float32]: ...
     def state(self) -> npt.NDArray[np.float32]: ...
     def action_mask(self) -> npt.NDArray[np.bool_]: ...

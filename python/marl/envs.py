@@ -3,7 +3,10 @@
 - :func:`make` gives one environment as a PettingZoo ``ParallelEnv`` (dicts keyed by agent
   name, gymnasium spaces, ``state()``, action masks in ``infos[agent]["action_mask"]``).
 - :func:`make_vec` gives ``num_envs`` environments stepped together in Rust, with auto-reset,
-  as numpy arrays ``[num_envs, n_agents, ...]``; stepping releases the GIL.
+  as numpy arrays ``[num_envs, n_agents, ...]``.
+- Both release the GIL while the Rust environments step (and reset), so other Python threads
+  run meanwhile; one object serves one thread at a time (a second caller gets
+  ``RuntimeError``).
 - :func:`ids` lists the built-in ids.
 
 Both take the environment's parameters as keyword arguments, exactly the keys of the ``[env]
