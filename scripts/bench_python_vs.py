@@ -125,7 +125,6 @@ def _gymnasium_loop(env: Any) -> Callable[[float], Tuple[float, float]]:
 
 def _jaxmarl(n: int, scan: bool) -> Callable[[float], Tuple[float, float]]:
     import jax
-    import jax.numpy as jnp
     import jaxmarl
 
     env = jaxmarl.make("MPE_simple_spread_v3")  # N=3, local_ratio 0.5, 25 steps, discrete
@@ -175,7 +174,6 @@ def _jaxmarl(n: int, scan: bool) -> Callable[[float], Tuple[float, float]]:
         def block() -> None:
             jax.block_until_ready(box[0])
 
-        del jnp
     for _ in range(3):  # compiles and warms up
         step()
         block()
