@@ -89,7 +89,7 @@ pub fn spec_dict<'py>(
 /// `[rows, action_len]` always, `[rows, n_agents]` where every agent takes one number, and
 /// `[rows, n_agents, w]` where every agent takes `w`. With `rows` None (one environment) the
 /// leading dimension is left out.
-pub fn accepted_shapes(spec: &EnvSpec, rows: Option<usize>) -> Vec<Vec<usize>> {
+fn accepted_shapes(spec: &EnvSpec, rows: Option<usize>) -> Vec<Vec<usize>> {
     let n = spec.num_agents();
     let widths: Vec<usize> = spec.agents.iter().map(|a| a.action_space.width()).collect();
     let mut tails = vec![vec![spec.action_len()]];
@@ -112,6 +112,51 @@ pub fn accepted_shapes(spec: &EnvSpec, rows: Option<usize>) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// What [`read_actions`] checks an action array against, made once per environment object.
+pub struct ActionCheck {
+    /// Joint actions per array (None: one, without a leading dimension).
+    rows: Option<usize>,
+    /// The shapes accepted ([`accepted_shapes`]).
+    shapes: Vec<Vec<usize>>,
+    /// Per number of a joint action: `n` for a discrete agent's action (an integer in `0..n`),
+    /// infinity for a box action's (a finite number).
+    limits: Vec<f32>,
+}
+
+impl ActionCheck {
+    /// The checks of arrays of `rows` joint actions of `spec`.
+    pub fn new(spec: &EnvSpec, rows: Option<usize>) -> Self {
+        let limits = spec
+            .agents
+            .iter()
+            .flat_map(|a| match a.action_space {
+                ActionSpace::Discrete(n) => vec![n as f32],
+                ActionSpace::Box { dim, .. } => vec![f32::INFINITY; dim],
+            })
+            .collect();
+        Self {
+            rows,
+            shapes: accepted_shapes(spec, rows),
+            limits,
+        }
+    }
+
+    /// Whether every action of `actions` (`[rows, action_len]`) lies in its space: one pass
+    /// without branches on the spec (the detailed check names the first that does not).
+    fn all_valid(&self, actions: &[f32]) -> bool {
+        let len = self.limits.len().max(1);
+        actions.chunks_exact(len).all(|joint| {
+            joint.iter().zip(&self.limits).all(|(&x, &hi)| {
+                if hi == f32::INFINITY {
+                    x.abs() < f32::INFINITY
+                } else {
+                    x >= 0.0 && x < hi && (x as u32) as f32 == x
+                }
+            })
+        })
+    }
+}
+
 fn fmt_shape(s: &[usize]) -> String {
     match s {
         [x] => format!("({x},)"),
@@ -127,16 +172,16 @@ fn fmt_shape(s: &[usize]) -> String {
 
 /// Reads a joint action array (`rows` joint actions, or one without a leading dimension when
 /// `rows` is None) into `out` (`[rows, action_len]`), checking its dtype, that its shape is one
-/// of `shapes` (what [`accepted_shapes`] gives for `spec` and `rows`) and that every action lies
+/// of `check`'s (what [`accepted_shapes`] gives for `spec` and `rows`) and that every action lies
 /// in its agent's space: a discrete action is an integer in `0..n`, a box action is finite (the
 /// environment clips it to the box). Allocates nothing when the array is valid.
 pub fn read_actions(
     obj: &Bound<'_, PyAny>,
     spec: &EnvSpec,
-    rows: Option<usize>,
-    shapes: &[Vec<usize>],
+    check: &ActionCheck,
     out: &mut [f32],
 ) -> PyResult<()> {
+    let (rows, shapes) = (check.rows, &check.shapes);
     let shape_of = |s: &[usize]| -> PyResult<()> {
         if shapes.iter().any(|x| x == s) {
             Ok(())
@@ -175,6 +220,9 @@ pub fn read_actions(
                         .zip(v.iter())
                         .for_each(|(d, &x)| *d = x as f32),
                 }
+                if check.all_valid(out) {
+                    return Ok(());
+                }
                 return check_actions(spec, out);
             }
         };
@@ -207,7 +255,8 @@ fn describe_actions(spec: &EnvSpec, rows: Option<usize>) -> String {
     format!("{lead}{}", per_agent.join(", "))
 }
 
-/// Checks every joint action in `actions` (`[rows, action_len]`) against the spaces.
+/// Checks every joint action in `actions` (`[rows, action_len]`) against the spaces, naming the
+/// first that lies outside its space.
 fn check_actions(spec: &EnvSpec, actions: &[f32]) -> PyResult<()> {
     let len = spec.action_len().max(1);
     for (row, joint) in actions.chunks(len).enumerate() {

@@ -10,9 +10,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{
-    accepted_shapes, params_from_json, read_actions, spec_dict, try_lock, value_err,
-};
+use crate::convert::{params_from_json, read_actions, spec_dict, try_lock, value_err, ActionCheck};
 
 /// Every built-in environment id (`marl_envs::registry::ids()`).
 #[pyfunction]
@@ -48,8 +46,8 @@ pub struct Env {
     inner: Mutex<EnvInner>,
     spec: EnvSpec,
     metric_names: Vec<&'static str>,
-    /// The action shapes `step` accepts.
-    shapes: Vec<Vec<usize>>,
+    /// What `step` checks actions against.
+    check: ActionCheck,
 }
 
 impl Env {
@@ -74,7 +72,7 @@ impl Env {
                 ended: false,
                 started: false,
             }),
-            shapes: accepted_shapes(&spec, None),
+            check: ActionCheck::new(&spec, None),
             spec,
             metric_names,
         })
@@ -126,7 +124,7 @@ impl Env {
                 "step() after the episode ended: call reset() first",
             ));
         }
-        read_actions(actions, &self.spec, None, &self.shapes, &mut inner.actions)?;
+        read_actions(actions, &self.spec, &self.check, &mut inner.actions)?;
         // The GIL is released while the environment steps, as `VecEnv` does: other Python
         // threads run meanwhile (the object's lock keeps this one to one caller at a time).
         let (buf, env, acts) = (&mut inner.buf, inner.env.as_mut(), &inner.actions);
@@ -310,8 +308,8 @@ pub struct VecEnv {
     spec: EnvSpec,
     metric_names: Vec<&'static str>,
     num_envs: usize,
-    /// The action shapes `step` accepts.
-    shapes: Vec<Vec<usize>>,
+    /// What `step` checks actions against.
+    check: ActionCheck,
 }
 
 impl VecEnv {
@@ -372,7 +370,7 @@ impl VecEnv {
         inner.gather();
         Ok(Self {
             inner: Mutex::new(inner),
-            shapes: accepted_shapes(&spec, Some(num_envs)),
+            check: ActionCheck::new(&spec, Some(num_envs)),
             spec,
             metric_names,
             num_envs,
@@ -479,13 +477,7 @@ impl VecEnv {
                 "step() before reset(): call reset() first",
             ));
         }
-        read_actions(
-            actions,
-            &self.spec,
-            Some(self.num_envs),
-            &self.shapes,
-            &mut inner.actions,
-        )?;
+        read_actions(actions, &self.spec, &self.check, &mut inner.actions)?;
         let act_len = self.spec.action_len();
         let actions = &inner.actions;
         let shards = &mut inner.shards;
