@@ -28,8 +28,9 @@ class Env:
     def step(
         self, actions: npt.NDArray[Any]
     ) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-        """One joint action ``[action_len]`` (or ``[n_agents]`` / ``[n_agents, dim]``); returns
-        fresh ``(obs [obs_len], rewards [n], terminated [n], truncated [n])``."""
+        """One joint action ``[action_len]`` (or ``[n_agents]`` / ``[n_agents, dim]``), stepped
+        with the GIL released; returns fresh ``(obs [obs_len], rewards [n], terminated [n],
+        truncated [n])``."""
     def observe(self) -> npt.NDArray[np.float32]: ...
     def state(self) -> npt.NDArray[np.float32]: ...
     def action_mask(self) -> npt.NDArray[np.bool_]: ...
@@ -40,7 +41,13 @@ class Env:
     def render_svg(self) -> Optional[str]: ...
 
 class VecEnv:
-    """``num_envs`` environments with auto-reset; arrays ``[num_envs, ...]`` flat per env."""
+    """``num_envs`` environments with auto-reset, stepped into buffers the object owns;
+    arrays ``[num_envs, ...]`` flat per env.
+
+    ``reset`` and ``step`` return nothing: they overwrite the buffers, which ``buffers()``
+    shows as numpy views (no copy, nothing allocated per step). What a view holds is valid
+    until the next ``reset``/``step`` (``state`` until the next ``write_state``); copy to keep.
+    """
 
     spec: Dict[str, Any]
     num_envs: int
@@ -51,24 +58,26 @@ class VecEnv:
         seed: int = 0,
         num_threads: int = 1,
         params_json: str = "{}",
-        copy: bool = True,
     ) -> None: ...
-    def reset(self, seed: Optional[int] = None) -> npt.NDArray[np.float32]:
-        """``obs float32 [num_envs, obs_len]``."""
-    def step(
-        self, actions: npt.NDArray[Any]
-    ) -> Tuple[
-        npt.NDArray[np.float32],
-        npt.NDArray[np.float64],
-        npt.NDArray[np.bool_],
-        npt.NDArray[np.bool_],
-        Dict[str, Any],
-    ]:
-        """``(obs [E, obs_len], rewards [E, n], terminated [E, n], truncated [E, n], info)``;
-        ``info``: ``done [E]``, ``final_obs [E, obs_len]``, ``final_state [E, state_dim]``,
-        ``episode_return [E, n]``, ``episode_length [E]`` (uint64), ``episode_metrics {name: [E]}``."""
-    def state(self) -> npt.NDArray[np.float32]: ...
-    def action_mask(self) -> npt.NDArray[np.bool_]: ...
+    def buffers(self) -> Dict[str, npt.NDArray[Any]]:
+        """Writeable views of the buffers (each keeps the object alive), ``E = num_envs``:
+        ``obs float32 [E, obs_len]``, ``rewards float64 [E, n]``, ``terminated bool [E, n]``,
+        ``truncated bool [E, n]``, ``action_mask bool [E, mask_len]`` (all True where the
+        environment has none), ``done bool [E, 1]``; for the rows where ``done``, written at the
+        step that ended their episode: ``final_obs float32 [E, obs_len]``, ``final_state
+        float32 [E, state_dim]``, ``episode_return float64 [E, n]``, ``episode_length uint64
+        [E, 1]``, ``episode_metrics float64 [E, n_metrics]`` (``spec["metric_names"]``);
+        ``state float32 [E, state_dim]`` (written by ``write_state``). New views of the same
+        memory at every call."""
+    def reset(self, seed: Optional[int] = None) -> None:
+        """Resets every environment into the buffers (``obs``, ``action_mask``; ``done``
+        cleared); environment ``i`` is seeded ``derive_seed(seed, i)``."""
+    def step(self, actions: npt.NDArray[Any]) -> None:
+        """One joint action per environment, ``[E, action_len]`` (or ``[E, n]`` / ``[E, n,
+        dim]``), stepped with the GIL released into the buffers; environments whose episode
+        ends are reset (``done``, and the ``final_*`` / ``episode_*`` rows of those)."""
+    def write_state(self) -> None:
+        """Writes the global states into ``buffers()["state"]``."""
     def render_ascii(self, index: int) -> str: ...
     def render_svg(self, index: int) -> Optional[str]: ...
 

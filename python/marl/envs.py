@@ -3,7 +3,10 @@
 - :func:`make` gives one environment as a PettingZoo ``ParallelEnv`` (dicts keyed by agent
   name, gymnasium spaces, ``state()``, action masks in ``infos[agent]["action_mask"]``).
 - :func:`make_vec` gives ``num_envs`` environments stepped together in Rust, with auto-reset,
-  as numpy arrays ``[num_envs, n_agents, ...]``; stepping releases the GIL.
+  as numpy arrays ``[num_envs, n_agents, ...]``.
+- Both release the GIL while the Rust environments step (and reset), so other Python threads
+  run meanwhile; one object serves one thread at a time (a second caller gets
+  ``RuntimeError``).
 - :func:`ids` lists the built-in ids.
 
 Both take the environment's parameters as keyword arguments, exactly the keys of the ``[env]
@@ -290,18 +293,28 @@ class VecEnv:
     integer or float dtype; a discrete action must be an integer in range and a box action
     finite, else ``ValueError`` (nothing is stepped).
 
-    **Copies or views.** With ``copy=True`` (the default) every array returned is fresh. With
-    ``copy=False``, ``obs``, ``rewards``, ``terminated``, ``truncated`` and ``action_mask()``
-    are views of buffers the env owns and overwrites at the next ``reset``/``step`` (no
-    allocation per step for uniform layouts; ``.copy()`` what you keep). ``infos`` arrays and
-    the per-group dicts of heterogeneous layouts are always fresh.
+    **Buffers: valid until the next step; copy to keep.** The Rust side steps into buffers this
+    object owns, and ``reset``/``step`` return numpy *views* of them, not copies (the
+    EnvPool and gymnasium ``copy=False`` convention): ``obs``, ``rewards``, ``terminated``,
+    ``truncated`` and every array of ``infos`` are overwritten in place by the next
+    ``reset``/``step``, ``state()`` by the next ``state()``, ``action_mask()`` by the next
+    ``reset``/``step``. ``step`` returns the same array objects, and the same ``infos`` dict,
+    every time: nothing is allocated per step (don't add keys to ``infos``). ``.copy()`` what
+    you keep (a replay buffer, a list of observations), or make the env with ``copy=True`` to
+    get fresh arrays (and a fresh ``infos``) from every call, at the cost of the copies. The
+    views are writeable (so ``torch.from_numpy`` takes them as they are); writing into them
+    changes nothing in the environments. Don't read them from another thread while a ``step``
+    runs.
 
     **Auto-reset.** An environment whose episode ends (every agent terminated or truncated) is
     reset in place: ``obs`` holds the new episode's first observation, and ``infos`` holds, for
-    the rows where ``infos["done"]`` is True, the last observation ``final_obs``, the last
-    global state ``final_state``, ``episode_return [num_envs, n_agents]``, ``episode_length
-    [num_envs]`` and the task figures ``episode_metrics {name: [num_envs]}``. Other rows hold
-    the previous episode's values.
+    the rows where ``infos["done"]`` is True (= ``(terminated | truncated).all(axis=1)``), the
+    last observation ``final_obs`` (in ``obs``'s layout), the last global state
+    ``final_state [num_envs, state_dim]``, ``episode_return [num_envs, n_agents]``,
+    ``episode_length [num_envs]`` (uint64) and the task figures ``episode_metrics {name:
+    [num_envs]}``. Only those rows are written at a step: the other rows of these arrays still
+    hold an earlier episode's values (or zeros) and mean nothing. Where the environment has
+    action masks, ``infos["action_mask"]`` is ``action_mask()``, the masks for the next step.
     """
 
     def __init__(
@@ -310,19 +323,19 @@ class VecEnv:
         num_envs: int,
         seed: int = 0,
         num_threads: int = 1,
-        copy: bool = True,
+        copy: bool = False,
         **params: Any,
     ):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         if int(seed) < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
-        self._env = _marl.VecEnv(
-            env_id, int(num_envs), int(seed), int(num_threads), _params_json(params), bool(copy)
-        )
+        self._env = _marl.VecEnv(env_id, int(num_envs), int(seed), int(num_threads), _params_json(params))
         self.marl_spec: Dict[str, Any] = self._env.spec
         self._layout = _Layout(self.marl_spec)
         self.num_envs = int(num_envs)
+        #: Whether every call returns fresh arrays (``copy=True``) or views of the env's buffers.
+        self.copy = bool(copy)
         self.possible_agents: List[str] = list(self._layout.names)
         #: Agent type -> indices of its agents (the keys of per-group dicts).
         self.groups: Dict[str, List[int]] = dict(self._layout.groups)
@@ -337,20 +350,44 @@ class VecEnv:
         self.state_space = _box(int(self.marl_spec["state_dim"]))
         self.max_steps: int = int(self.marl_spec["max_steps"])
         self.metric_names: List[str] = list(self.marl_spec["metric_names"])
-        self._group_cols = {
-            g: np.concatenate([np.arange(self._layout.obs[i].start, self._layout.obs[i].stop) for i in idx])
-            for g, idx in self.groups.items()
+
+        def cols(slices: List[slice], idx: List[int]) -> Union[slice, np.ndarray]:
+            """A group's columns: a slice where its agents are consecutive (a view), else an
+            index array (numpy copies)."""
+            if idx == list(range(idx[0], idx[-1] + 1)):
+                return slice(slices[idx[0]].start, slices[idx[-1]].stop)
+            return np.concatenate([np.arange(slices[i].start, slices[i].stop) for i in idx]).astype(np.int64)
+
+        self._group_cols = {g: cols(self._layout.obs, idx) for g, idx in self.groups.items()}
+        self._group_act_cols = {g: cols(self._layout.act, idx) for g, idx in self.groups.items()}
+        self._group_mask_cols = {g: cols(self._layout.mask, idx) for g, idx in self.groups.items()}
+        #: Whether every group's columns are a slice, so that per-group dicts are views made once.
+        self._views_fixed = all(isinstance(c, slice) for c in self._group_cols.values()) and all(
+            isinstance(c, slice) for c in self._group_mask_cols.values()
+        )
+        self._actions_buf = np.zeros((self.num_envs, self._layout.action_len), dtype=np.float32)
+
+        # The env's buffers, seen once: every array handed out is one of these views.
+        b = self._env.buffers()
+        n = self.num_envs
+        if not self._layout.has_masks:
+            b["action_mask"].flags.writeable = False  # a constant: all True
+        self._b = b
+        self._obs_view = self._obs(b["obs"])
+        self._mask_view = self._masks(b["action_mask"])
+        self._state_view: np.ndarray = b["state"]
+        metrics = b["episode_metrics"]
+        self._infos: Dict[str, Any] = {
+            "done": b["done"].reshape(n),
+            "final_obs": self._obs(b["final_obs"]),
+            "final_state": b["final_state"],
+            "episode_return": b["episode_return"],
+            "episode_length": b["episode_length"].reshape(n),
+            "episode_metrics": {name: metrics[:, j] for j, name in enumerate(self.metric_names)},
         }
-        self._group_act_cols = {
-            g: np.concatenate([np.arange(self._layout.act[i].start, self._layout.act[i].stop) for i in idx])
-            for g, idx in self.groups.items()
-        }
-        self._group_mask_cols = {
-            g: np.concatenate(
-                [np.arange(self._layout.mask[i].start, self._layout.mask[i].stop) for i in idx]
-            ).astype(np.int64)
-            for g, idx in self.groups.items()
-        }
+        if self._layout.has_masks:
+            self._infos["action_mask"] = self._mask_view
+        self._result = (self._obs_view, b["rewards"], b["terminated"], b["truncated"], self._infos)
 
     def observation_space(self, agent: str) -> spaces.Space:
         """One agent's observation space (of one environment)."""
@@ -379,15 +416,42 @@ class VecEnv:
             if self._layout.mask_widths[idx[0]] > 0
         }
 
+    def _fresh(self, x: Any) -> Any:
+        """``x`` (an array, a dict of them, or of dicts) copied, for ``copy=True``."""
+        if isinstance(x, dict):
+            return {k: self._fresh(v) for k, v in x.items()}
+        return x.copy()
+
+    def _outputs(self) -> Tuple[Obs, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
+        if self._views_fixed:
+            result = self._result
+        else:  # a group whose agents are not consecutive: numpy gathers its columns anew
+            b = self._b
+            infos = dict(self._infos, final_obs=self._obs(b["final_obs"]))
+            if self._layout.has_masks:
+                infos["action_mask"] = self._masks(b["action_mask"])
+            result = (self._obs(b["obs"]), b["rewards"], b["terminated"], b["truncated"], infos)
+        if self.copy:
+            obs, rewards, terminated, truncated, infos = result
+            return (
+                self._fresh(obs), rewards.copy(), terminated.copy(), truncated.copy(),
+                self._fresh(infos),
+            )
+        return result
+
     def reset(self, seed: Optional[int] = None) -> Obs:
         """Resets every environment; environment ``i`` gets ``derive_seed(seed, i)``.
         ``seed=None`` uses the seed given to :func:`make_vec` at the first reset and one more
-        at each later one. Returns the observations."""
+        at each later one. Returns the observations: a view of the env's buffer, valid until
+        the next ``reset``/``step`` (a fresh array with ``copy=True``)."""
         if seed is not None and int(seed) < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
-        return self._obs(self._env.reset(None if seed is None else int(seed)))
+        self._env.reset(None if seed is None else int(seed))
+        return self._outputs()[0]
 
     def _flat_actions(self, actions: Any) -> np.ndarray:
+        if type(actions) is np.ndarray:
+            return actions
         if isinstance(actions, Mapping):
             unknown = set(actions) - set(self.groups)
             missing = set(self.groups) - set(actions)
@@ -395,38 +459,42 @@ class VecEnv:
                 raise ValueError(
                     f"action groups {sorted(actions)} differ from the env's groups {list(self.groups)}"
                 )
-            flat = np.zeros((self.num_envs, self._layout.action_len), dtype=np.float32)
+            flat = self._actions_buf
             for g, idx in self.groups.items():
                 a = np.asarray(actions[g])
                 cols = self._group_act_cols[g]
-                if a.shape[0] != self.num_envs or a.size != self.num_envs * len(cols):
+                k = len(range(self._layout.action_len)[cols]) if isinstance(cols, slice) else len(cols)
+                if a.ndim == 0 or a.shape[0] != self.num_envs or a.size != self.num_envs * k:
                     w = self._layout.action_widths[idx[0]]
                     want = (self.num_envs, len(idx)) if w == 1 else (self.num_envs, len(idx), w)
                     raise ValueError(f"actions of group {g!r} have shape {a.shape}, expected {want}")
                 if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
                     raise TypeError(f"actions of group {g!r} have dtype {a.dtype}, expected integers or floats")
-                flat[:, cols] = a.reshape(self.num_envs, len(cols))
+                flat[:, cols] = a.reshape(self.num_envs, k)
             return flat
-        if not isinstance(actions, np.ndarray):
-            actions = np.asarray(actions)
-        return actions
+        return np.asarray(actions)
 
     def step(self, actions: Any) -> Tuple[Obs, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
         """Steps every environment (see the class docs for the action layouts); returns
-        ``(obs, rewards, terminated, truncated, infos)``."""
-        obs, rewards, terminated, truncated, info = self._env.step(self._flat_actions(actions))
-        info["final_obs"] = self._obs(info["final_obs"])
-        return self._obs(obs), rewards, terminated, truncated, info
+        ``(obs, rewards, terminated, truncated, infos)``: views of the env's buffers, the same
+        objects at every step, valid until the next ``reset``/``step`` (copy to keep; fresh
+        arrays with ``copy=True``)."""
+        self._env.step(self._flat_actions(actions))
+        return self._outputs()
 
     def state(self) -> np.ndarray:
-        """The global states, ``float32 [num_envs, state_dim]``."""
-        return self._env.state()
+        """The global states, ``float32 [num_envs, state_dim]``: a view of a buffer that the
+        next ``state()`` overwrites (a fresh array with ``copy=True``)."""
+        self._env.write_state()
+        return self._state_view.copy() if self.copy else self._state_view
 
     def action_mask(self) -> Union[np.ndarray, Dict[str, np.ndarray]]:
         """The available actions for the next step, ``bool [num_envs, n_agents, n_actions]``
-        (a dict per group where agents' action counts differ; all True where the
-        environment has no masks)."""
-        return self._masks(self._env.action_mask())
+        (a dict per group where agents' action counts differ; all True, and read-only, where
+        the environment has no masks): a view of the env's buffer, valid until the next
+        ``reset``/``step`` (a fresh array with ``copy=True``)."""
+        masks = self._mask_view if self._views_fixed else self._masks(self._b["action_mask"])
+        return self._fresh(masks) if self.copy else masks
 
     def render(self, index: int = 0, mode: str = "ansi") -> Optional[str]:
         """Environment ``index`` drawn as text (``mode="ansi"``) or SVG (``"svg"``)."""
@@ -449,7 +517,7 @@ def make_vec(
     *,
     seed: int = 0,
     num_threads: int = 1,
-    copy: bool = True,
+    copy: bool = False,
     **params: Any,
 ) -> VecEnv:
     """``num_envs`` environments stepped together in Rust (see :class:`VecEnv`).
@@ -461,5 +529,9 @@ def make_vec(
     Environment ``i`` is seeded with ``derive_seed(seed, i)`` whatever ``num_threads``, so a
     batch steps exactly as ``num_envs`` separate :func:`make` environments reset with those
     seeds (and with ``reset(seed=None)`` at the end of each episode).
+
+    What ``reset`` and ``step`` return are views of buffers the env owns and overwrites at
+    the next call: valid until the next step; copy to keep (or ``copy=True``: fresh arrays
+    every call).
     """
     return VecEnv(env_id, num_envs, seed=seed, num_threads=num_threads, copy=copy, **params)

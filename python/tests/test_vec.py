@@ -125,23 +125,128 @@ def test_threads_do_not_change_the_numbers():
     np.testing.assert_array_equal(run(1), run(4))
 
 
-def test_copy_false_returns_the_envs_buffers():
-    venv = envs.make_vec("mpe/simple_spread_v3", 2, copy=False)
-    first = venv.reset()
-    kept = first.copy()
-    obs, rew, *_ = venv.step(np.zeros((2, 3), np.int64))
-    assert np.shares_memory(first, obs), "copy=False hands out views of one buffer"
-    assert not np.array_equal(first, kept)  # overwritten in place by the step
-    fresh = envs.make_vec("mpe/simple_spread_v3", 2)
-    a = fresh.reset()
-    b, *_ = fresh.step(np.zeros((2, 3), np.int64))
-    assert not np.shares_memory(a, b)
+def arrays(x, prefix=""):
+    """Every numpy array in ``x`` (an array, a tuple, or nested dicts) by a path name."""
+    if isinstance(x, np.ndarray):
+        return {prefix: x}
+    items = x.items() if isinstance(x, dict) else enumerate(x)
+    out = {}
+    for k, v in items:
+        out.update(arrays(v, f"{prefix}/{k}"))
+    return out
+
+
+def pointer(a):
+    return a.__array_interface__["data"][0]
+
+
+@pytest.mark.parametrize(
+    "env_id,params,threads",
+    [
+        ("mpe/simple_spread_v3", {"max_cycles": 7}, 1),
+        ("mpe/simple_spread_v3", {"max_cycles": 7}, 3),
+        ("mpe/simple_speaker_listener_v4", {"max_cycles": 7}, 2),
+        ("mpe/simple_tag_v3", {"max_cycles": 7}, 1),
+        ("lbf/Foraging-8x8-2p-2f-coop-v3", {"max_episode_steps": 7}, 2),
+        ("rware/rware-tiny-2ag-v2", {"max_steps": 7}, 1),
+    ],
+    ids=str,
+)
+def test_step_returns_the_envs_own_buffers_every_step(env_id, params, threads):
+    """With the default ``copy=False``, reset and step hand out the same arrays (views of the
+    env's buffers) and the same infos dict at every step, rewritten in place, with the values
+    of a ``copy=True`` twin stepped alike (which gets fresh arrays every call); the finished
+    rows' final observations and statistics match too."""
+    n = 5
+    venv = envs.make_vec(env_id, n, seed=3, num_threads=threads, **params)
+    twin = envs.make_vec(env_id, n, seed=3, num_threads=threads, copy=True, **params)
+    obs0 = venv.reset()
+    assert np.array_equal(flat_obs(obs0, venv), flat_obs(twin.reset(), twin))
+    rng = np.random.default_rng(0)
+    first = None
+    done_rows = 0
+    for t in range(20):
+        acts = random_actions(rng, venv)
+        out = venv.step(acts)
+        want = twin.step(acts)
+        got = arrays(out)
+        if first is None:
+            first = out
+            ptrs = {k: pointer(a) for k, a in got.items()}
+            assert set(got) >= {"/0", "/1", "/2", "/3", "/4/done", "/4/episode_return"} or not venv.uniform
+            for a, b in zip(arrays(obs0).values(), arrays(out[0]).values()):
+                assert a is b, "reset and step return the same observation arrays"
+        else:
+            assert all(x is y for x, y in zip(out, first)), "the same objects every step"
+            assert out[4] is first[4] and out[4]["episode_metrics"] is first[4]["episode_metrics"]
+        assert {k: pointer(a) for k, a in got.items()} == ptrs, "no array moved to new memory"
+        fresh = arrays(want)
+        assert set(fresh) == set(got)
+        done = out[4]["done"]
+        for k, a in got.items():
+            assert not np.shares_memory(a, fresh[k]), k
+            if k.startswith("/4/") and k != "/4/done" and k != "/4/action_mask":
+                # Statistics and final observations mean something only where done.
+                assert np.array_equal(a[done], fresh[k][done]), (t, k)
+            else:
+                assert np.array_equal(a, fresh[k]), (t, k)
+        done_rows += int(done.sum())
+        assert np.array_equal(done, (out[2] | out[3]).all(axis=1))
+        state = venv.state()
+        assert state is venv.state() and np.array_equal(state, twin.state())
+        masks, twin_masks = arrays(venv.action_mask()), arrays(twin.action_mask())
+        assert all(np.array_equal(masks[k], twin_masks[k]) for k in masks)
+        assert all(np.shares_memory(a, b) for a, b in zip(masks.values(), arrays(venv.action_mask()).values()))
+    assert done_rows > 0, "the test should cross an auto-reset"
+    kept = {k: a.copy() for k, a in arrays(first).items()}
+    venv.step(random_actions(rng, venv))
+    assert any(not np.array_equal(kept[k], a) for k, a in arrays(first).items()), "overwritten in place"
+
+
+def test_a_step_allocates_no_array():
+    """tracemalloc sees numpy's allocations: a step of the default env makes none (its peak
+    stays far below one observation array), a ``copy=True`` step makes them all."""
+    import tracemalloc
+
+    def peak(copy):
+        venv = envs.make_vec("rware/rware-tiny-2ag-v2", 256, seed=0, copy=copy)
+        venv.reset()
+        acts = np.random.default_rng(0).integers(0, 5, size=(256, 2))
+        venv.step(acts)
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            for _ in range(50):
+                venv.step(acts)
+            return tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+
+    obs_bytes = 256 * 2 * 71 * 4
+    assert peak(False) < obs_bytes // 20
+    assert peak(True) > obs_bytes
+
+
+def test_views_are_views_and_writes_change_nothing():
+    venv = envs.make_vec("mpe/simple_spread_v3", 2, seed=1)
+    twin = envs.make_vec("mpe/simple_spread_v3", 2, seed=1)
+    obs, other = venv.reset(), twin.reset()
+    obs[:] = 123.0  # the caller's scribbles in a view do not reach the environments
+    acts = np.ones((2, 3), np.int64)
+    a, b = venv.step(acts), twin.step(acts)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    masks = venv.action_mask()
+    assert masks.all() and not masks.flags.writeable  # no masks: a constant, read-only
+    hetero = envs.make_vec("mpe/simple_speaker_listener_v4", 3)
+    obs = hetero.reset()
+    flat = hetero._env.buffers()["obs"]
+    assert all(np.shares_memory(v, flat) for v in obs.values()), "per-group dicts are views too"
 
 
 def test_reset_seeds():
     venv = envs.make_vec("mpe/simple_spread_v3", 3, seed=4)
-    a = venv.reset()
-    b = venv.reset()
+    a = venv.reset().copy()  # views of one buffer: valid until the next reset or step
+    b = venv.reset().copy()
     c = venv.reset(seed=4)
     assert not np.array_equal(a, b) and np.array_equal(a, c)
 

@@ -2,7 +2,7 @@
 
 use marl_envs::{ActionSpace, EnvSpec};
 use numpy::prelude::*;
-use numpy::{PyArray1, PyArray2, PyReadonlyArrayDyn};
+use numpy::{PyArray1, PyArray2, PyReadonlyArrayDyn, PyUntypedArray};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -112,6 +112,51 @@ fn accepted_shapes(spec: &EnvSpec, rows: Option<usize>) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// What [`read_actions`] checks an action array against, made once per environment object.
+pub struct ActionCheck {
+    /// Joint actions per array (None: one, without a leading dimension).
+    rows: Option<usize>,
+    /// The shapes accepted ([`accepted_shapes`]).
+    shapes: Vec<Vec<usize>>,
+    /// Per number of a joint action: `n` for a discrete agent's action (an integer in `0..n`),
+    /// infinity for a box action's (a finite number).
+    limits: Vec<f32>,
+}
+
+impl ActionCheck {
+    /// The checks of arrays of `rows` joint actions of `spec`.
+    pub fn new(spec: &EnvSpec, rows: Option<usize>) -> Self {
+        let limits = spec
+            .agents
+            .iter()
+            .flat_map(|a| match a.action_space {
+                ActionSpace::Discrete(n) => vec![n as f32],
+                ActionSpace::Box { dim, .. } => vec![f32::INFINITY; dim],
+            })
+            .collect();
+        Self {
+            rows,
+            shapes: accepted_shapes(spec, rows),
+            limits,
+        }
+    }
+
+    /// Whether every action of `actions` (`[rows, action_len]`) lies in its space: one pass
+    /// without branches on the spec (the detailed check names the first that does not).
+    fn all_valid(&self, actions: &[f32]) -> bool {
+        let len = self.limits.len().max(1);
+        actions.chunks_exact(len).all(|joint| {
+            joint.iter().zip(&self.limits).all(|(&x, &hi)| {
+                if hi == f32::INFINITY {
+                    x.abs() < f32::INFINITY
+                } else {
+                    x >= 0.0 && x < hi && (x as u32) as f32 == x
+                }
+            })
+        })
+    }
+}
+
 fn fmt_shape(s: &[usize]) -> String {
     match s {
         [x] => format!("({x},)"),
@@ -126,16 +171,17 @@ fn fmt_shape(s: &[usize]) -> String {
 }
 
 /// Reads a joint action array (`rows` joint actions, or one without a leading dimension when
-/// `rows` is None) into `out` (`[rows, action_len]`), checking its dtype and shape and that
-/// every action lies in its agent's space: a discrete action is an integer in `0..n`, a box
-/// action is finite (the environment clips it to the box).
+/// `rows` is None) into `out` (`[rows, action_len]`), checking its dtype, that its shape is one
+/// of `check`'s (what [`accepted_shapes`] gives for `spec` and `rows`) and that every action lies
+/// in its agent's space: a discrete action is an integer in `0..n`, a box action is finite (the
+/// environment clips it to the box). Allocates nothing when the array is valid.
 pub fn read_actions(
     obj: &Bound<'_, PyAny>,
     spec: &EnvSpec,
-    rows: Option<usize>,
+    check: &ActionCheck,
     out: &mut [f32],
 ) -> PyResult<()> {
-    let shapes = accepted_shapes(spec, rows);
+    let (rows, shapes) = (check.rows, &check.shapes);
     let shape_of = |s: &[usize]| -> PyResult<()> {
         if shapes.iter().any(|x| x == s) {
             Ok(())
@@ -153,20 +199,37 @@ pub fn read_actions(
             )))
         }
     };
+    let Ok(array) = obj.cast::<PyUntypedArray>() else {
+        return Err(PyTypeError::new_err(format!(
+            "actions must be a numpy array of floats or integers, got a {}",
+            obj.get_type().name()?
+        )));
+    };
+    let dt = array.dtype();
+    let py = obj.py();
     macro_rules! copy_as {
         ($t:ty) => {
-            if let Ok(a) = obj.extract::<PyReadonlyArrayDyn<'_, $t>>() {
+            if dt.is_equiv_to(&numpy::dtype::<$t>(py)) {
+                let a = obj.extract::<PyReadonlyArrayDyn<'_, $t>>()?;
                 shape_of(a.shape())?;
-                for (d, &x) in out.iter_mut().zip(a.as_array().iter()) {
-                    *d = x as f32;
+                let v = a.as_array();
+                match v.as_slice() {
+                    Some(s) => out.iter_mut().zip(s).for_each(|(d, &x)| *d = x as f32),
+                    None => out
+                        .iter_mut()
+                        .zip(v.iter())
+                        .for_each(|(d, &x)| *d = x as f32),
+                }
+                if check.all_valid(out) {
+                    return Ok(());
                 }
                 return check_actions(spec, out);
             }
         };
     }
+    copy_as!(i64);
     copy_as!(f32);
     copy_as!(f64);
-    copy_as!(i64);
     copy_as!(i32);
     copy_as!(i16);
     copy_as!(i8);
@@ -174,12 +237,8 @@ pub fn read_actions(
     copy_as!(u16);
     copy_as!(u32);
     copy_as!(u64);
-    let kind = match obj.getattr("dtype") {
-        Ok(dt) => format!("an array of dtype {dt}"),
-        Err(_) => format!("a {}", obj.get_type().name()?),
-    };
     Err(PyTypeError::new_err(format!(
-        "actions must be a numpy array of floats or integers, got {kind}"
+        "actions must be a numpy array of floats or integers, got an array of dtype {dt}"
     )))
 }
 
@@ -196,7 +255,8 @@ fn describe_actions(spec: &EnvSpec, rows: Option<usize>) -> String {
     format!("{lead}{}", per_agent.join(", "))
 }
 
-/// Checks every joint action in `actions` (`[rows, action_len]`) against the spaces.
+/// Checks every joint action in `actions` (`[rows, action_len]`) against the spaces, naming the
+/// first that lies outside its space.
 fn check_actions(spec: &EnvSpec, actions: &[f32]) -> PyResult<()> {
     let len = spec.action_len().max(1);
     for (row, joint) in actions.chunks(len).enumerate() {
@@ -239,34 +299,4 @@ pub fn array2<'py, T: numpy::Element + Copy>(
     cols: usize,
 ) -> PyResult<Bound<'py, PyArray2<T>>> {
     PyArray1::from_slice(py, data).reshape([rows, cols])
-}
-
-/// `data` as a numpy array `[rows, cols]`: a fresh one with `copy`, else the array kept in
-/// `cache` (made on first use) overwritten in place.
-pub fn emit<'py, T: numpy::Element + Copy>(
-    py: Python<'py>,
-    cache: &mut Option<Py<PyArray2<T>>>,
-    data: &[T],
-    rows: usize,
-    cols: usize,
-    copy: bool,
-) -> PyResult<Bound<'py, PyArray2<T>>> {
-    if !copy {
-        if let Some(kept) = cache.as_ref() {
-            let a = kept.bind(py).clone();
-            {
-                let mut w = a.try_readwrite().map_err(|e| {
-                    PyRuntimeError::new_err(format!("the env's output array is in use: {e}"))
-                })?;
-                let dst = w.as_slice_mut().map_err(value_err)?;
-                dst.copy_from_slice(data);
-            }
-            return Ok(a);
-        }
-    }
-    let a = array2(py, data, rows, cols)?;
-    if !copy {
-        *cache = Some(a.clone().unbind());
-    }
-    Ok(a)
 }

@@ -4,14 +4,13 @@
 use std::sync::Mutex;
 
 use marl_envs::{EnvSpec, MultiAgentEnv, StepBuffers, VecEnv as RustVecEnv, VecStep, WorldState};
-use numpy::{PyArray1, PyArray2};
+use numpy::ndarray::ArrayViewMut2;
+use numpy::{Element, PyArray1, PyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{
-    array2, emit, params_from_json, read_actions, spec_dict, try_lock, value_err,
-};
+use crate::convert::{params_from_json, read_actions, spec_dict, try_lock, value_err, ActionCheck};
 
 /// Every built-in environment id (`marl_envs::registry::ids()`).
 #[pyfunction]
@@ -47,6 +46,8 @@ pub struct Env {
     inner: Mutex<EnvInner>,
     spec: EnvSpec,
     metric_names: Vec<&'static str>,
+    /// What `step` checks actions against.
+    check: ActionCheck,
 }
 
 impl Env {
@@ -71,6 +72,7 @@ impl Env {
                 ended: false,
                 started: false,
             }),
+            check: ActionCheck::new(&spec, None),
             spec,
             metric_names,
         })
@@ -91,14 +93,14 @@ impl Env {
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let mut g = self.lock()?;
         let inner = &mut *g;
-        inner.env.reset(seed, &mut inner.buf.obs);
+        py.detach(|| inner.env.reset(seed, &mut inner.buf.obs));
         inner.ended = false;
         inner.started = true;
         Ok(PyArray1::from_slice(py, &inner.buf.obs))
     }
 
-    /// Applies one joint action; returns `(obs, rewards, terminated, truncated)` as fresh
-    /// arrays (`float32 [obs_len]`, `float64 [n_agents]`, `bool [n_agents]`, `bool [n_agents]`).
+    /// Applies one joint action, with the GIL released while the environment steps; returns
+    /// `(obs, rewards, terminated, truncated)` as fresh arrays (`float32 [obs_len]`, `float64 [n_agents]`, `bool [n_agents]`, `bool [n_agents]`).
     #[allow(clippy::type_complexity)]
     fn step<'py>(
         &self,
@@ -122,11 +124,11 @@ impl Env {
                 "step() after the episode ended: call reset() first",
             ));
         }
-        read_actions(actions, &self.spec, None, &mut inner.actions)?;
-        inner
-            .buf
-            .step(inner.env.as_mut(), &inner.actions)
-            .map_err(value_err)?;
+        read_actions(actions, &self.spec, &self.check, &mut inner.actions)?;
+        // The GIL is released while the environment steps, as `VecEnv` does: other Python
+        // threads run meanwhile (the object's lock keeps this one to one caller at a time).
+        let (buf, env, acts) = (&mut inner.buf, inner.env.as_mut(), &inner.actions);
+        py.detach(|| buf.step(env, acts)).map_err(value_err)?;
         inner.ended = inner.buf.ended();
         Ok((
             PyArray1::from_slice(py, &inner.buf.obs),
@@ -208,16 +210,6 @@ impl Env {
     }
 }
 
-/// Output arrays kept between steps when the env returns its own buffers (`copy=False`).
-#[derive(Default)]
-struct Kept {
-    obs: Option<Py<PyArray2<f32>>>,
-    rewards: Option<Py<PyArray2<f64>>>,
-    terminated: Option<Py<PyArray2<bool>>>,
-    truncated: Option<Py<PyArray2<bool>>>,
-    masks: Option<Py<PyArray2<bool>>>,
-}
-
 /// A group of consecutive environments stepped on one thread into its own buffers.
 struct Shard {
     envs: RustVecEnv,
@@ -230,23 +222,56 @@ struct VecInner {
     /// The whole batch, when there are several shards (one shard writes it directly).
     whole: Option<VecStep>,
     actions: Vec<f32>,
+    /// The global states `[num_envs, state_dim]`, written by `write_state`.
+    states: Vec<f32>,
+    /// All true, `[num_envs, mask_len]`: the masks of an environment that has none.
+    no_masks: Vec<bool>,
     next_seed: u64,
     started: bool,
-    kept: Kept,
 }
 
 impl VecInner {
+    /// Joins the shards' buffers into the whole batch's, when there are several: every row of
+    /// what the next step acts on and of the step's outcome, and the final rows (`final_obs`,
+    /// `final_states`, the episode's return, length and metrics) only of the environments whose
+    /// episode just ended, so that the other rows keep what they held, as one shard's do.
     fn gather(&mut self) {
-        if let Some(whole) = self.whole.as_mut() {
-            for s in &self.shards {
-                whole.copy_rows_from(s.at, &s.out);
+        let Some(whole) = self.whole.as_mut() else {
+            return;
+        };
+        for s in &self.shards {
+            let (at, n, src) = (s.at, s.out.len(), &s.out);
+            put(&mut whole.obs, at, n, &src.obs);
+            put(&mut whole.masks, at, n, &src.masks);
+            put(&mut whole.rewards, at, n, &src.rewards);
+            put(&mut whole.terminated, at, n, &src.terminated);
+            put(&mut whole.truncated, at, n, &src.truncated);
+            put(&mut whole.done, at, n, &src.done);
+            for i in (0..n).filter(|&i| src.done[i]) {
+                put_row(&mut whole.final_obs, at + i, &src.final_obs, i, n);
+                put_row(&mut whole.final_states, at + i, &src.final_states, i, n);
+                put_row(&mut whole.final_return, at + i, &src.final_return, i, n);
+                put_row(&mut whole.final_len, at + i, &src.final_len, i, n);
+                put_row(&mut whole.final_metrics, at + i, &src.final_metrics, i, n);
             }
         }
     }
 }
 
-/// Buffers without the per-step global states (computed on demand by `state()`), and without
-/// masks where the environment has none.
+/// Copies `src` (`rows` rows of equal width) into `dst` from row `at`.
+fn put<T: Copy>(dst: &mut [T], at: usize, rows: usize, src: &[T]) {
+    let w = src.len() / rows;
+    dst[at * w..(at + rows) * w].copy_from_slice(src);
+}
+
+/// Copies row `from` of `src` (`rows` rows of equal width) into row `to` of `dst`.
+fn put_row<T: Copy>(dst: &mut [T], to: usize, src: &[T], from: usize, rows: usize) {
+    let w = src.len() / rows;
+    dst[to * w..(to + 1) * w].copy_from_slice(&src[from * w..(from + 1) * w]);
+}
+
+/// Buffers without the per-step global states (computed on demand by `write_state`), and
+/// without masks where the environment has none.
 fn lean_step(n: usize, spec: &EnvSpec, n_metrics: usize) -> VecStep {
     let mut s = VecStep::new(n, spec, n_metrics);
     s.states = Vec::new();
@@ -256,15 +281,35 @@ fn lean_step(n: usize, spec: &EnvSpec, n_metrics: usize) -> VecStep {
     s
 }
 
+/// A numpy array `[rows, cols]` over `data` (no copy), whose base is `owner`.
+///
+/// # Safety
+/// `data` must be the storage of a buffer that `owner` holds and that is neither freed nor
+/// resized (so neither moved) while `owner` lives: the array keeps `owner` alive, not `data`.
+unsafe fn view<'py, T: Element>(
+    owner: &Bound<'py, PyAny>,
+    data: &mut [T],
+    rows: usize,
+    cols: usize,
+) -> PyResult<Bound<'py, PyArray2<T>>> {
+    let a = ArrayViewMut2::from_shape((rows, cols), data).map_err(value_err)?;
+    // SAFETY: the caller's promise; the pointer comes from a unique borrow, so numpy may write
+    // through it.
+    Ok(unsafe { PyArray2::borrow_from_array(&a, owner.clone()) })
+}
+
 /// N environments of one id with auto-reset, stepped together (on `num_threads` threads) with
-/// the GIL released. Arrays are flat per environment: `obs [num_envs, obs_len]`.
+/// the GIL released, into buffers the object owns: `buffers()` gives numpy views of them,
+/// which every `reset` and `step` overwrite (nothing is allocated per step). Arrays are flat
+/// per environment: `obs [num_envs, obs_len]`.
 #[pyclass(module = "marl._marl", frozen)]
 pub struct VecEnv {
     inner: Mutex<VecInner>,
     spec: EnvSpec,
     metric_names: Vec<&'static str>,
     num_envs: usize,
-    copy: bool,
+    /// What `step` checks actions against.
+    check: ActionCheck,
 }
 
 impl VecEnv {
@@ -276,14 +321,13 @@ impl VecEnv {
 #[pymethods]
 impl VecEnv {
     #[new]
-    #[pyo3(signature = (id, num_envs, seed = 0, num_threads = 1, params_json = "{}", copy = true))]
+    #[pyo3(signature = (id, num_envs, seed = 0, num_threads = 1, params_json = "{}"))]
     fn new(
         id: &str,
         num_envs: usize,
         seed: u64,
         num_threads: usize,
         params_json: &str,
-        copy: bool,
     ) -> PyResult<Self> {
         if num_envs == 0 {
             return Err(PyValueError::new_err("num_envs must be at least 1"));
@@ -299,26 +343,37 @@ impl VecEnv {
             let n = num_envs / threads + usize::from(t < num_envs % threads);
             let envs = RustVecEnv::from_fn(n, at as u64, || marl_envs::make(id, &params))
                 .map_err(value_err)?;
-            let out = lean_step(n, envs.spec(), envs.metric_names().len());
+            let mut out = lean_step(n, envs.spec(), envs.metric_names().len());
+            // Before the first reset, the masks of the environments as made.
+            if !out.masks.is_empty() {
+                envs.avail_actions(&mut out.masks);
+            }
             shards.push(Shard { envs, out, at });
             at += n;
         }
         let spec = shards[0].envs.spec().clone();
         let metric_names = shards[0].envs.metric_names().to_vec();
         let whole = (threads > 1).then(|| lean_step(num_envs, &spec, metric_names.len()));
+        let mut inner = VecInner {
+            shards,
+            whole,
+            actions: vec![0.0; num_envs * spec.action_len()],
+            states: vec![0.0; num_envs * spec.state_dim],
+            no_masks: if spec.has_action_masks {
+                Vec::new()
+            } else {
+                vec![true; num_envs * spec.mask_len()]
+            },
+            next_seed: seed,
+            started: false,
+        };
+        inner.gather();
         Ok(Self {
-            inner: Mutex::new(VecInner {
-                shards,
-                whole,
-                actions: vec![0.0; num_envs * spec.action_len()],
-                next_seed: seed,
-                started: false,
-                kept: Kept::default(),
-            }),
+            inner: Mutex::new(inner),
+            check: ActionCheck::new(&spec, Some(num_envs)),
             spec,
             metric_names,
             num_envs,
-            copy,
         })
     }
 
@@ -334,15 +389,69 @@ impl VecEnv {
         self.num_envs
     }
 
-    /// Resets every environment: environment `i` is seeded with `derive_seed(seed, i)`.
-    /// `seed=None` takes the next seed (the constructor's, then one more at each reset).
-    /// Returns `obs float32 [num_envs, obs_len]`.
+    /// Numpy views of the buffers this object owns and overwrites in place, `[num_envs, ...]`,
+    /// each keeping the object alive: `obs`, `rewards`, `terminated`, `truncated`,
+    /// `action_mask` (what `reset` and `step` write), `done`, `final_obs`, `final_state`,
+    /// `episode_return`, `episode_length` (`[num_envs, 1]`), `episode_metrics` (`[num_envs,
+    /// n_metrics]`; written by `step` for the rows where `done`), and `state` (written by
+    /// `write_state`). Every call gives new views of the same memory.
+    fn buffers<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        let py = slf.py();
+        let this = slf.get();
+        let mut g = this.lock()?;
+        let VecInner {
+            shards,
+            whole,
+            states,
+            no_masks,
+            ..
+        } = &mut *g;
+        let v = match whole.as_mut() {
+            Some(w) => w,
+            None => &mut shards[0].out,
+        };
+        let owner = slf.as_any();
+        let (n, a, spec) = (this.num_envs, this.spec.num_agents(), &this.spec);
+        let masks = if v.masks.is_empty() {
+            no_masks
+        } else {
+            &mut v.masks
+        };
+        let d = PyDict::new(py);
+        // SAFETY: every buffer is a Vec of this object's state, made at construction with its
+        // final length and never resized (reset and step write into it): its storage lives,
+        // unmoved, as long as the object, which each view keeps alive.
+        unsafe {
+            d.set_item("obs", view(owner, &mut v.obs, n, spec.obs_len())?)?;
+            d.set_item("rewards", view(owner, &mut v.rewards, n, a)?)?;
+            d.set_item("terminated", view(owner, &mut v.terminated, n, a)?)?;
+            d.set_item("truncated", view(owner, &mut v.truncated, n, a)?)?;
+            d.set_item("action_mask", view(owner, masks, n, spec.mask_len())?)?;
+            d.set_item("done", view(owner, &mut v.done, n, 1)?)?;
+            d.set_item(
+                "final_obs",
+                view(owner, &mut v.final_obs, n, spec.obs_len())?,
+            )?;
+            d.set_item(
+                "final_state",
+                view(owner, &mut v.final_states, n, spec.state_dim)?,
+            )?;
+            d.set_item("episode_return", view(owner, &mut v.final_return, n, a)?)?;
+            d.set_item("episode_length", view(owner, &mut v.final_len, n, 1)?)?;
+            d.set_item(
+                "episode_metrics",
+                view(owner, &mut v.final_metrics, n, this.metric_names.len())?,
+            )?;
+            d.set_item("state", view(owner, states, n, spec.state_dim)?)?;
+        }
+        Ok(d)
+    }
+
+    /// Resets every environment into the buffers: environment `i` is seeded with
+    /// `derive_seed(seed, i)`. `seed=None` takes the next seed (the constructor's, then one
+    /// more at each reset).
     #[pyo3(signature = (seed = None))]
-    fn reset<'py>(
-        &self,
-        py: Python<'py>,
-        seed: Option<u64>,
-    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    fn reset(&self, py: Python<'_>, seed: Option<u64>) -> PyResult<()> {
         let mut g = self.lock()?;
         let inner = &mut *g;
         let seed = seed.unwrap_or(inner.next_seed);
@@ -354,36 +463,13 @@ impl VecEnv {
         });
         inner.gather();
         inner.started = true;
-        let obs = match &inner.whole {
-            Some(w) => &w.obs,
-            None => &inner.shards[0].out.obs,
-        };
-        emit(
-            py,
-            &mut inner.kept.obs,
-            obs,
-            self.num_envs,
-            self.spec.obs_len(),
-            self.copy,
-        )
+        Ok(())
     }
 
     /// Steps every environment with `actions` (`[num_envs, action_len]`, or `[num_envs,
-    /// n_agents]` / `[num_envs, n_agents, dim]` where every agent's action has the same width),
-    /// resetting those whose episode ends. Returns `(obs, rewards, terminated, truncated,
-    /// info)`; see `marl/_marl.pyi`.
-    #[allow(clippy::type_complexity)]
-    fn step<'py>(
-        &self,
-        py: Python<'py>,
-        actions: &Bound<'py, PyAny>,
-    ) -> PyResult<(
-        Bound<'py, PyArray2<f32>>,
-        Bound<'py, PyArray2<f64>>,
-        Bound<'py, PyArray2<bool>>,
-        Bound<'py, PyArray2<bool>>,
-        Bound<'py, PyDict>,
-    )> {
+    /// n_agents]` / `[num_envs, n_agents, dim]` where every agent's action has the same width)
+    /// into the buffers, resetting those whose episode ends; see `marl/_marl.pyi`.
+    fn step(&self, py: Python<'_>, actions: &Bound<'_, PyAny>) -> PyResult<()> {
         let mut g = self.lock()?;
         let inner = &mut *g;
         if !inner.started {
@@ -391,7 +477,7 @@ impl VecEnv {
                 "step() before reset(): call reset() first",
             ));
         }
-        read_actions(actions, &self.spec, Some(self.num_envs), &mut inner.actions)?;
+        read_actions(actions, &self.spec, &self.check, &mut inner.actions)?;
         let act_len = self.spec.action_len();
         let actions = &inner.actions;
         let shards = &mut inner.shards;
@@ -425,75 +511,19 @@ impl VecEnv {
         });
         result.map_err(value_err)?;
         inner.gather();
-        let (n, a) = (self.num_envs, self.spec.num_agents());
-        let v = match &inner.whole {
-            Some(w) => w,
-            None => &inner.shards[0].out,
-        };
-        let kept = &mut inner.kept;
-        let obs = emit(py, &mut kept.obs, &v.obs, n, self.spec.obs_len(), self.copy)?;
-        let rewards = emit(py, &mut kept.rewards, &v.rewards, n, a, self.copy)?;
-        let terminated = emit(py, &mut kept.terminated, &v.terminated, n, a, self.copy)?;
-        let truncated = emit(py, &mut kept.truncated, &v.truncated, n, a, self.copy)?;
-        let info = PyDict::new(py);
-        info.set_item("done", PyArray1::from_slice(py, &v.done))?;
-        info.set_item(
-            "final_obs",
-            array2(py, &v.final_obs, n, self.spec.obs_len())?,
-        )?;
-        info.set_item(
-            "final_state",
-            array2(py, &v.final_states, n, self.spec.state_dim)?,
-        )?;
-        info.set_item("episode_return", array2(py, &v.final_return, n, a)?)?;
-        info.set_item("episode_length", PyArray1::from_slice(py, &v.final_len))?;
-        let metrics = PyDict::new(py);
-        let m = self.metric_names.len();
-        for (j, name) in self.metric_names.iter().enumerate() {
-            let col: Vec<f64> = (0..n).map(|i| v.final_metrics[i * m + j]).collect();
-            metrics.set_item(name, PyArray1::from_vec(py, col))?;
-        }
-        info.set_item("episode_metrics", metrics)?;
-        Ok((obs, rewards, terminated, truncated, info))
+        Ok(())
     }
 
-    /// The global states of every environment, `float32 [num_envs, state_dim]` (fresh array).
-    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let g = self.lock()?;
-        let d = self.spec.state_dim;
-        let mut out = vec![0.0f32; self.num_envs * d];
-        for s in &g.shards {
-            s.envs.states(&mut out[s.at * d..(s.at + s.envs.len()) * d]);
-        }
-        array2(py, &out, self.num_envs, d)
-    }
-
-    /// The action masks for the next step, `bool [num_envs, mask_len]` (all true where the
-    /// environment has no masks).
-    fn action_mask<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<bool>>> {
+    /// Writes the global states of every environment into `buffers()["state"]`.
+    fn write_state(&self) -> PyResult<()> {
         let mut g = self.lock()?;
         let inner = &mut *g;
-        let m = self.spec.mask_len();
-        if !self.spec.has_action_masks || !inner.started {
-            let mut out = vec![true; self.num_envs * m];
-            for s in &inner.shards {
-                s.envs
-                    .avail_actions(&mut out[s.at * m..(s.at + s.envs.len()) * m]);
-            }
-            return array2(py, &out, self.num_envs, m);
+        let d = self.spec.state_dim;
+        for s in &inner.shards {
+            s.envs
+                .states(&mut inner.states[s.at * d..(s.at + s.envs.len()) * d]);
         }
-        let masks = match &inner.whole {
-            Some(w) => &w.masks,
-            None => &inner.shards[0].out.masks,
-        };
-        emit(
-            py,
-            &mut inner.kept.masks,
-            masks,
-            self.num_envs,
-            m,
-            self.copy,
-        )
+        Ok(())
     }
 
     /// Environment `index` drawn as text.
