@@ -43,6 +43,28 @@ def lbf_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def continuous_run(tmp_path_factory):
+    # A Gaussian actor: box actions, greedy = the mean.
+    return marl.train(SMOKE, {"env.params.continuous_actions": True}, out=tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def unshared_run(tmp_path_factory):
+    # One actor per agent (no agent id appended).
+    return marl.train(SMOKE, {"algo.share_actor_params": False}, out=tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def talking_run(tmp_path_factory):
+    # Learned communication: each agent's action depends on the messages of the others.
+    return marl.train(
+        SMOKE,
+        {"algo.enable_communication": True, "algo.communication": "attention", "algo.communication_rounds": 2},
+        out=tmp_path_factory.mktemp("runs"),
+    )
+
+
+@pytest.fixture(scope="module")
 def speaker_listener_run(tmp_path_factory):
     # Agents of different observation and action sizes: make_vec's per-group layout.
     return marl.train(SMOKE, {"env.id": "mpe/simple_speaker_listener_v4"}, out=tmp_path_factory.mktemp("runs"))
@@ -172,7 +194,9 @@ def play(policy, env_id, params, n, seed, greedy, masked=False):
 
 
 @pytest.mark.parametrize("greedy", [True, False])
-@pytest.mark.parametrize("which", ["smoke_run", "gru_run", "lbf_run", "speaker_listener_run"])
+@pytest.mark.parametrize(
+    "which", ["smoke_run", "gru_run", "lbf_run", "speaker_listener_run", "continuous_run", "unshared_run", "talking_run"]
+)
 def test_policy_acts_as_marl_eval(which, greedy, request):
     run = request.getfixturevalue(which)
     cfg = run.config
