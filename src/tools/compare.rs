@@ -509,6 +509,7 @@ pub fn learning_curves(
             let mut c = Curve {
                 label: label.clone(),
                 runs: Vec::new(),
+                style: plot::LineStyle::default(),
             };
             for r in runs.iter().filter(|r| &r.method == label) {
                 c.runs.push(plot::read_curve(&r.run_dir, &column)?);

@@ -22,6 +22,19 @@ pub struct Curve {
     pub label: String,
     /// One curve per run (seed).
     pub runs: Vec<Vec<(f64, f64)>>,
+    /// How the curve is drawn.
+    pub style: LineStyle,
+}
+
+/// How a curve is drawn: its colour (an index into the palette; None: the curve's position in
+/// the figure) and whether its line is dashed. A figure of several tasks and two methods gives
+/// each task a colour and each method a line, so that no two curves look alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineStyle {
+    /// Palette index (wraps around the palette).
+    pub color: Option<usize>,
+    /// A dashed line instead of a solid one.
+    pub dashed: bool,
 }
 
 /// The aggregate of a curve at one step.
@@ -115,8 +128,12 @@ fn steps_label(x: f64) -> String {
 }
 
 /// The figure as an SVG document.
-pub fn svg(title: &str, y_label: &str, curves: &[(String, Vec<BandPoint>)]) -> Result<String> {
-    let pts = curves.iter().flat_map(|c| c.1.iter());
+pub fn svg(
+    title: &str,
+    y_label: &str,
+    curves: &[(String, LineStyle, Vec<BandPoint>)],
+) -> Result<String> {
+    let pts = curves.iter().flat_map(|c| c.2.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for p in pts {
         x0 = x0.min(p.x);
@@ -156,20 +173,26 @@ pub fn svg(title: &str, y_label: &str, curves: &[(String, Vec<BandPoint>)]) -> R
             .x_labels(8)
             .y_labels(8)
             .draw()?;
-        for (i, (label, band)) in curves.iter().enumerate() {
-            let c = PALETTE[i % PALETTE.len()];
+        for (i, (label, style, band)) in curves.iter().enumerate() {
+            let c = PALETTE[style.color.unwrap_or(i) % PALETTE.len()];
             let mut outline: Vec<(f64, f64)> = band.iter().map(|p| (p.x, p.hi)).collect();
             outline.extend(band.iter().rev().map(|p| (p.x, p.lo)));
             chart.draw_series(std::iter::once(Polygon::new(outline, c.mix(0.18).filled())))?;
-            chart
-                .draw_series(LineSeries::new(
-                    band.iter().map(|p| (p.x, p.mean)),
-                    c.stroke_width(3),
-                ))?
-                .label(label.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
-                });
+            let mean = band.iter().map(|p| (p.x, p.mean));
+            let drawn = if style.dashed {
+                chart.draw_series(DashedLineSeries::new(mean, 10, 6, c.stroke_width(3)))?
+            } else {
+                chart.draw_series(LineSeries::new(mean, c.stroke_width(3)))?
+            };
+            let dashed = style.dashed;
+            drawn.label(label.as_str()).legend(move |(x, y)| {
+                let (ends, line) = (vec![(x, y), (x + 24, y)], c.stroke_width(3));
+                if dashed {
+                    plotters::element::DashedPathElement::new(ends, 8, 4, line).into_dyn()
+                } else {
+                    PathElement::new(ends, line).into_dyn()
+                }
+            });
             if band.len() == 1 {
                 chart.draw_series(
                     band.iter()
@@ -198,9 +221,9 @@ pub fn write_figure(
     curves: &[Curve],
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let bands: Vec<(String, Vec<BandPoint>)> = curves
+    let bands: Vec<(String, LineStyle, Vec<BandPoint>)> = curves
         .iter()
-        .map(|c| (c.label.clone(), aggregate(&c.runs)))
+        .map(|c| (c.label.clone(), c.style, aggregate(&c.runs)))
         .collect();
     let doc = svg(title, y_label, &bands)?;
     let (svg_path, png_path, csv_path) = (
@@ -211,7 +234,7 @@ pub fn write_figure(
     crate::tools::picture::write_svg(&doc, &svg_path)?;
     crate::tools::picture::write_png(&doc, 2.0, &png_path)?;
     let mut csv = String::from("method,global_step,mean,ci95_low,ci95_high,runs\n");
-    for (label, band) in &bands {
+    for (label, _, band) in &bands {
         for p in band {
             writeln!(csv, "{label},{},{},{},{},{}", p.x, p.mean, p.lo, p.hi, p.n)?;
         }
@@ -296,6 +319,7 @@ pub fn plot_runs(
                 None => curves.push(Curve {
                     label,
                     runs: vec![points],
+                    style: LineStyle::default(),
                 }),
             }
         }

@@ -39,7 +39,7 @@ use crate::config::{RecurrentKind, TrainConfig};
 use crate::run::summary::RunRecord;
 use crate::tools::compare::fmt;
 use crate::tools::eval::{self, EvalOptions, EvalReport};
-use crate::tools::plot::{self, Curve};
+use crate::tools::plot::{self, Curve, LineStyle};
 use crate::tools::stats;
 use crate::train::evaluation::EvalPolicy;
 
@@ -753,6 +753,13 @@ fn figures(out: &Path, rows: &[SuiteRow], runs: &[SuiteRun]) -> Result<Vec<PathB
         if of.is_empty() {
             continue;
         }
+        // One colour per task, one line per method (IPPO dashed).
+        let mut tasks: Vec<&str> = Vec::new();
+        for r in &of {
+            if !tasks.contains(&r.task.as_str()) {
+                tasks.push(&r.task);
+            }
+        }
         for policy in [EvalPolicy::Greedy, EvalPolicy::Stochastic] {
             let mut curves = Vec::new();
             for r in &of {
@@ -764,9 +771,14 @@ fn figures(out: &Path, rows: &[SuiteRow], runs: &[SuiteRun]) -> Result<Vec<PathB
                     .collect();
                 let Ok(c) = c else { break };
                 let task = r.task.split_once('/').map_or(r.task.as_str(), |x| x.1);
+                let style = LineStyle {
+                    color: tasks.iter().position(|t| *t == r.task),
+                    dashed: r.method.starts_with("IPPO"),
+                };
                 curves.push(Curve {
                     label: format!("{task} {} ({} seeds)", r.method, c.len()),
                     runs: c,
+                    style,
                 });
             }
             if curves.len() != of.len() {
