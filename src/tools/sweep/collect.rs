@@ -94,10 +94,11 @@ pub struct Collection {
     pub marl_eval: PathBuf,
 }
 
-/// Collects the sweep in `dir`: evaluates finished runs, writes `collect.md`,
-/// `collect.json`, `plots/` and `marl-eval.json`.
-pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
-    let manifest = Manifest::read(dir)?;
+/// The manifest's runs that are finished, and the others with their state.
+pub fn split_finished<'m>(
+    dir: &SweepDir,
+    manifest: &'m Manifest,
+) -> Result<(Vec<&'m Entry>, Vec<Missing>)> {
     let states = status::status(dir, true)?;
     let mut finished: Vec<&Entry> = Vec::new();
     let mut missing = Vec::new();
@@ -118,6 +119,14 @@ pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
             });
         }
     }
+    Ok((finished, missing))
+}
+
+/// Collects the sweep in `dir`: evaluates finished runs, writes `collect.md`,
+/// `collect.json`, `plots/` and `marl-eval.json`.
+pub fn collect(dir: &SweepDir, opts: &CollectOptions) -> Result<Collection> {
+    let manifest = Manifest::read(dir)?;
+    let (finished, missing) = split_finished(dir, &manifest)?;
     if finished.is_empty() {
         bail!(
             "no run of {} is finished yet ({} runs; `marl sweep status {}`)",

@@ -34,7 +34,6 @@ use serde::{Deserialize, Serialize};
 use super::collect::Missing;
 use super::manifest::{Entry, Manifest, SweepDir};
 use super::marl_eval::{self, ExportRun};
-use super::status::{self, State};
 use crate::config::{RecurrentKind, TrainConfig};
 use crate::run::summary::RunRecord;
 use crate::tools::compare::fmt;
@@ -459,26 +458,7 @@ pub fn collect(dir: &SweepDir, opts: &SuiteOptions) -> Result<SuiteResults> {
     } else {
         SuiteFile::default()
     };
-    let states = status::status(dir, true)?;
-    let mut finished: Vec<&Entry> = Vec::new();
-    let mut missing = Vec::new();
-    for (e, s) in manifest.runs.iter().zip(&states) {
-        if s.state == State::Finished {
-            finished.push(e);
-        } else {
-            missing.push(Missing {
-                index: e.index,
-                run_id: e.run_id.clone(),
-                label: e.label.clone(),
-                seed: e.seed,
-                state: if s.note.is_empty() {
-                    s.state.to_string()
-                } else {
-                    format!("{}: {}", s.state, s.note)
-                },
-            });
-        }
-    }
+    let (finished, missing) = super::collect::split_finished(dir, &manifest)?;
     let runs = evaluate_all(dir, &finished, opts)?;
 
     // Rows in manifest order, one per label.
