@@ -78,6 +78,10 @@ pub struct AgentSpec {
     /// The agent's type (`agent`, `adversary`, `speaker`, ...). Agents of one type share
     /// observation and action spaces; by default each type forms its own group of networks.
     pub agent_type: String,
+    /// The agent's team: agents of one team play for each other (learned messages never cross
+    /// teams). `team` in cooperative tasks; in adversarial particle tasks `adversaries` and
+    /// `good`, mpe2's `agent.adversary`.
+    pub team: String,
     /// Length of this agent's observation vector.
     pub obs_dim: usize,
     /// This agent's action space.

@@ -421,6 +421,8 @@ pub fn make_envs(params: &toml::Table, n: usize) -> Result<Vec<PythonEnv>, EnvEr
         agents.push(AgentSpec {
             name: a.name,
             agent_type: String::new(),
+            // The bridge's interfaces declare no teams: the user's agents play for each other.
+            team: "team".into(),
             obs_dim: a.obs_dim,
             action_space,
         });
@@ -626,6 +628,7 @@ mod tests {
         AgentSpec {
             name: name.into(),
             agent_type: String::new(),
+            team: "team".into(),
             obs_dim,
             action_space: ActionSpace::Discrete(actions),
         }

@@ -17,7 +17,7 @@ def derive_seed(seed: int, index: int) -> int:
 class Env:
     """One environment; observations concatenated in agent order (``obs_len`` numbers).
 
-    ``spec`` is ``{"id", "agents": [{"name", "type", "obs_dim", "action": ("discrete", n) |
+    ``spec`` is ``{"id", "agents": [{"name", "type", "team", "obs_dim", "action": ("discrete", n) |
     ("box", dim, low, high)}], "state_dim", "max_steps", "has_action_masks", "metric_names"}``.
     """
 

@@ -70,6 +70,20 @@ def speaker_listener_run(tmp_path_factory):
     return marl.train(SMOKE, {"env.id": "mpe/simple_speaker_listener_v4"}, out=tmp_path_factory.mktemp("runs"))
 
 
+@pytest.fixture(scope="module")
+def joined_run(tmp_path_factory):
+    # One channel joining the speaker and the listener: padded observations, masked choices.
+    return marl.train(
+        SMOKE,
+        {
+            "env.id": "mpe/simple_speaker_listener_v4",
+            "algo.enable_communication": True,
+            "algo.communication_channels": [["speaker", "listener"]],
+        },
+        out=tmp_path_factory.mktemp("runs"),
+    )
+
+
 def test_train_returns_the_run(smoke_run):
     r = smoke_run.result
     assert r["updates"] == 10 and r["global_step"] == 2000 and not r["interrupted"]
@@ -195,7 +209,8 @@ def play(policy, env_id, params, n, seed, greedy, masked=False):
 
 @pytest.mark.parametrize("greedy", [True, False])
 @pytest.mark.parametrize(
-    "which", ["smoke_run", "gru_run", "lbf_run", "speaker_listener_run", "continuous_run", "unshared_run", "talking_run"]
+    "which", ["smoke_run", "gru_run", "lbf_run", "speaker_listener_run", "continuous_run", "unshared_run", "talking_run",
+     "joined_run"]
 )
 def test_policy_acts_as_marl_eval(which, greedy, request):
     run = request.getfixturevalue(which)

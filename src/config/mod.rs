@@ -295,8 +295,7 @@ impl TrainConfig {
                 raw.device
             );
         }
-        let mut groups = resolve_groups(&raw, &spec)?;
-        resolve_communication(&raw.algo, &mut groups)?;
+        let groups = resolve_groups(&raw, &spec)?;
         let num_updates = raw.total_timesteps / batch_size as u64;
         Ok(Self {
             raw,
@@ -308,7 +307,42 @@ impl TrainConfig {
     }
 }
 
+/// The agent groups: `[agent_groups]` (or one per agent type), with the groups a
+/// communication channel joins merged into one.
 fn resolve_groups(raw: &RawConfig, spec: &EnvSpec) -> Result<Vec<Group>> {
+    let named = named_groups(raw, spec)?;
+    let channels = resolve_communication(&raw.algo, spec, &named)?;
+    let mut groups = Vec::new();
+    for (gi, (name, agents)) in named.iter().enumerate() {
+        match channels.iter().find(|c| c.groups.contains(&gi)) {
+            // A channel joining groups is one group, at its first member's place.
+            Some(c) if c.groups.len() > 1 => {
+                if c.groups[0] != gi {
+                    continue;
+                }
+                let mut agents: Vec<usize> = c
+                    .groups
+                    .iter()
+                    .flat_map(|&g| named[g].1.iter().copied())
+                    .collect();
+                agents.sort_unstable();
+                let names: Vec<&str> = c.groups.iter().map(|&g| named[g].0.as_str()).collect();
+                let mut g = group(raw, spec, &names.join("+"), &agents, true)?;
+                g.communicates = true;
+                groups.push(g);
+            }
+            c => {
+                let mut g = group(raw, spec, name, agents, false)?;
+                g.communicates = c.is_some();
+                groups.push(g);
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// `[agent_groups]` as written, or one group per agent type; every agent in exactly one.
+fn named_groups(raw: &RawConfig, spec: &EnvSpec) -> Result<Vec<(String, Vec<usize>)>> {
     let n = spec.num_agents();
     let named: Vec<(String, Vec<usize>)> = if raw.agent_groups.is_empty() {
         spec.agent_types()
@@ -325,13 +359,11 @@ fn resolve_groups(raw: &RawConfig, spec: &EnvSpec) -> Result<Vec<Group>> {
             .collect()
     };
     let mut seen = vec![false; n];
-    let a = &raw.algo;
-    let mut groups = Vec::new();
-    for (name, agents) in named {
+    for (name, agents) in &named {
         if agents.is_empty() {
             bail!("agent_groups.{name} is empty");
         }
-        for &i in &agents {
+        for &i in agents {
             if i >= n {
                 bail!(
                     "agent_groups.{name} names agent {i}, but `{}` has agents 0..{}",
@@ -343,77 +375,118 @@ fn resolve_groups(raw: &RawConfig, spec: &EnvSpec) -> Result<Vec<Group>> {
                 bail!("agent {i} is in two agent groups");
             }
         }
-        let first = &spec.agents[agents[0]];
-        for &i in &agents {
-            let ag = &spec.agents[i];
-            if ag.obs_dim != first.obs_dim || ag.action_space != first.action_space {
-                bail!(
-                    "agent_groups.{name}: agents {} ({}, obs {}, {}) and {} ({}, obs {}, {}) differ; \
-                     agents of one group need the same observation size and action space",
-                    agents[0], first.name, first.obs_dim, first.action_space, i, ag.name, ag.obs_dim, ag.action_space
-                );
-            }
-        }
-        let shared = a.share_actor_params || a.share_critic_params;
-        let id_dim = match a.agent_id {
-            AgentId::None => 0,
-            _ if agents.len() == 1 || !shared => 0,
-            AgentId::Onehot => agents.len(),
-            AgentId::Embedding => a.agent_embedding_dim,
-        };
-        // A shared critic over one global state cannot tell agents apart: with individual or
-        // mixed rewards it needs the agent id.
-        if a.centralized_training
-            && a.share_critic_params
-            && agents.len() > 1
-            && id_dim == 0
-            && a.reward_sharing != RewardSharing::Shared
-            && a.critic_state == CriticState::Global
-        {
-            bail!(
-                "group `{name}`: a shared centralized critic over the global state cannot tell its \
-                 {} agents apart, but their rewards differ (reward_sharing = {:?}); set \
-                 algo.agent_id = \"onehot\" or \"embedding\", critic_state = \"agent_specific\", \
-                 or reward_sharing = \"shared\"",
-                agents.len(),
-                a.reward_sharing
-            );
-        }
-        let mut critic_in = if a.centralized_training {
-            match a.critic_state {
-                CriticState::Global => spec.state_dim,
-                CriticState::AgentSpecific => first.obs_dim + spec.state_dim,
-            }
-        } else {
-            first.obs_dim
-        };
-        if a.centralized_training && a.critic_other_actions {
-            critic_in += (agents.len() - 1) * first.action_space.encoded_width();
-        }
-        let critic_id = if a.share_critic_params { id_dim } else { 0 };
-        let actor_id = if a.share_actor_params { id_dim } else { 0 };
-        groups.push(Group {
-            name,
-            obs_dim: first.obs_dim,
-            action_space: first.action_space.clone(),
-            actor_in: first.obs_dim + actor_id,
-            critic_in: critic_in + critic_id,
-            id_dim,
-            agents,
-            communicates: false,
-        });
     }
     if let Some(i) = seen.iter().position(|s| !s) {
         bail!("agent {i} ({}) is in no agent group", spec.agents[i].name);
     }
-    Ok(groups)
+    Ok(named)
 }
 
-/// Which groups communicate (`algo.enable_communication`, `communication_channels`), with one
-/// line per bad setting.
-fn resolve_communication(a: &AlgoConfig, groups: &mut [Group]) -> Result<()> {
+/// The group `name` of `agents`. Agents of one group share observation size and action space,
+/// unless a communication channel `joined` their groups: then observations are padded with
+/// zeros to the widest and discrete actions to the most choices (the extra ones masked), as
+/// PettingZoo's SuperSuit pads mixed agents for shared networks.
+fn group(
+    raw: &RawConfig,
+    spec: &EnvSpec,
+    name: &str,
+    agents: &[usize],
+    joined: bool,
+) -> Result<Group> {
+    let a = &raw.algo;
+    let first = &spec.agents[agents[0]];
+    let mut obs_dim = first.obs_dim;
+    let mut action_space = first.action_space.clone();
+    for &i in agents {
+        let ag = &spec.agents[i];
+        if ag.obs_dim == first.obs_dim && ag.action_space == first.action_space {
+            continue;
+        }
+        match (&action_space, &ag.action_space) {
+            (ActionSpace::Discrete(n), ActionSpace::Discrete(m)) if joined => {
+                obs_dim = obs_dim.max(ag.obs_dim);
+                action_space = ActionSpace::Discrete(*n.max(m));
+            }
+            (x, y) if joined && x == y => obs_dim = obs_dim.max(ag.obs_dim),
+            _ if joined => bail!(
+                "algo.communication_channels joins `{}` ({}) and `{}` ({}): agents of joined \
+                 groups need discrete actions (padded to the most choices) or the same action space",
+                first.name,
+                first.action_space,
+                ag.name,
+                ag.action_space
+            ),
+            _ => bail!(
+                "agent_groups.{name}: agents {} ({}, obs {}, {}) and {} ({}, obs {}, {}) differ; \
+                 agents of one group need the same observation size and action space",
+                agents[0], first.name, first.obs_dim, first.action_space, i, ag.name, ag.obs_dim, ag.action_space
+            ),
+        }
+    }
+    let shared = a.share_actor_params || a.share_critic_params;
+    let id_dim = match a.agent_id {
+        AgentId::None => 0,
+        _ if agents.len() == 1 || !shared => 0,
+        AgentId::Onehot => agents.len(),
+        AgentId::Embedding => a.agent_embedding_dim,
+    };
+    // A shared critic over one global state cannot tell agents apart: with individual or
+    // mixed rewards it needs the agent id.
+    if a.centralized_training
+        && a.share_critic_params
+        && agents.len() > 1
+        && id_dim == 0
+        && a.reward_sharing != RewardSharing::Shared
+        && a.critic_state == CriticState::Global
+    {
+        bail!(
+            "group `{name}`: a shared centralized critic over the global state cannot tell its \
+             {} agents apart, but their rewards differ (reward_sharing = {:?}); set \
+             algo.agent_id = \"onehot\" or \"embedding\", critic_state = \"agent_specific\", \
+             or reward_sharing = \"shared\"",
+            agents.len(),
+            a.reward_sharing
+        );
+    }
+    let mut critic_in = if a.centralized_training {
+        match a.critic_state {
+            CriticState::Global => spec.state_dim,
+            CriticState::AgentSpecific => obs_dim + spec.state_dim,
+        }
+    } else {
+        obs_dim
+    };
+    if a.centralized_training && a.critic_other_actions {
+        critic_in += (agents.len() - 1) * action_space.encoded_width();
+    }
+    let critic_id = if a.share_critic_params { id_dim } else { 0 };
+    let actor_id = if a.share_actor_params { id_dim } else { 0 };
+    Ok(Group {
+        name: name.to_string(),
+        obs_dim,
+        actor_in: obs_dim + actor_id,
+        critic_in: critic_in + critic_id,
+        action_space,
+        id_dim,
+        agents: agents.to_vec(),
+        communicates: false,
+    })
+}
+
+/// One communication channel: the (named) groups whose agents hear each other.
+struct Channel {
+    groups: Vec<usize>,
+}
+
+/// The channels of `algo.enable_communication` and `communication_channels` over the named
+/// groups, with one line per bad setting.
+fn resolve_communication(
+    a: &AlgoConfig,
+    spec: &EnvSpec,
+    named: &[(String, Vec<usize>)],
+) -> Result<Vec<Channel>> {
     if !a.enable_communication {
-        return Ok(());
+        return Ok(Vec::new());
     }
     if a.communication_dim == 0 {
         bail!("algo.communication_dim = 0: a message needs at least one number (default 32)");
@@ -427,20 +500,27 @@ fn resolve_communication(a: &AlgoConfig, groups: &mut [Group]) -> Result<()> {
     if a.communication == CommKind::Attention && a.communication_key_dim == 0 {
         bail!("algo.communication_key_dim = 0: attention needs keys of at least one number (default 16)");
     }
-    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
-    let mut chosen = vec![false; groups.len()];
+    let names: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
     if a.communication_channels.is_empty() {
-        for (c, g) in chosen.iter_mut().zip(groups.iter()) {
-            *c = g.agents.len() > 1;
-        }
-        if !chosen.contains(&true) {
+        let channels: Vec<Channel> = (0..named.len())
+            .filter(|&g| named[g].1.len() > 1)
+            .map(|g| Channel { groups: vec![g] })
+            .collect();
+        if channels.is_empty() {
             bail!(
                 "algo.enable_communication = true, but no agent group has two agents (groups: {}): \
-                 nobody could hear anybody; group agents with [agent_groups]",
+                 nobody could hear anybody; group agents with [agent_groups], or join groups with \
+                 algo.communication_channels",
                 names.join(", ")
             );
         }
+        for c in &channels {
+            same_team(spec, named, c, "algo.enable_communication")?;
+        }
+        return Ok(channels);
     }
+    let mut chosen = vec![false; named.len()];
+    let mut channels = Vec::new();
     for (ci, channel) in a.communication_channels.iter().enumerate() {
         let key = format!("algo.communication_channels[{ci}]");
         let mut members = Vec::new();
@@ -458,33 +538,65 @@ fn resolve_communication(a: &AlgoConfig, groups: &mut [Group]) -> Result<()> {
                 members.push(gi);
             }
         }
-        match members.as_slice() {
-            [] => bail!("{key} is empty: list the groups whose agents talk to each other"),
-            [gi] => {
-                if groups[*gi].agents.len() < 2 {
-                    bail!(
-                        "{key}: group `{}` has one agent, so nobody in the channel can hear it; \
-                         a channel needs two agents that meet",
-                        names[*gi]
-                    );
-                }
-                if std::mem::replace(&mut chosen[*gi], true) {
-                    bail!(
-                        "{key}: group `{}` is already in another channel",
-                        names[*gi]
-                    );
-                }
-            }
-            [first, second, ..] => bail!(
-                "{key} joins groups `{}` and `{}`: messages between groups (agents of different \
-                 types) are not built yet; list each group as a channel of its own",
-                names[*first],
-                names[*second]
-            ),
+        if members.is_empty() {
+            bail!("{key} is empty: list the groups whose agents talk to each other");
         }
+        if let [gi] = members.as_slice() {
+            if named[*gi].1.len() < 2 {
+                bail!(
+                    "{key}: group `{}` has one agent, so nobody in the channel can hear it; \
+                     a channel needs two agents that meet (join it with another group)",
+                    names[*gi]
+                );
+            }
+        }
+        for &gi in &members {
+            if std::mem::replace(&mut chosen[gi], true) {
+                bail!("{key}: group `{}` is already in another channel", names[gi]);
+            }
+        }
+        let channel = Channel { groups: members };
+        same_team(spec, named, &channel, &key)?;
+        channels.push(channel);
     }
-    for (g, c) in groups.iter_mut().zip(chosen) {
-        g.communicates = c;
+    Ok(channels)
+}
+
+/// Refuses a channel (set by `key`) whose agents are not all of one team: messages never
+/// cross teams, or opponents would hear each other's plans.
+fn same_team(
+    spec: &EnvSpec,
+    named: &[(String, Vec<usize>)],
+    channel: &Channel,
+    key: &str,
+) -> Result<()> {
+    let first = &spec.agents[named[channel.groups[0]].1[0]];
+    for &gi in &channel.groups {
+        let (name, agents) = &named[gi];
+        let Some(other) = agents
+            .iter()
+            .map(|&i| &spec.agents[i])
+            .find(|o| o.team != first.team)
+        else {
+            continue;
+        };
+        if gi == channel.groups[0] {
+            bail!(
+                "{key}: group `{name}` mixes teams (`{}` plays for `{}`, `{}` for `{}`) and would \
+                 talk across them; group each team's agents apart with [agent_groups]",
+                first.name,
+                first.team,
+                other.name,
+                other.team
+            );
+        }
+        bail!(
+            "{key} joins group `{}` (team `{}`) and group `{name}` (team `{}`): messages never \
+             cross teams; give each team a channel of its own",
+            named[channel.groups[0]].0,
+            first.team,
+            other.team
+        );
     }
     Ok(())
 }
@@ -570,6 +682,38 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_joining_groups_trains_them_as_one_padded_group() {
+        let mut raw = RawConfig::default();
+        raw.env.id = "mpe/simple_speaker_listener_v4".into();
+        raw.algo.enable_communication = true;
+        raw.algo.communication_channels = vec![vec!["speaker".into(), "listener".into()]];
+        let c = TrainConfig::resolve(raw.clone()).expect("resolve");
+        assert_eq!(c.groups.len(), 1);
+        let g = &c.groups[0];
+        // Speaker: obs 3, Discrete(3); listener: obs 11, Discrete(5).
+        assert_eq!(g.name, "speaker+listener");
+        assert_eq!(g.agents, [0, 1]);
+        assert_eq!(
+            (g.obs_dim, &g.action_space),
+            (11, &ActionSpace::Discrete(5))
+        );
+        assert_eq!(g.actor_in, 11 + 2, "padded observation and the one-hot id");
+        assert!(g.communicates);
+        // Without the channel the two types stay apart, unpadded.
+        raw.algo.enable_communication = false;
+        let c = TrainConfig::resolve(raw.clone()).expect("resolve");
+        let dims: Vec<_> = c.groups.iter().map(|g| (g.obs_dim, g.actor_in)).collect();
+        assert_eq!(dims, [(3, 3), (11, 11)]);
+        // Continuous speaker (3 numbers) and listener (5): no common space to pad to.
+        raw.algo.enable_communication = true;
+        raw.env
+            .params
+            .insert("continuous_actions".into(), true.into());
+        let e = TrainConfig::resolve(raw).unwrap_err().to_string();
+        assert!(e.contains("need discrete actions"), "{e}");
+    }
+
+    #[test]
     fn bad_communication_settings_get_one_clear_line_each() {
         let err = |f: &dyn Fn(&mut RawConfig)| {
             let mut raw = RawConfig::default();
@@ -600,7 +744,19 @@ mod tests {
         let e = err(&|r| {
             r.algo.communication_channels = vec![vec!["adversary".into(), "agent".into()]]
         });
-        assert!(e.contains("joins groups `adversary` and `agent`"), "{e}");
+        assert!(
+            e.contains(
+                "joins group `adversary` (team `adversaries`) and group `agent` (team `good`)"
+            ) && e.contains("never cross teams"),
+            "{e}"
+        );
+        let e = err(&|r| {
+            r.algo.communication_channels = vec![vec!["adversary".into()], vec!["adversary".into()]]
+        });
+        assert!(
+            e.contains("group `adversary` is already in another channel"),
+            "{e}"
+        );
         let mut raw = RawConfig::default();
         raw.env.id = "mpe/simple_tag_v3".into();
         raw.env.params.insert("num_good".into(), 1.into());

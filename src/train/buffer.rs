@@ -32,6 +32,12 @@ pub enum CriticForm {
 pub struct InputLayout {
     /// Agent indices of the group, in order.
     pub agents: Vec<usize>,
+    /// The group's observation width: each agent's observation, padded with zeros to it where
+    /// a communication channel joined groups of different sizes.
+    pub obs_dim: usize,
+    /// Some agents have fewer choices than the group's (joined groups): their extra actions
+    /// are masked.
+    pub padded_actions: bool,
     /// Environments per step.
     pub n_envs: usize,
     /// Actor row width on the host (the network's input without a learned embedding).
@@ -69,8 +75,14 @@ impl InputLayout {
         } else {
             0
         };
+        let n_choices = group.action_space.num_choices();
         Self {
             agents: group.agents.clone(),
+            obs_dim: group.obs_dim,
+            padded_actions: group
+                .agents
+                .iter()
+                .any(|&i| cfg.spec.agents[i].action_space.num_choices() != n_choices),
             n_envs: cfg.env().n_envs,
             actor_in: group.actor_in - if a.share_actor_params { emb } else { 0 },
             critic_in: group.critic_in - if a.share_critic_params { emb } else { 0 },
@@ -101,6 +113,12 @@ impl InputLayout {
         self.row_layout().rows()
     }
 
+    /// Whether the group's discrete actions are masked: by the environment, or where joined
+    /// groups' agents have fewer choices than the group.
+    pub fn masked(&self, spec: &EnvSpec) -> bool {
+        spec.has_action_masks || self.padded_actions
+    }
+
     /// Writes the actor rows of one step from `obs` (`[n_envs, obs_len]`).
     pub fn actor_rows(&self, spec: &EnvSpec, obs: &[f32], out: &mut [f32]) {
         let (n_k, rl) = (self.agents.len(), self.row_layout());
@@ -111,8 +129,9 @@ impl InputLayout {
                 row[..r.len()].copy_from_slice(
                     &obs[e * spec.obs_len() + r.start..e * spec.obs_len() + r.end],
                 );
+                row[r.len()..self.obs_dim].fill(0.0);
                 if self.actor_onehot {
-                    let id = &mut row[r.len()..r.len() + n_k];
+                    let id = &mut row[self.obs_dim..self.obs_dim + n_k];
                     id.fill(0.0);
                     id[k] = 1.0;
                 }
@@ -151,7 +170,8 @@ impl InputLayout {
                 if own_obs {
                     let own = &obs[e * spec.obs_len() + r.start..e * spec.obs_len() + r.end];
                     row[..own.len()].copy_from_slice(own);
-                    at = own.len();
+                    row[own.len()..self.obs_dim].fill(0.0);
+                    at = self.obs_dim;
                 }
                 if self.other_actions {
                     for &j in self.agents.iter().filter(|&&j| j != agent) {

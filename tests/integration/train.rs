@@ -424,6 +424,16 @@ fn every_algorithm_variant_trains() {
             "algo.communication=\"attention\"",
             "algo.share_actor_params=false",
         ],
+        // One channel joining two groups of different sizes, recurrent, one actor per agent.
+        &[
+            "env.id=\"mpe/simple_speaker_listener_v4\"",
+            "algo.enable_communication=true",
+            "algo.communication_channels=[[\"speaker\", \"listener\"]]",
+            "algo.share_actor_params=false",
+            "network.recurrent=\"gru\"",
+            "network.recurrent_hidden=16",
+            "network.data_chunk_length=5",
+        ],
     ];
     let tmp = tempfile::tempdir().expect("tmp");
     for (i, v) in variants.iter().enumerate() {

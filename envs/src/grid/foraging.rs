@@ -370,6 +370,7 @@ impl ForagingEnv {
             .map(|(name, agent_type)| AgentSpec {
                 name,
                 agent_type,
+                team: "team".into(),
                 obs_dim,
                 action_space: ActionSpace::Discrete(N_ACTIONS),
             })

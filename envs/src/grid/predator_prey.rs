@@ -225,6 +225,7 @@ impl PredatorPreyEnv {
             .map(|i| AgentSpec {
                 name: format!("predator_{i}"),
                 agent_type: "predator".into(),
+                team: "team".into(),
                 obs_dim,
                 action_space: ActionSpace::Discrete(n_actions),
             })

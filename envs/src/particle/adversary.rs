@@ -69,6 +69,12 @@ impl Scenario for Adversary {
         World::new(self.n + 1, 2, params)
     }
 
+    fn adversaries(&self, _world: &World) -> Vec<bool> {
+        let mut a = vec![true];
+        a.extend(std::iter::repeat_n(false, self.n));
+        a
+    }
+
     fn agent_types(&self, _world: &World) -> Vec<String> {
         let mut t = vec!["adversary".to_string()];
         t.extend(std::iter::repeat_n("agent".to_string(), self.n));

@@ -20,6 +20,12 @@ pub trait Scenario: Clone + Send + 'static {
     /// The type of each agent (`agent`, `adversary`, ...), one per agent.
     fn agent_types(&self, world: &World) -> Vec<String>;
 
+    /// Whether each agent is an adversary (mpe2's `agent.adversary`): adversaries and the
+    /// others are opposing teams. None by default.
+    fn adversaries(&self, world: &World) -> Vec<bool> {
+        vec![false; world.n_agents]
+    }
+
     /// The observation size of each agent.
     fn obs_dims(&self, world: &World) -> Vec<usize>;
 
@@ -100,6 +106,7 @@ impl<S: Scenario> ParticleEnv<S> {
     pub fn new(id: &str, tag: String, scenario: S, max_cycles: usize, continuous: bool) -> Self {
         let world = scenario.make_world();
         let types = scenario.agent_types(&world);
+        let adversaries = scenario.adversaries(&world);
         let obs_dims = scenario.obs_dims(&world);
         let agents: Vec<AgentSpec> = (0..world.n_agents)
             .map(|i| {
@@ -120,6 +127,12 @@ impl<S: Scenario> ParticleEnv<S> {
                 AgentSpec {
                     name: p.name.clone(),
                     agent_type: types[i].clone(),
+                    team: match (adversaries[i], adversaries.contains(&true)) {
+                        (true, _) => "adversaries",
+                        (false, true) => "good",
+                        (false, false) => "team",
+                    }
+                    .into(),
                     obs_dim: obs_dims[i],
                     action_space,
                 }

@@ -111,6 +111,10 @@ impl Scenario for Tag {
         World::new(self.n_agents(), 2, params)
     }
 
+    fn adversaries(&self, _world: &World) -> Vec<bool> {
+        (0..self.n_agents()).map(|i| self.is_adversary(i)).collect()
+    }
+
     fn agent_types(&self, _world: &World) -> Vec<String> {
         (0..self.n_agents())
             .map(|i| {

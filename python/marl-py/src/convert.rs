@@ -66,6 +66,7 @@ pub fn spec_dict<'py>(
         let ad = PyDict::new(py);
         ad.set_item("name", &a.name)?;
         ad.set_item("type", &a.agent_type)?;
+        ad.set_item("team", &a.team)?;
         ad.set_item("obs_dim", a.obs_dim)?;
         match a.action_space {
             ActionSpace::Discrete(n) => {

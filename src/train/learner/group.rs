@@ -135,7 +135,7 @@ impl GroupLearner {
             0 => t_len,
             c => c,
         };
-        let buf = GroupBuffer::new(t_len, &input, cfg.spec.has_action_masks, widths, chunk);
+        let buf = GroupBuffer::new(t_len, &input, input.masked(&cfg.spec), widths, chunk);
         Self {
             name: group.name.clone(),
             layout: GroupLayout::of(&shape),
@@ -451,14 +451,19 @@ impl GroupLearner {
         let al = spec.action_len();
         match self.input.action_space {
             ActionSpace::Discrete(n_actions) => {
-                let masked = spec.has_action_masks;
+                let masked = self.input.masked(spec);
                 if masked {
                     self.mask_bias.fill(0.0);
                     for (k, &agent) in self.input.agents.iter().enumerate() {
-                        let mr = spec.mask_range(agent);
+                        // Joined groups: choices beyond the agent's own are never taken.
+                        let own = spec.agents[agent].action_space.num_choices();
                         for e in 0..n {
-                            let m = &masks[e * spec.mask_len()..][mr.clone()];
                             let row = &mut self.mask_bias[rl.row(k, e) * n_actions..][..n_actions];
+                            row[own..].fill(dist::MASKED_LOGIT);
+                            if !spec.has_action_masks {
+                                continue;
+                            }
+                            let m = &masks[e * spec.mask_len()..][spec.mask_range(agent)];
                             for (b, &ok) in row.iter_mut().zip(m) {
                                 if !ok {
                                     *b = dist::MASKED_LOGIT;

@@ -189,6 +189,12 @@ fn training_recomputes_the_messages_the_rollout_acted_on() {
             "env.rollout_length=20",
             "env.params.max_cycles=7",
         ],
+        // A channel joining two groups of different sizes: padded rows, masked actions.
+        &[
+            "algo.enable_communication=true",
+            "env.id=\"mpe/simple_speaker_listener_v4\"",
+            "algo.communication_channels=[[\"speaker\", \"listener\"]]",
+        ],
     ];
     for sets in talk {
         let mut l = learner(sets);
@@ -201,4 +207,54 @@ fn training_recomputes_the_messages_the_rollout_acted_on() {
             assert_eq!(b.values, values, "{sets:?}: values");
         }
     }
+}
+
+/// A channel joining the speaker (observation 3, 3 choices) and the listener (11, 5): the
+/// speaker's actor rows are its observation, zeros up to the listener's width, then the one-hot
+/// id; it never samples the two choices it does not have, and its log-probabilities are those
+/// of its own three.
+#[test]
+fn joined_groups_pad_observations_and_mask_the_choices_an_agent_lacks() {
+    let mut l = learner(&[
+        "algo.enable_communication=true",
+        "env.id=\"mpe/simple_speaker_listener_v4\"",
+        "algo.communication_channels=[[\"speaker\", \"listener\"]]",
+        "ppo.entropy_coef=0.5",
+    ]);
+    let mut taken = [[0usize; 5]; 2];
+    for _ in 0..3 {
+        collect(&mut l);
+        let g = &l.groups[0];
+        let b = g.buffer();
+        let n_envs = b.rows / 2;
+        let width = b.actor_in.len() / (b.t_len * b.rows);
+        assert_eq!(width, 11 + 2);
+        for t in 0..b.t_len {
+            for row in 0..b.rows {
+                let agent = row / n_envs;
+                let x = &b.actor_in[(t * b.rows + row) * width..][..width];
+                if agent == 0 {
+                    assert!(x[3..11].iter().all(|&v| v == 0.0), "speaker padding {x:?}");
+                }
+                assert_eq!(x[11..], if agent == 0 { [1.0, 0.0] } else { [0.0, 1.0] });
+                let a = b.actions[t * b.rows + row] as usize;
+                taken[agent][a] += 1;
+                let bias = &b.mask_bias.as_ref().expect("masked")[(t * b.rows + row) * 5..][..5];
+                let masked: Vec<bool> = bias.iter().map(|&v| v < 0.0).collect();
+                let expect = if agent == 0 {
+                    [false, false, false, true, true]
+                } else {
+                    [false; 5]
+                };
+                assert_eq!(masked, expect);
+            }
+        }
+    }
+    assert_eq!(
+        taken[0][3..],
+        [0, 0],
+        "the speaker took a choice it lacks: {taken:?}"
+    );
+    assert!(taken[0][..3].iter().all(|&c| c > 0), "{taken:?}");
+    assert!(taken[1].iter().all(|&c| c > 0), "{taken:?}");
 }

@@ -328,6 +328,7 @@ impl WarehouseEnv {
             .map(|i| AgentSpec {
                 name: format!("agent_{i}"),
                 agent_type: "agent".to_string(),
+                team: "team".to_string(),
                 obs_dim,
                 action_space: ActionSpace::Discrete(N_ACTIONS),
             })
