@@ -10,7 +10,7 @@
 //! - environment and task: the env id split at its first `/` (`mpe/simple_spread_v3` gives
 //!   `mpe`, `simple_spread_v3`);
 //! - algorithm: the run's axis values without `env.*` ones (those make tasks), or the sweep's
-//!   name without axes; in a suite, the method (`MAPPO`, `IPPO`, with ` (GRU)`), or the config's
+//!   name without axes; in a suite, the method (`MAPPO`, `IPPO`, with ` (GRU)`, ` + mean messages`), or the config's
 //!   stem where two configs share a task and method; commas become spaces (marl-eval refuses
 //!   them);
 //! - run: `seed_<seed>`, as BenchMARL writes it;

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use super::collect::Missing;
 use super::manifest::{Entry, Manifest, SweepDir};
 use super::marl_eval::{self, ExportRun};
-use crate::config::{RecurrentKind, TrainConfig};
+use crate::config::{CommKind, RecurrentKind, TrainConfig};
 use crate::run::summary::RunRecord;
 use crate::tools::compare::fmt;
 use crate::tools::eval::{self, EvalOptions, EvalReport};
@@ -330,7 +330,8 @@ pub struct SuiteRow {
     pub family: String,
     /// The env id.
     pub task: String,
-    /// `MAPPO` or `IPPO`, with ` (GRU)` for recurrent networks.
+    /// `MAPPO` or `IPPO`, with ` (GRU)` for recurrent networks and ` + mean messages` (or
+    /// attention) for learned communication.
     pub method: String,
     /// The config's label (its file stem, with the sweep's axes).
     pub config: String,
@@ -552,6 +553,12 @@ fn row(
     if !matches!(cfg.network().recurrent, RecurrentKind::None) {
         method.push_str(" (GRU)");
     }
+    if cfg.algo().enable_communication {
+        method.push_str(match cfg.algo().communication {
+            CommKind::Mean => " + mean messages",
+            CommKind::Attention => " + attention messages",
+        });
+    }
     let family = env
         .split_once('/')
         .map(|x| x.0)
@@ -733,11 +740,17 @@ fn figures(out: &Path, rows: &[SuiteRow], runs: &[SuiteRun]) -> Result<Vec<PathB
         if of.is_empty() {
             continue;
         }
-        // One colour per task, one line per method (IPPO dashed).
-        let mut tasks: Vec<&str> = Vec::new();
+        // One colour per task (and per variant of a task's methods, such as learned
+        // messages), IPPO dashed beside its MAPPO twin.
+        let variant = |r: &SuiteRow| {
+            let m = r.method.as_str();
+            let rest = m.strip_prefix("IPPO").or_else(|| m.strip_prefix("MAPPO"));
+            (r.task.clone(), rest.unwrap_or(m).to_string())
+        };
+        let mut tasks: Vec<(String, String)> = Vec::new();
         for r in &of {
-            if !tasks.contains(&r.task.as_str()) {
-                tasks.push(&r.task);
+            if !tasks.contains(&variant(r)) {
+                tasks.push(variant(r));
             }
         }
         for policy in [EvalPolicy::Greedy, EvalPolicy::Stochastic] {
@@ -752,7 +765,7 @@ fn figures(out: &Path, rows: &[SuiteRow], runs: &[SuiteRun]) -> Result<Vec<PathB
                 let Ok(c) = c else { break };
                 let task = r.task.split_once('/').map_or(r.task.as_str(), |x| x.1);
                 let style = LineStyle {
-                    color: tasks.iter().position(|t| *t == r.task),
+                    color: tasks.iter().position(|t| *t == variant(r)),
                     dashed: r.method.starts_with("IPPO"),
                 };
                 curves.push(Curve {

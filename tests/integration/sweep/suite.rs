@@ -13,8 +13,9 @@ use marl::tools::sweep::suite::SuiteFile;
 fn every_benchmark_config_resolves_and_suite_toml_describes_each_one() {
     let dir = repo("configs/benchmarks");
     let files = manifest::suite_configs(&dir).expect("configs");
-    // 5 MPE tasks, 7 LBF tasks, 3 warehouses; MAPPO and IPPO each.
-    assert_eq!(files.len(), 30, "{files:?}");
+    // 5 MPE tasks, 7 LBF tasks, 3 warehouses; MAPPO and IPPO each; and simple_spread with
+    // learned messages.
+    assert_eq!(files.len(), 31, "{files:?}");
     let suite = SuiteFile::of_dir(&dir).expect("suite.toml");
     for f in &files {
         let stem = f.file_stem().and_then(|s| s.to_str()).expect("stem");
@@ -58,14 +59,23 @@ fn every_benchmark_config_resolves_and_suite_toml_describes_each_one() {
                 "{stem} and {} differ in more than the critic",
                 twin.display()
             );
+        } else if stem.ends_with("_mappo_comm") {
+            assert!(
+                raw.algo.centralized_training && raw.algo.enable_communication,
+                "{stem}"
+            );
         } else {
-            assert!(stem.ends_with("_mappo"), "{stem}: _mappo or _ippo");
+            assert!(
+                stem.ends_with("_mappo"),
+                "{stem}: _mappo, _mappo_comm or _ippo"
+            );
             assert!(raw.algo.centralized_training, "{stem}");
         }
     }
     // The budgets issue 27's claims are stated at.
     for (stem, steps) in [
         ("mpe_simple_spread_mappo", 10_000_000),
+        ("mpe_simple_spread_mappo_comm", 10_000_000),
         ("lbf_8x8-2p-2f-coop_mappo", 300_000),
         ("lbf_10x10-3p-3f_mappo", 1_500_000),
         ("rware_tiny-2ag_mappo", 20_000_000),
@@ -77,7 +87,7 @@ fn every_benchmark_config_resolves_and_suite_toml_describes_each_one() {
     let grid = marl::tools::sweep::grid::Grid::from_args(&[], Some("1..=5")).expect("grid");
     let (name, planned) = manifest::plan(&dir, grid).expect("plan");
     assert_eq!(name, "benchmarks");
-    assert_eq!(planned.len(), 150);
+    assert_eq!(planned.len(), 155);
 }
 
 const SPREAD: &str = r#"
@@ -87,6 +97,8 @@ total_timesteps = 2_000
 id = "mpe/simple_spread_v3"
 n_envs = 8
 rollout_length = 25
+[algo]
+enable_communication = true
 [ppo]
 ppo_epochs = 2
 num_minibatches = 2
@@ -305,7 +317,7 @@ fn a_miniature_suite_resumes_a_stopped_run_skips_finished_ones_and_fills_every_c
         .iter()
         .map(|r| r["method"].as_str().expect("m"))
         .collect();
-    assert_eq!(methods, ["IPPO", "MAPPO"]);
+    assert_eq!(methods, ["IPPO", "MAPPO + mean messages"]);
     for r in rows_ {
         for k in ["greedy", "stochastic"] {
             assert_eq!(r[k]["values"].as_array().expect(k).len(), 2, "{r}");
@@ -353,7 +365,10 @@ fn a_miniature_suite_resumes_a_stopped_run_skips_finished_ones_and_fills_every_c
         &std::fs::read_to_string(out.join("marl-eval.json")).expect("marl-eval.json"),
     )
     .expect("json");
-    assert!(me["mpe"]["simple_spread_v3"]["MAPPO"]["seed_2"]["absolute_metrics"].is_object());
+    assert!(
+        me["mpe"]["simple_spread_v3"]["MAPPO + mean messages"]["seed_2"]["absolute_metrics"]
+            .is_object()
+    );
     assert!(me["lbf"]["Foraging-8x8-2p-2f-coop-v3"]["IPPO"]["seed_1"].is_object());
 
     // Collected again: the final evaluations come from their cache, the same numbers.
