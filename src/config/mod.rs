@@ -129,6 +129,8 @@ pub struct Group {
     /// Whether the group's actors exchange learned messages (its agents form one channel
     /// per environment).
     pub communicates: bool,
+    /// Whether the group acts uniformly at random and never trains (`algo.random_groups`).
+    pub random: bool,
 }
 
 /// The resolved configuration of a training run.
@@ -311,7 +313,8 @@ impl TrainConfig {
 /// communication channel joins merged into one.
 fn resolve_groups(raw: &RawConfig, spec: &EnvSpec) -> Result<Vec<Group>> {
     let named = named_groups(raw, spec)?;
-    let channels = resolve_communication(&raw.algo, spec, &named)?;
+    let random = random_groups(&raw.algo, &named)?;
+    let channels = resolve_communication(&raw.algo, spec, &named, &random)?;
     let mut groups = Vec::new();
     for (gi, (name, agents)) in named.iter().enumerate() {
         match channels.iter().find(|c| c.groups.contains(&gi)) {
@@ -334,11 +337,40 @@ fn resolve_groups(raw: &RawConfig, spec: &EnvSpec) -> Result<Vec<Group>> {
             c => {
                 let mut g = group(raw, spec, name, agents, false)?;
                 g.communicates = c.is_some();
+                g.random = random[gi];
                 groups.push(g);
             }
         }
     }
     Ok(groups)
+}
+
+/// Which named groups `algo.random_groups` fixes to uniformly random actions, with one line per
+/// bad setting.
+fn random_groups(a: &AlgoConfig, named: &[(String, Vec<usize>)]) -> Result<Vec<bool>> {
+    let names: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
+    let mut random = vec![false; named.len()];
+    for name in &a.random_groups {
+        let Some(gi) = names.iter().position(|n| n == name) else {
+            let hint = registry::closest(name, &names)
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            bail!(
+                "algo.random_groups names group `{name}`, which does not exist; {hint}the groups \
+                 are: {}",
+                names.join(", ")
+            );
+        };
+        random[gi] = true;
+    }
+    if !random.contains(&false) {
+        bail!(
+            "algo.random_groups = {:?} fixes every group to random actions: nothing would learn; \
+             list only the opponents that should stay random",
+            a.random_groups
+        );
+    }
+    Ok(random)
 }
 
 /// `[agent_groups]` as written, or one group per agent type; every agent in exactly one.
@@ -470,6 +502,7 @@ fn group(
         id_dim,
         agents: agents.to_vec(),
         communicates: false,
+        random: false,
     })
 }
 
@@ -484,6 +517,7 @@ fn resolve_communication(
     a: &AlgoConfig,
     spec: &EnvSpec,
     named: &[(String, Vec<usize>)],
+    random: &[bool],
 ) -> Result<Vec<Channel>> {
     if !a.enable_communication {
         return Ok(Vec::new());
@@ -503,7 +537,7 @@ fn resolve_communication(
     let names: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
     if a.communication_channels.is_empty() {
         let channels: Vec<Channel> = (0..named.len())
-            .filter(|&g| named[g].1.len() > 1)
+            .filter(|&g| named[g].1.len() > 1 && !random[g])
             .map(|g| Channel { groups: vec![g] })
             .collect();
         if channels.is_empty() {
@@ -553,6 +587,13 @@ fn resolve_communication(
         for &gi in &members {
             if std::mem::replace(&mut chosen[gi], true) {
                 bail!("{key}: group `{}` is already in another channel", names[gi]);
+            }
+            if random[gi] {
+                bail!(
+                    "{key}: group `{}` acts at random (algo.random_groups) and has no network to \
+                     talk with; leave it out of the channel",
+                    names[gi]
+                );
             }
         }
         let channel = Channel { groups: members };
@@ -711,6 +752,51 @@ mod tests {
             .insert("continuous_actions".into(), true.into());
         let e = TrainConfig::resolve(raw).unwrap_err().to_string();
         assert!(e.contains("need discrete actions"), "{e}");
+    }
+
+    #[test]
+    fn random_groups_fix_named_groups_and_refuse_bad_names() {
+        let mut raw = RawConfig::default();
+        raw.env.id = "mpe/simple_tag_v3".into();
+        raw.algo.random_groups = vec!["agent".into()];
+        let c = TrainConfig::resolve(raw.clone()).expect("resolve");
+        let random: Vec<_> = c.groups.iter().map(|g| g.random).collect();
+        assert_eq!(random, [false, true]);
+        // Unset, the key stays out of the resolved TOML: sweep run ids (its hash) of configs
+        // resolved before it existed do not change.
+        let text = to_toml(&RawConfig::default()).expect("toml");
+        assert!(!text.contains("random_groups"), "{text}");
+        assert!(to_toml(&raw)
+            .expect("toml")
+            .contains("random_groups = [\"agent\"]"));
+        let err = |f: &dyn Fn(&mut RawConfig)| {
+            let mut r = raw.clone();
+            f(&mut r);
+            let e = TrainConfig::resolve(r).unwrap_err().to_string();
+            assert!(!e.contains('\n'), "{e}");
+            e
+        };
+        let e = err(&|r| r.algo.random_groups = vec!["agnt".into()]);
+        assert!(
+            e.contains("`agnt`") && e.contains("did you mean `agent`"),
+            "{e}"
+        );
+        let e = err(&|r| r.algo.random_groups = vec!["agent".into(), "adversary".into()]);
+        assert!(e.contains("nothing would learn"), "{e}");
+        let e = err(&|r| {
+            r.algo.random_groups = vec!["adversary".into()];
+            r.algo.enable_communication = true;
+            r.algo.communication_channels = vec![vec!["adversary".into()]];
+        });
+        assert!(e.contains("acts at random"), "{e}");
+        // By default a random group is in no channel.
+        let mut r = raw.clone();
+        r.algo.random_groups = vec!["adversary".into()];
+        r.env.params.insert("num_good".into(), 2.into());
+        r.algo.enable_communication = true;
+        let c = TrainConfig::resolve(r).expect("resolve");
+        let talk: Vec<_> = c.groups.iter().map(|g| g.communicates).collect();
+        assert_eq!(talk, [false, true]);
     }
 
     #[test]

@@ -155,6 +155,12 @@ pub struct AlgoConfig {
     /// Who hears whom: lists of groups, each list one channel. Empty: every group with
     /// more than one agent is a channel of its own.
     pub communication_channels: Vec<Vec<String>>,
+    /// Groups that act uniformly at random (masked) and never train: a fixed random
+    /// opponent, such as simple_tag's prey (`marl eval --policy NAME=random` at evaluation).
+    /// Left out of the resolved TOML when empty, so that a run resolved before the key existed
+    /// keeps its sweep run id (a hash of that TOML).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub random_groups: Vec<String>,
 }
 
 /// How a receiver aggregates the messages of the others in its channel.
@@ -185,6 +191,7 @@ impl Default for AlgoConfig {
             communication: CommKind::Mean,
             communication_key_dim: 16,
             communication_channels: Vec::new(),
+            random_groups: Vec::new(),
         }
     }
 }

@@ -224,14 +224,15 @@ impl UpdateMetrics<'_> {
         row.set("charts/sps", self.sps);
         row.set("charts/learning_rate", self.learning_rate);
         row.set("charts/entropy_coef", self.entropy_coef);
-        if let Some(first) = self.groups.first() {
+        // Over the groups that train (a group of `algo.random_groups` has no terms).
+        let trained: Vec<_> = self.groups.iter().filter(|g| !g.terms.is_empty()).collect();
+        if let Some(first) = trained.first() {
             for (name, _) in first.terms.iter() {
-                let mean = self
-                    .groups
+                let mean = trained
                     .iter()
                     .map(|g| g.terms.get(name).unwrap_or(f64::NAN))
                     .sum::<f64>()
-                    / self.groups.len() as f64;
+                    / trained.len() as f64;
                 row.set(format!("losses/{name}"), mean);
             }
         }

@@ -398,6 +398,11 @@ fn every_algorithm_variant_trains() {
         ],
         &["env.params.continuous_actions=true"],
         &["env.id=\"mpe/simple_tag_v3\""],
+        // The prey fixed to random actions: only the adversaries train.
+        &[
+            "env.id=\"mpe/simple_tag_v3\"",
+            "algo.random_groups=[\"agent\"]",
+        ],
         &[
             "env.id=\"mpe/simple_speaker_listener_v4\"",
             "env.params.continuous_actions=true",

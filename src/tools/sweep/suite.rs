@@ -330,8 +330,9 @@ pub struct SuiteRow {
     pub family: String,
     /// The env id.
     pub task: String,
-    /// `MAPPO` or `IPPO`, with ` (GRU)` for recurrent networks and ` + mean messages` (or
-    /// attention) for learned communication.
+    /// `MAPPO` or `IPPO`, with ` (GRU)` for recurrent networks, ` vs random agent` where
+    /// groups act at random (`algo.random_groups`) and ` + mean messages` (or attention) for
+    /// learned communication.
     pub method: String,
     /// The config's label (its file stem, with the sweep's axes).
     pub config: String,
@@ -552,6 +553,15 @@ fn row(
     };
     if !matches!(cfg.network().recurrent, RecurrentKind::None) {
         method.push_str(" (GRU)");
+    }
+    let random: Vec<&str> = cfg
+        .groups
+        .iter()
+        .filter(|g| g.random)
+        .map(|g| g.name.as_str())
+        .collect();
+    if !random.is_empty() {
+        method.push_str(&format!(" vs random {}", random.join(", ")));
     }
     if cfg.algo().enable_communication {
         method.push_str(match cfg.algo().communication {

@@ -52,6 +52,8 @@ pub struct GroupLearner {
     rnn: Rnn,
     /// The actors exchange messages.
     talks: bool,
+    /// Acts uniformly at random and never trains (`algo.random_groups`).
+    random: bool,
 }
 
 /// The recurrent states of a group, each `[R, H]` (all empty for feed-forward networks).
@@ -160,6 +162,7 @@ impl GroupLearner {
             mb: MinibatchScratch::default(),
             rnn: Rnn::new(rows, widths),
             talks: shape.actor.comm.is_some(),
+            random: group.random,
             input,
         }
     }
@@ -167,6 +170,12 @@ impl GroupLearner {
     /// The group's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether the group acts uniformly at random and never trains (`algo.random_groups`):
+    /// the learner then neither records, values nor updates it.
+    pub fn is_random(&self) -> bool {
+        self.random
     }
 
     /// The group's agents (environment indices).

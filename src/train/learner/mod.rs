@@ -190,7 +190,8 @@ impl Learner {
         std::mem::replace(&mut self.rng, rng)
     }
 
-    /// Collects one rollout of `rollout_length` steps into the groups' buffers.
+    /// Collects one rollout of `rollout_length` steps into the groups' buffers (groups of
+    /// `algo.random_groups` act at random and record nothing).
     pub fn collect(&mut self, stats: &mut EpisodeStats) -> Result<()> {
         let t_len = self.cfg.env().rollout_length;
         let other_actions = self.cfg.algo().critic_other_actions;
@@ -198,19 +199,22 @@ impl Learner {
         for t in 0..t_len {
             // ── act ──
             let d = &self.pool.data;
-            for g in &mut self.groups {
+            for g in self.groups.iter_mut().filter(|g| g.is_random()) {
+                random_group_actions(spec, g.agents(), &d.masks, &mut self.rng, &mut self.joint);
+            }
+            for g in learning(&mut self.groups) {
                 g.record_step_inputs(spec, t, d, &self.agent_dead);
             }
             if other_actions {
                 // The critics see the others' actions: act first, then value.
-                for g in &mut self.groups {
+                for g in learning(&mut self.groups) {
                     g.act_recorded(spec, t, &d.masks, &mut self.rng, &mut self.joint)?;
                 }
-                for g in &mut self.groups {
+                for g in learning(&mut self.groups) {
                     g.value_recorded(spec, t, &d.obs, &d.states, &self.joint)?;
                 }
             } else {
-                for g in &mut self.groups {
+                for g in learning(&mut self.groups) {
                     g.act_and_value_recorded(spec, t, d, &mut self.rng, &mut self.joint)?;
                 }
             }
@@ -227,7 +231,7 @@ impl Learner {
                 // actions there were never taken, so they are sampled from the current policy.
                 self.final_joint.copy_from_slice(&self.joint);
                 if other_actions {
-                    for g in &mut self.groups {
+                    for g in learning(&mut self.groups) {
                         g.act_at_bootstrap(
                             spec,
                             (&d.final_obs, &self.all_masks),
@@ -237,11 +241,11 @@ impl Learner {
                         )?;
                     }
                 }
-                for g in &mut self.groups {
+                for g in learning(&mut self.groups) {
                     g.bootstrap_values(spec, &d.final_obs, &d.final_states, &self.final_joint)?;
                 }
             }
-            for g in &mut self.groups {
+            for g in learning(&mut self.groups) {
                 g.record_outcome(t, d, any_truncated_end);
             }
             for e in 0..d.done.len() {
@@ -263,7 +267,7 @@ impl Learner {
         // ── bootstrap from the state after the rollout ──
         let d = &self.pool.data;
         if other_actions {
-            for g in &mut self.groups {
+            for g in learning(&mut self.groups) {
                 g.act_at_bootstrap(
                     spec,
                     (&d.obs, &d.masks),
@@ -273,7 +277,7 @@ impl Learner {
                 )?;
             }
         }
-        for g in &mut self.groups {
+        for g in learning(&mut self.groups) {
             g.bootstrap_values(spec, &d.obs, &d.states, &self.joint)?;
             g.finish_rollout();
         }
@@ -283,7 +287,7 @@ impl Learner {
     /// GAE in the environment's reward scale (values denormalized first).
     pub fn advantages(&mut self) {
         let p = self.cfg.ppo();
-        for g in &mut self.groups {
+        for g in learning(&mut self.groups) {
             g.advantages(p);
         }
     }
@@ -310,13 +314,23 @@ impl Learner {
         lr
     }
 
-    /// PPO epochs over the collected batch, every group; returns per-group statistics.
+    /// PPO epochs over the collected batch, every group; returns per-group statistics (none
+    /// for a group of `algo.random_groups`, which does not train).
     pub fn update(&mut self, entropy_coef: f64) -> Result<Vec<GroupStats>> {
         let p = self.cfg.ppo();
         let log_agents = self.cfg.logging().log_agent_metrics;
         self.groups
             .iter_mut()
-            .map(|g| g.update(p, entropy_coef, log_agents, &mut self.rng))
+            .map(|g| {
+                if g.is_random() {
+                    Ok(GroupStats {
+                        terms: Default::default(),
+                        agent_policy_loss: vec![f64::NAN; g.agents().len()],
+                    })
+                } else {
+                    g.update(p, entropy_coef, log_agents, &mut self.rng)
+                }
+            })
             .collect()
     }
 
@@ -330,8 +344,8 @@ impl Learner {
 
     /// The joint action of every environment (`[n_envs, action_len]`) in evaluation episodes,
     /// for observations and masks laid out as the pool's: the policies' (greedy or sampled),
-    /// except for the groups flagged in `random_groups`, which act uniformly at random (masked)
-    /// from `rng`. `first[e]`: environment `e` starts an episode (recurrent policies start
+    /// except for the groups flagged in `random_groups` and those of `algo.random_groups`,
+    /// which act uniformly at random (masked) from `rng`. `first[e]`: environment `e` starts an episode (recurrent policies start
     /// from zero there; their evaluation states are apart from the rollout's). `agent_dead`
     /// (per environment and agent, or empty): agents done before their episode, which do not
     /// talk.
@@ -349,7 +363,7 @@ impl Learner {
     ) -> Result<()> {
         let spec = &self.cfg.spec;
         for (gi, g) in self.groups.iter_mut().enumerate() {
-            if random_groups.get(gi).copied().unwrap_or(false) {
+            if g.is_random() || random_groups.get(gi).copied().unwrap_or(false) {
                 random_group_actions(spec, g.agents(), masks, rng, joint);
             } else {
                 g.act_eval(
@@ -455,11 +469,17 @@ impl Learner {
     }
 }
 
+/// The groups that learn (all but those of `algo.random_groups`).
+fn learning(groups: &mut [GroupLearner]) -> impl Iterator<Item = &mut GroupLearner> {
+    groups.iter_mut().filter(|g| !g.is_random())
+}
+
 /// The checkpoint tensor (with the optimizer state) of the agents done before their
 /// environment's episode ended.
 const AGENTS_DONE: &str = "rollout.agents_done";
 
-/// Uniformly random (masked) actions for the agents of one group.
+/// Uniformly random (masked; `masks` may be empty where the environment has none) actions for
+/// the agents of one group, allocation-free.
 fn random_group_actions(
     spec: &EnvSpec,
     agents: &[usize],
@@ -476,11 +496,16 @@ fn random_group_actions(
             match spec.agents[agent].action_space {
                 ActionSpace::Discrete(n) => {
                     let mr = spec.mask_range(agent);
-                    let m = &masks[e * spec.mask_len() + mr.start..e * spec.mask_len() + mr.end];
-                    let ok: Vec<usize> = (0..n)
-                        .filter(|&c| m.get(c).copied().unwrap_or(true))
-                        .collect();
-                    dst[0] = ok[rng.random_range(0..ok.len())] as f32;
+                    let at = e * spec.mask_len();
+                    let m = masks.get(at + mr.start..at + mr.end).unwrap_or_default();
+                    let ok = |c: &usize| m.get(*c).copied().unwrap_or(true);
+                    let n_ok = (0..n).filter(ok).count();
+                    if n_ok == 0 {
+                        dst[0] = 0.0;
+                        continue;
+                    }
+                    let k = rng.random_range(0..n_ok);
+                    dst[0] = (0..n).filter(ok).nth(k).unwrap_or(0) as f32;
                 }
                 ActionSpace::Box { low, high, .. } => {
                     for d in dst.iter_mut() {

@@ -258,3 +258,56 @@ fn joined_groups_pad_observations_and_mask_the_choices_an_agent_lacks() {
     assert!(taken[0][..3].iter().all(|&c| c > 0), "{taken:?}");
     assert!(taken[1].iter().all(|&c| c > 0), "{taken:?}");
 }
+
+/// `algo.random_groups = ["agent"]` on simple_tag: the prey acts uniformly at random and its
+/// networks never change, while the adversaries train; the rollout records only the learners.
+#[test]
+fn a_random_group_acts_uniformly_and_never_trains() {
+    let mut l = learner(&[
+        "env.id=\"mpe/simple_tag_v3\"",
+        "algo.random_groups=[\"agent\"]",
+    ]);
+    let tensors = |l: &mut Learner, prefix: &str| -> Vec<Vec<f32>> {
+        let ck = l.checkpoint(0, 0, 0).expect("checkpoint");
+        ck.model
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, t)| t.flatten_all().and_then(|t| t.to_vec1()).expect("tensor"))
+            .collect()
+    };
+    let (prey, hunters) = (tensors(&mut l, "agent."), tensors(&mut l, "adversary."));
+    assert!(!prey.is_empty() && !hunters.is_empty());
+    let mut stats = EpisodeStats::of_agents(l.cfg.spec.num_agents());
+    let prey_agent = l.groups[1].agents()[0];
+    let mut counts = [0usize; 5];
+    for _ in 0..8 {
+        l.collect(&mut stats).expect("collect");
+        // The joint action of the last step: the prey's choice in each environment.
+        let al = l.cfg.spec.action_len();
+        let at = l.cfg.spec.action_range(prey_agent).start;
+        for e in 0..l.cfg.env().n_envs {
+            counts[l.joint[e * al + at] as usize] += 1;
+        }
+        l.advantages();
+        let stats = l.update(0.01).expect("update");
+        assert!(
+            stats[1].terms.is_empty(),
+            "the random group reported losses"
+        );
+        assert!(!stats[0].terms.is_empty());
+    }
+    assert!(
+        counts.iter().all(|&c| c > 0),
+        "not every move drawn: {counts:?}"
+    );
+    assert_eq!(
+        tensors(&mut l, "agent."),
+        prey,
+        "the random group's networks changed"
+    );
+    assert_ne!(
+        tensors(&mut l, "adversary."),
+        hunters,
+        "the adversaries did not train"
+    );
+}

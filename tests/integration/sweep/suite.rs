@@ -13,9 +13,9 @@ use marl::tools::sweep::suite::SuiteFile;
 fn every_benchmark_config_resolves_and_suite_toml_describes_each_one() {
     let dir = repo("configs/benchmarks");
     let files = manifest::suite_configs(&dir).expect("configs");
-    // 5 MPE tasks, 7 LBF tasks, 3 warehouses; MAPPO and IPPO each; and simple_spread with
-    // learned messages.
-    assert_eq!(files.len(), 31, "{files:?}");
+    // 5 MPE tasks (simple_tag twice: against the co-trained and a fixed random prey), 7 LBF
+    // tasks, 3 warehouses; MAPPO and IPPO each; and simple_spread with learned messages.
+    assert_eq!(files.len(), 33, "{files:?}");
     let suite = SuiteFile::of_dir(&dir).expect("suite.toml");
     for f in &files {
         let stem = f.file_stem().and_then(|s| s.to_str()).expect("stem");
@@ -87,7 +87,7 @@ fn every_benchmark_config_resolves_and_suite_toml_describes_each_one() {
     let grid = marl::tools::sweep::grid::Grid::from_args(&[], Some("1..=5")).expect("grid");
     let (name, planned) = manifest::plan(&dir, grid).expect("plan");
     assert_eq!(name, "benchmarks");
-    assert_eq!(planned.len(), 155);
+    assert_eq!(planned.len(), 165);
 }
 
 const SPREAD: &str = r#"
