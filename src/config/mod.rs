@@ -542,9 +542,9 @@ fn resolve_communication(
             .collect();
         if channels.is_empty() {
             bail!(
-                "algo.enable_communication = true, but no agent group has two agents (groups: {}): \
-                 nobody could hear anybody; group agents with [agent_groups], or join groups with \
-                 algo.communication_channels",
+                "algo.enable_communication = true, but no agent group has two agents that learn \
+                 (groups: {}): nobody could hear anybody; group agents with [agent_groups], or \
+                 join groups with algo.communication_channels",
                 names.join(", ")
             );
         }

@@ -345,8 +345,9 @@ impl Learner {
     /// The joint action of every environment (`[n_envs, action_len]`) in evaluation episodes,
     /// for observations and masks laid out as the pool's: the policies' (greedy or sampled),
     /// except for the groups flagged in `random_groups` and those of `algo.random_groups`,
-    /// which act uniformly at random (masked) from `rng`. `first[e]`: environment `e` starts an episode (recurrent policies start
-    /// from zero there; their evaluation states are apart from the rollout's). `agent_dead`
+    /// which act uniformly at random (masked) from `rng`. `first[e]`: environment `e` starts
+    /// an episode (recurrent policies start from zero there; their evaluation states are
+    /// apart from the rollout's). `agent_dead`
     /// (per environment and agent, or empty): agents done before their episode, which do not
     /// talk.
     #[allow(clippy::too_many_arguments)]
